@@ -1,0 +1,1 @@
+"""Verified backups (roadmap)."""

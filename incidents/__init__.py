@@ -1,0 +1,1 @@
+"""Incidents, escalation, schedules and notifications (see the incidents issue)."""

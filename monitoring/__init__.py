@@ -1,0 +1,1 @@
+"""Alert ingestion, dedup, silences, metrics and rules (see the alerts issue)."""

@@ -1,0 +1,1 @@
+"""Synthetic checks and heartbeats (roadmap)."""

@@ -1,0 +1,128 @@
+"""Shared fixtures: one team with a user per role, an outsider, a superuser, API clients.
+
+Run the suite on the embedded default (SQLite, no Redis) with ``make test``, and against
+PostgreSQL + Redis with ``DATABASE_URL``/``REDIS_URL`` set (``make test-postgres``, CI). With
+``TOCSIN_REQUIRE_SERVICES=1`` a missing PostgreSQL or Redis fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from tocsin.models import Membership, Role, Team
+
+PASSWORD = "correct-horse-battery-staple"
+
+pytest_plugins = ["tests.live"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("TOCSIN_REQUIRE_SERVICES") != "1":
+        return
+    problems = []
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine != "django.db.backends.postgresql":
+        problems.append(f"DATABASE_URL does not point at PostgreSQL (engine {engine})")
+    else:
+        import psycopg
+
+        db = settings.DATABASES["default"]
+        try:
+            psycopg.connect(
+                host=db["HOST"],
+                port=db["PORT"] or 5432,
+                user=db["USER"],
+                password=db["PASSWORD"] or None,
+                dbname="postgres",
+                connect_timeout=5,
+            ).close()
+        except Exception as exc:
+            problems.append(f"PostgreSQL is unreachable: {exc}")
+    if not settings.REDIS_URL:
+        problems.append("REDIS_URL is not set")
+    else:
+        import redis
+
+        try:
+            redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()
+        except Exception as exc:
+            problems.append(f"Redis is unreachable: {exc}")
+    if problems:
+        pytest.exit("required services missing: " + "; ".join(problems), returncode=3)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_collected() -> None:
+    """Pages reference hashed static names (manifest storage), as in production."""
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis_namespace() -> None:
+    """Forget queued tasks and cache keys left in Redis by an earlier run of the suite."""
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(f"{settings.REDIS_PREFIX}*"):
+        client.delete(key)
+    for key in client.scan_iter(f"*{settings.Q_CLUSTER['name']}*"):
+        client.delete(key)
+
+
+def make_user(username: str, **extra: Any) -> Any:
+    return get_user_model().objects.create_user(
+        username=username, email=f"{username}@example.org", password=PASSWORD, **extra
+    )
+
+
+@dataclass
+class Crew:
+    """A team with one user per role, plus people who must not see it."""
+
+    team: Team
+    other_team: Team
+    viewer: Any
+    responder: Any
+    manager: Any
+    outsider: Any  # manager of other_team, nothing in team
+    admin: Any  # active superuser
+
+    def by_role(self, role: str) -> Any:
+        return getattr(self, role)
+
+
+@pytest.fixture
+def crew(db: None) -> Crew:
+    team = Team.objects.create(name="Payments")
+    other = Team.objects.create(name="Search")
+    users = {role: make_user(role) for role in ("viewer", "responder", "manager", "outsider")}
+    for role in (Role.VIEWER, Role.RESPONDER, Role.MANAGER):
+        Membership.objects.create(team=team, user=users[role], role=role)
+    Membership.objects.create(team=other, user=users["outsider"], role=Role.MANAGER)
+    admin = get_user_model().objects.create_superuser(
+        username="admin", email="admin@example.org", password=PASSWORD
+    )
+    return Crew(team=team, other_team=other, admin=admin, **users)
+
+
+@pytest.fixture
+def api() -> Any:
+    """An API client factory: ``api(user)`` logs in with the session, ``api()`` is anonymous."""
+
+    def make(user: Any = None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make

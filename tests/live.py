@@ -1,0 +1,184 @@
+"""Real processes for end-to-end tests: a daphne web server and a django-q2 worker cluster.
+
+Both run as separate OS processes on the test database (SQLite file or PostgreSQL), exactly as
+``make run`` or docker-compose run them. Tests that use them need committed data, so they use
+``transactional_db``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url_for_tests() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    user = db["USER"] or ""
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url_for_tests(),
+        SECRET_KEY=settings.SECRET_KEY,
+        TOCSIN_REDIS_PREFIX=settings.REDIS_PREFIX,
+        TOCSIN_VAR_DIR=str(settings.VAR_DIR),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+    else:
+        env.pop("REDIS_URL", None)
+    return env
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        return self.popen.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+def start(name: str, args: list[str], log_dir: Path, **env: str) -> Proc:
+    log_path = log_dir / f"{name}.log"
+    popen = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=process_env(**env),
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return Proc(name, popen, log_path)
+
+
+def wait_for(predicate: Any, timeout: float, what: str, proc: Proc | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        if proc is not None and proc.popen.poll() is not None:
+            raise AssertionError(f"{proc.name} exited while waiting for {what}:\n{proc.log()}")
+        time.sleep(0.05)
+    detail = f"\n{proc.log()}" if proc is not None else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
+
+
+@dataclass
+class WebServer:
+    proc: Proc
+    port: int
+    sessions: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def session_cookie(self, user: Any) -> str:
+        """A real session for ``user`` in the shared database (what logging in produces)."""
+        client = Client()
+        client.force_login(user)
+        return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    def ws_headers(self, user: Any | None) -> dict[str, str]:
+        headers = {"Origin": self.url}
+        if user is not None:
+            headers["Cookie"] = f"{settings.SESSION_COOKIE_NAME}={self.session_cookie(user)}"
+        return headers
+
+
+def start_web(log_dir: Path, **env: str) -> WebServer:
+    port = free_port()
+    proc = start(
+        f"web-{port}",
+        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tocsin.asgi:application"],
+        log_dir,
+        **env,
+    )
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(answers, 30, "the web server to answer", proc)
+    return WebServer(proc, port)
+
+
+def start_worker(log_dir: Path, name: str = "worker", **env: str) -> Proc:
+    return start(name, ["manage.py", "worker"], log_dir, **env)
+
+
+@pytest.fixture(scope="session")
+def live_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("live-logs")
+
+
+@pytest.fixture(scope="session")
+def web_servers(
+    django_db_setup: None, django_db_blocker: Any, live_log_dir: Path
+) -> Iterator[list[WebServer]]:
+    """Two web processes on the same database, as in a production deployment."""
+    servers = [start_web(live_log_dir), start_web(live_log_dir)]
+    yield servers
+    for server in servers:
+        server.proc.stop()
+
+
+@pytest.fixture(scope="session")
+def web(web_servers: list[WebServer]) -> WebServer:
+    return web_servers[0]
+
+
+@pytest.fixture(scope="session")
+def worker(django_db_setup: None, live_log_dir: Path) -> Iterator[Proc]:
+    proc = start_worker(live_log_dir)
+    yield proc
+    proc.stop(signal.SIGINT)

@@ -1,0 +1,1 @@
+"""Tocsin project package and core app: teams, roles, tokens, the event log and live relay."""

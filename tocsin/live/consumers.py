@@ -1,0 +1,185 @@
+"""The WebSocket endpoint that streams a user's team events.
+
+Protocol (``/ws/live/``; add ``?format=json`` for JSON frames, default is htmx HTML fragments):
+- the client sends ``{"action": "subscribe", "after": <last event id seen>, "teams": [ids]}``
+  (``teams`` optional: a subset of the teams the user may view). ``?after=N`` in the URL
+  subscribes at once, for clients that cannot send a first message.
+- the server replays what the client missed since ``after`` from the event log, then streams
+  new events as they commit. Too long a gap gets a ``reset`` notice: reload instead of replay.
+Unauthenticated handshakes are refused; membership changes take effect on open sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from tocsin.live.hub import get_hub
+from tocsin.live.render import FORMATS, render_event, render_notice
+from tocsin.models import Event
+from tocsin.permissions import Action, forget_roles, team_ids_for
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 1000
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_LAGGING = 4008
+
+
+class LiveEventsConsumer(AsyncWebsocketConsumer):
+    user_id: int
+    fmt: str
+    all_teams: bool = False
+    team_ids: frozenset[int] = frozenset()
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        self.user_id = user.pk
+        params = parse_qs(self.scope.get("query_string", b"").decode())
+        self.fmt = params.get("format", ["html"])[0]
+        if self.fmt not in FORMATS:
+            self.fmt = "html"
+        self.queue: asyncio.Queue[tuple[Event, str]] = asyncio.Queue(maxsize=QUEUE_LIMIT)
+        self.subscribed = False
+        self.requested_teams: set[int] | None = None
+        self.sender: asyncio.Task | None = None
+        await self.accept()
+        if "after" in params:
+            after = _parse_after(params["after"][0])
+            if after is None:
+                await self._error("after must be a whole number of zero or more")
+                return
+            await self._subscribe(after, None)
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "subscribed", False):
+            get_hub().unsubscribe(self)
+        if getattr(self, "sender", None) is not None:
+            self.sender.cancel()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            await self._error("messages must be JSON objects")
+            return
+        if not isinstance(message, dict) or message.get("action") != "subscribe":
+            await self._error('unknown message; send {"action": "subscribe", "after": <id>}')
+            return
+        if self.subscribed:
+            await self._error("already subscribed on this connection")
+            return
+        after = _parse_after(message.get("after", 0))
+        if after is None:
+            await self._error("after must be a whole number of zero or more")
+            return
+        teams = message.get("teams")
+        if teams is not None and (
+            not isinstance(teams, list) or not all(isinstance(t, int) for t in teams)
+        ):
+            await self._error("teams must be a list of team ids")
+            return
+        await self._subscribe(after, set(teams) if teams is not None else None)
+
+    # -- subscription ----------------------------------------------------------------------
+    async def _subscribe(self, after: int, teams: set[int] | None) -> None:
+        self.requested_teams = teams
+        await self._load_scope()
+        if teams is not None and not self.all_teams:
+            refused = teams - self.team_ids
+            if refused:
+                await self._error(f"you are not a member of team(s) {sorted(refused)}")
+        self.subscribed = True
+        hub = get_hub()
+        # Join the live stream first, then replay: whatever commits in between arrives by both
+        # roads and the replayed ids are dropped from the live queue.
+        await hub.subscribe(self)
+        replayed = await database_sync_to_async(self._replay)(after)
+        if replayed is None:
+            await self.send(
+                text_data=render_notice(
+                    self.fmt, "reset", "Too many events were missed; reload the page."
+                )
+            )
+            replayed_ids: set[int] = set()
+        else:
+            for event in replayed:
+                await self.send(text_data=render_event(event, self.fmt))
+            replayed_ids = {e.pk for e in replayed}
+        self.sender = asyncio.get_running_loop().create_task(self._send_live(replayed_ids))
+
+    def _scope_ids(self) -> tuple[bool, frozenset[int]]:
+        forget_roles(self.user)
+        self.user.refresh_from_db(fields=["is_active", "is_superuser"])
+        if not self.user.is_active:
+            return False, frozenset()
+        ids = team_ids_for(self.user, Action.VIEW)
+        if ids is None:
+            if self.requested_teams is None:
+                return True, frozenset()
+            return False, frozenset(self.requested_teams)
+        if self.requested_teams is not None:
+            ids &= self.requested_teams
+        return False, frozenset(ids)
+
+    async def _load_scope(self) -> None:
+        self.all_teams, self.team_ids = await database_sync_to_async(self._scope_ids)()
+
+    def _replay(self, after: int) -> list[Event] | None:
+        qs = Event.objects.filter(id__gt=after).select_related("team").order_by("id")
+        if not self.all_teams:
+            qs = qs.filter(team_id__in=self.team_ids)
+        limit = settings.TOCSIN_LIVE_REPLAY_LIMIT
+        events = list(qs[: limit + 1])
+        if len(events) > limit:
+            return None
+        for event in events:
+            render_event(event, self.fmt)
+        return events
+
+    async def _send_live(self, replayed_ids: set[int]) -> None:
+        while True:
+            event, text = await self.queue.get()
+            if event.pk in replayed_ids:
+                replayed_ids.discard(event.pk)
+                continue
+            await self.send(text_data=text)
+
+    # -- called by the hub -----------------------------------------------------------------
+    def deliver(self, event: Event, text: str) -> None:
+        try:
+            self.queue.put_nowait((event, text))
+        except asyncio.QueueFull:
+            # A client this far behind reconnects and replays from the log instead.
+            log.warning("live subscriber of user %s is lagging; closing", self.user_id)
+            get_hub().unsubscribe(self)
+            asyncio.get_running_loop().create_task(self.close(code=CLOSE_LAGGING))
+
+    def revalidate(self) -> None:
+        asyncio.get_running_loop().create_task(self._revalidate())
+
+    async def _revalidate(self) -> None:
+        await self._load_scope()
+        get_hub().reindex(self)
+
+    async def _error(self, message: str) -> None:
+        await self.send(text_data=render_notice(self.fmt, "error", message))
+
+
+def _parse_after(value: Any) -> int | None:
+    try:
+        after = int(value)
+    except (TypeError, ValueError):
+        return None
+    return after if after >= 0 else None

@@ -1,0 +1,229 @@
+"""Core models: teams and roles, API tokens, the append-only event log, worker heartbeats."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.text import slugify
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    RESPONDER = "responder", "Responder"
+    MANAGER = "manager", "Manager"
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.slug:
+            self.slug = slugify(self.name)[:100]
+        super().save(*args, **kwargs)
+
+    @property
+    def team(self) -> Team:
+        """A team is scoped to itself, so the permission layer treats it like any team object."""
+        return self
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["team__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
+TOKEN_PREFIX = "tcs_"
+
+
+def hash_token(raw: str) -> str:
+    """Tokens carry 256 bits of randomness, so a fast hash is safe and keeps lookups O(1)."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self) -> ApiTokenQuerySet:
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class ApiToken(models.Model):
+    """A per-user API credential. The secret is shown once at creation; only its hash is kept."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    # The first characters of the token, so a user can tell their tokens apart in lists.
+    prefix = models.CharField(max_length=16, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    # How stale last_used_at may get before a request writes it again (keeps reads write-free).
+    LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, user: Any, name: str, expires_at: Any = None) -> tuple[ApiToken, str]:
+        """Create a token and return it with its one-time plaintext."""
+        raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            prefix=raw[: len(TOKEN_PREFIX) + 6],
+            token_hash=hash_token(raw),
+            expires_at=expires_at,
+        )
+        return token, raw
+
+    @classmethod
+    def authenticate(cls, raw: str) -> ApiToken | None:
+        token = (
+            cls.objects.usable()
+            .select_related("user")
+            .filter(token_hash=hash_token(raw), user__is_active=True)
+            .first()
+        )
+        if token is None:
+            return None
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > cls.LAST_USED_RESOLUTION:
+            cls.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
+        return token
+
+    @property
+    def is_active(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+
+
+class EventLogIsAppendOnly(Exception):
+    """Raised when code tries to change or delete a recorded event."""
+
+
+class EventQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise EventLogIsAppendOnly("events cannot be changed once recorded")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise EventLogIsAppendOnly("events cannot be deleted")
+
+    def visible_to(self, user: Any) -> EventQuerySet:
+        from tocsin.permissions import Action, teams_for
+
+        if user.is_active and user.is_superuser:
+            return self
+        return self.filter(team__in=teams_for(user, Action.VIEW))
+
+
+class Event(models.Model):
+    """One fact in Tocsin's history: what happened, to what, by whom, in which team.
+
+    Incident timelines, the audit trail and the live pages all read this table; nothing keeps a
+    second history. Write it with ``tocsin.events.record`` inside the transaction that makes the
+    change, so the change and its event commit or roll back together.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    kind = models.CharField(max_length=64)
+    subject_type = models.CharField(max_length=32, blank=True)
+    subject_id = models.CharField(max_length=64, blank=True)
+    subject_label = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Who did it when there is no user (an integration, a worker, the scheduler), and the
+    # actor's name kept as it was, so the history still reads right after a user is deleted.
+    actor_label = models.CharField(max_length=150, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The live relay and API: "events of these teams after id N".
+            models.Index(fields=["team", "id"], name="event_team_id"),
+            # Timelines: "events about this incident/alert in order".
+            models.Index(fields=["subject_type", "subject_id", "id"], name="event_subject"),
+            models.Index(fields=["kind", "id"], name="event_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.subject_label}".strip()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise EventLogIsAppendOnly("events cannot be changed once recorded")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise EventLogIsAppendOnly("events cannot be deleted")
+
+
+class WorkerHeartbeat(models.Model):
+    """Written by a task that the worker cluster runs on a schedule: proof that tasks execute."""
+
+    worker = models.CharField(max_length=200, unique=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.worker

@@ -1,0 +1,169 @@
+"""Team and membership operations. Views, API, admin and commands all call these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tocsin.events import record
+from tocsin.models import ApiToken, Membership, Role, Team
+from tocsin.permissions import forget_roles
+
+
+class ServiceError(Exception):
+    """A domain rule refused the operation; ``field`` names the input at fault, if any."""
+
+    def __init__(self, message: str, field: str | None = None, code: str = "invalid"):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+
+def create_team(name: str, *, actor: Any = None, description: str = "") -> Team:
+    with transaction.atomic():
+        team = Team.objects.create(name=name, description=description)
+        record("team.created", team=team, subject=team, actor=actor)
+    return team
+
+
+def update_team(team: Team, *, actor: Any = None, **changes: Any) -> Team:
+    changed = {k: v for k, v in changes.items() if getattr(team, k) != v}
+    if not changed:
+        return team
+    with transaction.atomic():
+        before = {k: getattr(team, k) for k in changed}
+        for key, value in changed.items():
+            setattr(team, key, value)
+        team.save(update_fields=list(changed))
+        record(
+            "team.updated",
+            team=team,
+            subject=team,
+            actor=actor,
+            payload={"changes": {k: [before[k], changed[k]] for k in changed}},
+        )
+    return team
+
+
+def add_member(team: Team, user: Any, role: str, *, actor: Any = None) -> Membership:
+    if role not in Role.values:
+        raise ServiceError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}", "role")
+    if not user.is_active:
+        raise ServiceError("this user account is deactivated", "user")
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(team=team, user=user, role=role)
+            record(
+                "team.member_added",
+                team=team,
+                subject=team,
+                actor=actor,
+                payload={"user_id": user.pk, "username": user.get_username(), "role": role},
+            )
+    except IntegrityError:
+        raise ServiceError(
+            f"{user.get_username()} is already a member of {team}", "user", "duplicate"
+        ) from None
+    forget_roles(user)
+    return membership
+
+
+def _ensure_a_manager_remains(membership: Membership) -> None:
+    others = Membership.objects.filter(team=membership.team, role=Role.MANAGER).exclude(
+        pk=membership.pk
+    )
+    if membership.role == Role.MANAGER and not others.exists():
+        raise ServiceError(
+            "a team needs at least one manager; promote someone else first", "role", "last_manager"
+        )
+
+
+def change_role(membership: Membership, role: str, *, actor: Any = None) -> Membership:
+    if role not in Role.values:
+        raise ServiceError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}", "role")
+    if role == membership.role:
+        return membership
+    if role != Role.MANAGER:
+        _ensure_a_manager_remains(membership)
+    with transaction.atomic():
+        before = membership.role
+        membership.role = role
+        membership.save(update_fields=["role"])
+        record(
+            "team.member_role_changed",
+            team=membership.team_id,
+            subject=membership.team,
+            actor=actor,
+            payload={
+                "user_id": membership.user_id,
+                "username": membership.user.get_username(),
+                "role": [before, role],
+            },
+        )
+    forget_roles(membership.user)
+    return membership
+
+
+def remove_member(membership: Membership, *, actor: Any = None) -> None:
+    _ensure_a_manager_remains(membership)
+    with transaction.atomic():
+        record(
+            "team.member_removed",
+            team=membership.team_id,
+            subject=membership.team,
+            actor=actor,
+            payload={"user_id": membership.user_id, "username": membership.user.get_username()},
+        )
+        membership.delete()
+    forget_roles(membership.user)
+
+
+def request_test_event(team: Team, *, actor: Any) -> str:
+    """Ask a worker to write a ``team.test`` event: proves worker → event log → browsers."""
+    from django_q.tasks import async_task
+
+    return async_task(
+        "tocsin.tasks.emit_test_event",
+        team.pk,
+        actor.pk if actor is not None else None,
+        timezone.now().isoformat(),
+        task_name=f"test event for {team.slug}",
+    )
+
+
+def issue_token(user: Any, name: str, *, expires_at: Any = None) -> tuple[ApiToken, str]:
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("give the token a name so you can recognise it later", "name")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ServiceError("the expiry must be in the future", "expires_at")
+    with transaction.atomic():
+        token, raw = ApiToken.issue(user, name, expires_at=expires_at)
+        record(
+            "user.token_created",
+            team=None,
+            subject=token,
+            actor=user,
+            payload={"prefix": token.prefix, "expires_at": expires_at and expires_at.isoformat()},
+        )
+    return token, raw
+
+
+def revoke_token(token: ApiToken, *, actor: Any) -> None:
+    if token.revoked_at is not None:
+        return
+    with transaction.atomic():
+        token.revoke()
+        record("user.token_revoked", team=None, subject=token, actor=actor)
+
+
+def user_by_username(username: str) -> Any:
+    User = get_user_model()
+    try:
+        return User.objects.get(**{User.USERNAME_FIELD: username})
+    except User.DoesNotExist:
+        raise ServiceError(f"no user named {username!r}", "username", "not_found") from None

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from tocsin import health
+
+urlpatterns = [
+    path("health", health.health, name="health"),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("api/v1/", include("tocsin.api.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("tocsin.ui_urls")),
+]
+
+handler404 = "tocsin.views.not_found"
+handler500 = "tocsin.views.server_error"
