@@ -126,7 +126,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # The test database must be a file: live tests start real web and worker processes on it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_tocsin.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("TOCSIN_TEST_DB_NAME", str(VAR_DIR / "test_tocsin.sqlite3"))
+    }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
