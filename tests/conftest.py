@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
 from tocsin.models import Membership, Role, Team
@@ -57,6 +58,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             problems.append(f"Redis is unreachable: {exc}")
     if problems:
         pytest.exit("required services missing: " + "; ".join(problems), returncode=3)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> None:
+    override_settings(PASSWORD_HASHERS=["tests.hashers.FastPBKDF2PasswordHasher"]).enable()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -51,12 +51,12 @@ def process_env(**extra: str) -> dict[str, str]:
         TOCSIN_REDIS_PREFIX=settings.REDIS_PREFIX,
         TOCSIN_VAR_DIR=str(settings.VAR_DIR),
         PYTHONUNBUFFERED="1",
-        **extra,
     )
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
     else:
         env.pop("REDIS_URL", None)
+    env.update(extra)
     return env
 
 

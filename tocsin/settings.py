@@ -194,6 +194,9 @@ SECURE_SSL_REDIRECT = env_bool("TOCSIN_SSL_REDIRECT", HTTPS)
 SECURE_HSTS_SECONDS = env_int("TOCSIN_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env_bool("TOCSIN_HSTS_PRELOAD", False)
+# Joining the browsers' HSTS preload list is a one-way commitment for the whole domain: an
+# operator opts in with TOCSIN_HSTS_PRELOAD, so its absence is not a warning.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_REDIRECT_EXEMPT = [r"^health"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

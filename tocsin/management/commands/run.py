@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from tocsin.env import env_int, env_str
@@ -42,7 +43,7 @@ class Command(BaseCommand):
             ],
         }
         if not options["no_worker"]:
-            commands["worker"] = [python, "manage.py", "worker"]
+            commands["worker"] = [python, str(settings.BASE_DIR / "manage.py"), "worker"]
 
         stopping = False
 
