@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import (
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+)
 from django.core.management import call_command
 from django.test.utils import override_settings
 from rest_framework.test import APIClient
@@ -123,12 +129,22 @@ def crew(db: None) -> Crew:
 
 @pytest.fixture
 def api() -> Any:
-    """An API client factory: ``api(user)`` logs in with the session, ``api()`` is anonymous."""
+    """``api(user)``: an API client with a real session for ``user``; ``api()``: anonymous.
+
+    A session (not force_authenticate) re-loads the user on every request as production does,
+    so role changes made by one request are seen by the next. It is written directly rather than
+    through ``login()``, whose audit event would show up in "nothing changed" assertions.
+    """
 
     def make(user: Any = None) -> APIClient:
         client = APIClient()
         if user is not None:
-            client.force_authenticate(user)
+            session = import_module(settings.SESSION_ENGINE).SessionStore()
+            session[SESSION_KEY] = user._meta.pk.value_to_string(user)
+            session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+            session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+            session.save()
+            client.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
         return client
 
     return make

@@ -204,6 +204,8 @@ class Event(models.Model):
             # Timelines: "events about this incident/alert in order".
             models.Index(fields=["subject_type", "subject_id", "id"], name="event_subject"),
             models.Index(fields=["kind", "id"], name="event_kind"),
+            # Dashboards: "how many events did this team have in the last 24 hours".
+            models.Index(fields=["team", "created_at"], name="event_team_created"),
         ]
 
     def __str__(self) -> str:

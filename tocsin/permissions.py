@@ -47,7 +47,9 @@ def roles_of(user: Any) -> dict[int, str]:
         return {}
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        cached = dict(Membership.objects.filter(user=user).values_list("team_id", "role"))
+        cached = dict(
+            Membership.objects.filter(user=user).order_by().values_list("team_id", "role")
+        )
         setattr(user, _CACHE_ATTR, cached)
     return cached
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from tocsin.events import record
 from tocsin.models import ApiToken, Membership, Role, Team
@@ -23,30 +24,63 @@ class ServiceError(Exception):
         self.code = code
 
 
+_NAME_TAKEN = "another team already has this name (or one with the same slug)"
+
+
 def create_team(name: str, *, actor: Any = None, description: str = "") -> Team:
-    with transaction.atomic():
-        team = Team.objects.create(name=name, description=description)
-        record("team.created", team=team, subject=team, actor=actor)
+    name = (name or "").strip()
+    if not slugify(name):
+        raise ServiceError("the name needs at least one letter or digit", "name")
+    try:
+        # Unique name and slug constraints are the only race-free check for duplicates.
+        with transaction.atomic():
+            team = Team.objects.create(name=name, description=description)
+            record("team.created", team=team, subject=team, actor=actor)
+    except IntegrityError:
+        raise ServiceError(_NAME_TAKEN, "name", "duplicate") from None
     return team
 
 
 def update_team(team: Team, *, actor: Any = None, **changes: Any) -> Team:
+    """Rename or re-describe a team. The slug stays, so links to the team keep working."""
     changed = {k: v for k, v in changes.items() if getattr(team, k) != v}
     if not changed:
         return team
-    with transaction.atomic():
-        before = {k: getattr(team, k) for k in changed}
-        for key, value in changed.items():
+    before = {k: getattr(team, k) for k in changed}
+    try:
+        with transaction.atomic():
+            for key, value in changed.items():
+                setattr(team, key, value)
+            team.save(update_fields=list(changed))
+            record(
+                "team.updated",
+                team=team,
+                subject=team,
+                actor=actor,
+                payload={"changes": {k: [before[k], changed[k]] for k in changed}},
+            )
+    except IntegrityError:
+        for key, value in before.items():
             setattr(team, key, value)
-        team.save(update_fields=list(changed))
+        raise ServiceError(_NAME_TAKEN, "name", "duplicate") from None
+    return team
+
+
+def delete_team(team: Team, *, actor: Any = None) -> None:
+    """Only a team without history can go: its events must outlive nothing they describe."""
+    if team.events.exists():
+        raise ServiceError(
+            "a team with recorded history cannot be deleted; rename it instead", None, "protected"
+        )
+    with transaction.atomic():
         record(
-            "team.updated",
-            team=team,
+            "team.deleted",
+            team=None,
             subject=team,
             actor=actor,
-            payload={"changes": {k: [before[k], changed[k]] for k in changed}},
+            payload={"team_id": team.pk, "name": team.name},
         )
-    return team
+        team.delete()
 
 
 def add_member(team: Team, user: Any, role: str, *, actor: Any = None) -> Membership:

@@ -1,7 +1,60 @@
+"""URLs of the web UI (the API lives under /api/v1/, the admin under /admin/)."""
+
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from tocsin import views
 
+auth_urls = [
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            template_name="tocsin/auth/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    # Django's LogoutView only accepts POST: a link or an image tag cannot sign anyone out.
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(template_name="tocsin/auth/password_change.html"),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="tocsin/auth/password_change_done.html"
+        ),
+        name="password_change_done",
+    ),
+]
+
+# Features that arrive in later issues: each replaces its line here with its own URLs.
+upcoming_urls = [
+    path(f"{page}/", views.upcoming, {"page": page}, name=page)
+    for page in ("alerts", "incidents", "probes", "slos", "backups")
+]
+
 urlpatterns = [
+    *auth_urls,
     path("", views.dashboard, name="dashboard"),
+    *upcoming_urls,
+    path("live/", views.live, name="live"),
+    path("teams/", views.team_list, name="teams"),
+    path("teams/<slug:slug>/", views.team_detail, name="team"),
+    path("teams/<slug:slug>/edit/", views.team_update, name="team_update"),
+    path("teams/<slug:slug>/members/", views.member_add, name="member_add"),
+    path(
+        "teams/<slug:slug>/members/<int:membership_id>/role/",
+        views.member_role,
+        name="member_role",
+    ),
+    path(
+        "teams/<slug:slug>/members/<int:membership_id>/remove/",
+        views.member_remove,
+        name="member_remove",
+    ),
+    path("teams/<slug:slug>/test-event/", views.team_test_event, name="team_test_event"),
+    path("account/tokens/", views.tokens, name="tokens"),
+    path("account/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
 ]

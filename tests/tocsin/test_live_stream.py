@@ -16,6 +16,7 @@ from django.db import transaction
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.live import start_web
 from tocsin.events import record
 from tocsin.models import Event
 from tocsin.services import remove_member
@@ -268,3 +269,21 @@ def test_stream_survives_many_events_in_order(web, crew):
         with transaction.atomic():
             written = [record("team.test", team=crew.team, subject=crew.team).pk for _ in range(50)]
         assert events_until(ws, written[-1]) == written
+
+
+def test_an_event_seen_before_reconnecting_is_not_sent_again(crew, live_log_dir):
+    """The reconnecting client already has ``after``; the relay may not have polled it yet."""
+    slow = start_web(live_log_dir, TOCSIN_LIVE_POLL_INTERVAL="2")
+    try:
+        with open_stream(slow, crew.manager) as keeps_relay_running:
+            time.sleep(0.5)  # the relay has polled once; the next poll is ~2 s away
+            seen = write_event(crew.team)
+            with open_stream(slow, crew.viewer) as first_visit:
+                assert events_until(first_visit, seen.pk) == [seen.pk]  # via replay
+            with open_stream(slow, crew.viewer, after=seen.pk) as second_visit:
+                time.sleep(0.3)  # subscribed, nothing to replay; both events come from the relay
+                later = write_event(crew.team)
+                assert events_until(second_visit, later.pk, timeout=6) == [later.pk]
+            assert events_until(keeps_relay_running, later.pk, timeout=6) == [seen.pk, later.pk]
+    finally:
+        slow.proc.stop()

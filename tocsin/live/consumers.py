@@ -117,7 +117,7 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
             for event in replayed:
                 await self.send(text_data=render_event(event, self.fmt))
             replayed_ids = {e.pk for e in replayed}
-        self.sender = asyncio.get_running_loop().create_task(self._send_live(replayed_ids))
+        self.sender = asyncio.get_running_loop().create_task(self._send_live(after, replayed_ids))
 
     def _scope_ids(self) -> tuple[bool, frozenset[int]]:
         forget_roles(self.user)
@@ -148,10 +148,12 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
             render_event(event, self.fmt)
         return events
 
-    async def _send_live(self, replayed_ids: set[int]) -> None:
+    async def _send_live(self, after: int, replayed_ids: set[int]) -> None:
+        # The hub may still hand over events the client already has: ones it saw before it
+        # reconnected (id <= after) and ones the replay just sent.
         while True:
             event, text = await self.queue.get()
-            if event.pk in replayed_ids:
+            if event.pk <= after or event.pk in replayed_ids:
                 replayed_ids.discard(event.pk)
                 continue
             await self.send(text_data=text)
