@@ -8,7 +8,9 @@ urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("api/v1/", include("tocsin.api.urls")),
+    path("api/v1/", include("monitoring.api.urls")),
     path("admin/", admin.site.urls),
+    path("", include("monitoring.urls")),
     path("", include("tocsin.ui_urls")),
 ]
 

@@ -1,0 +1,1 @@
+"""Admin for this area (see monitoring/admin/__init__.py)."""

@@ -1,0 +1,16 @@
+"""Monitoring models, one module per concern; import them from here."""
+
+from monitoring.models.alerts import Alert, AlertStatus, Severity, Suppression
+from monitoring.models.catalog import Integration, IntegrationKind, Service
+from monitoring.models.metrics import *  # noqa: F403
+from monitoring.models.suppression import *  # noqa: F403
+
+__all__ = [
+    "Alert",
+    "AlertStatus",
+    "Integration",
+    "IntegrationKind",
+    "Service",
+    "Severity",
+    "Suppression",
+]

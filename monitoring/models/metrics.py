@@ -1,0 +1,1 @@
+"""Metric series, samples and threshold rules (filled in by the metrics work)."""

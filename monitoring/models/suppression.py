@@ -1,0 +1,1 @@
+"""Silences, inhibition rules and maintenance windows (filled in by the suppression work)."""

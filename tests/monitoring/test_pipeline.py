@@ -1,0 +1,138 @@
+"""The alert pipeline: dedup, state changes, events, flapping, cheap re-sends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from monitoring.models import Alert, AlertStatus, Severity
+from monitoring.pipeline import AlertInput, Result, fingerprint_labels, process
+from tocsin.models import Event
+
+LABELS = {"alertname": "HighLatency", "instance": "api-1", "severity": "critical"}
+
+
+def firing(**overrides) -> AlertInput:
+    return AlertInput(labels=dict(LABELS), severity=Severity.CRITICAL, **overrides)
+
+
+def kinds() -> list[str]:
+    return list(Event.objects.order_by("id").values_list("kind", flat=True))
+
+
+def test_fingerprint_ignores_label_order():
+    assert fingerprint_labels({"a": "1", "b": "2"}) == fingerprint_labels({"b": "2", "a": "1"})
+    assert fingerprint_labels({"a": "1"}) != fingerprint_labels({"a": "2"})
+
+
+def test_a_new_alert_is_stored_and_recorded(service):
+    [outcome] = process(service, [firing()], source="alertmanager")
+    assert outcome.result == Result.CREATED
+    alert = Alert.objects.get()
+    assert (alert.status, alert.severity, alert.summary) == ("firing", "critical", "HighLatency")
+    assert alert.team_id == service.team_id
+    event = Event.objects.get()
+    assert (event.kind, event.team_id, event.subject_type) == (
+        "alert.firing",
+        service.team_id,
+        "alert",
+    )
+    assert event.payload["fingerprint"] == alert.fingerprint
+
+
+def test_identical_resends_only_count(service, django_assert_num_queries):
+    process(service, [firing()], source="alertmanager")
+    with django_assert_num_queries(2):  # read the batch, bump the re-sends: no event, no lock
+        outcomes = process(service, [firing(), firing()], source="alertmanager")
+    assert [o.result for o in outcomes] == [Result.RESENT]
+    alert = Alert.objects.get()
+    assert alert.occurrences == 2
+    assert kinds() == ["alert.firing"]
+
+
+def test_a_changed_resend_updates_and_records(service):
+    process(service, [firing()], source="alertmanager")
+    [outcome] = process(
+        service, [firing(annotations={"summary": "p99 above 2s"})], source="alertmanager"
+    )
+    assert outcome.result == Result.UPDATED
+    assert Alert.objects.get().summary == "p99 above 2s"
+    assert kinds() == ["alert.firing", "alert.updated"]
+
+
+def test_resolve_then_refire_reuses_the_row(service):
+    process(service, [firing()], source="alertmanager")
+    process(service, [firing(status=AlertStatus.RESOLVED)], source="alertmanager")
+    alert = Alert.objects.get()
+    assert alert.status == "resolved" and alert.ends_at is not None
+    [outcome] = process(service, [firing()], source="alertmanager")
+    assert outcome.result == Result.REFIRED
+    alert.refresh_from_db()
+    assert (alert.status, alert.fired_count, alert.ends_at) == ("firing", 2, None)
+    assert kinds() == ["alert.firing", "alert.resolved", "alert.refired"]
+
+
+def test_resolving_an_unknown_alert_stores_nothing(service):
+    [outcome] = process(service, [firing(status=AlertStatus.RESOLVED)], source="alertmanager")
+    assert outcome.result == Result.IGNORED
+    assert not Alert.objects.exists()
+    assert not Event.objects.exists()
+
+
+def test_a_repeated_resolve_is_ignored(service):
+    process(service, [firing()], source="alertmanager")
+    process(service, [firing(status=AlertStatus.RESOLVED)], source="alertmanager")
+    [outcome] = process(service, [firing(status=AlertStatus.RESOLVED)], source="alertmanager")
+    assert outcome.result == Result.IGNORED
+    assert kinds() == ["alert.firing", "alert.resolved"]
+
+
+def test_the_last_word_in_a_batch_wins(service):
+    outcomes = process(
+        service, [firing(), firing(status=AlertStatus.RESOLVED)], source="alertmanager"
+    )
+    assert [o.result for o in outcomes] == [Result.IGNORED]
+    assert not Alert.objects.exists()
+
+
+def test_flapping_is_detected_once(service):
+    start = timezone.now()
+    for i in range(3):
+        now = start + timedelta(minutes=i)
+        process(service, [firing()], source="am", now=now)
+        process(service, [firing(status=AlertStatus.RESOLVED)], source="am", now=now)
+    alert = Alert.objects.get()
+    assert alert.is_flapping
+    assert kinds().count("alert.flapping") == 1
+
+
+def test_alerts_far_apart_are_not_flapping(service):
+    start = timezone.now()
+    for i in range(3):
+        now = start + timedelta(hours=i)
+        process(service, [firing()], source="am", now=now)
+        process(service, [firing(status=AlertStatus.RESOLVED)], source="am", now=now)
+    assert not Alert.objects.get().is_flapping
+
+
+def test_an_acknowledge_is_recorded_once(service):
+    process(service, [firing()], source="events_v2")
+    [first] = process(service, [firing(acknowledge=True)], source="events_v2")
+    [again] = process(service, [firing(acknowledge=True)], source="events_v2")
+    assert (first.result, again.result) == (Result.ACKNOWLEDGED, Result.IGNORED)
+    assert Alert.objects.get().acknowledged_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_batch_item_leaves_no_half_state(service, monkeypatch):
+    import monitoring.pipeline as pipeline
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("event log unavailable")
+
+    monkeypatch.setattr(pipeline, "record", boom)
+    with pytest.raises(RuntimeError):
+        process(service, [firing()], source="alertmanager")
+    assert not Alert.objects.exists()
