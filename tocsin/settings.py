@@ -273,6 +273,10 @@ SPECTACULAR_SETTINGS = {
 TOCSIN_LIVE_POLL_INTERVAL = env_float("TOCSIN_LIVE_POLL_INTERVAL", 0.2, minimum=0.01)
 # Events a reconnecting browser may replay before it is told to reload instead.
 TOCSIN_LIVE_REPLAY_LIMIT = env_int("TOCSIN_LIVE_REPLAY_LIMIT", 500, minimum=1)
+# Largest accepted ingest request body (bytes); larger ones get 413.
+TOCSIN_INGEST_MAX_BYTES = env_int("TOCSIN_INGEST_MAX_BYTES", 1024 * 1024, minimum=1024)
+# Bearer token that /metrics requires; unset = /metrics is not served.
+TOCSIN_METRICS_TOKEN = env_str("TOCSIN_METRICS_TOKEN")
 # A worker heartbeat older than this makes /health/ready fail (seconds).
 TOCSIN_WORKER_STALE_AFTER = env_int("TOCSIN_WORKER_STALE_AFTER", 180, minimum=10)
 
