@@ -3,3 +3,21 @@ from django.apps import AppConfig
 
 class MonitoringConfig(AppConfig):
     name = "monitoring"
+    verbose_name = "Monitoring"
+
+    def ready(self) -> None:
+        from tocsin.scheduling import register
+
+        # Silences and maintenance windows start and end on their own; re-check firing alerts.
+        register(
+            "monitoring.reevaluate_suppressions",
+            "monitoring.suppression.reevaluate_suppressions",
+            minutes=1,
+        )
+        register("monitoring.evaluate_rules", "monitoring.rules.evaluate_rules", minutes=1)
+        register(
+            "monitoring.collect_host_metrics", "monitoring.metrics.collect_host_metrics", minutes=1
+        )
+        register(
+            "monitoring.downsample_metrics", "monitoring.metrics.downsample_and_prune", minutes=5
+        )

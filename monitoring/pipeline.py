@@ -287,6 +287,13 @@ def _transition(
             _record(alert, "alert.flapping", actor_label, item)
         return Outcome(fp, Result.REFIRED, alert)
 
+    if alert.content_hash == item.content_hash():
+        # An identical send that lost the race to create the alert: a re-send, no event.
+        alert.occurrences += 1
+        alert.last_seen_at = now
+        alert.save(update_fields=["occurrences", "last_seen_at"])
+        return Outcome(fp, Result.RESENT, alert)
+
     # Still firing, but the sender's words changed (severity, annotations, …).
     before = {"severity": alert.severity, "summary": alert.summary}
     alert.occurrences += 1

@@ -266,6 +266,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "kind" field; give each enum its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "IntegrationKindEnum": "monitoring.models.catalog.IntegrationKind.choices",
+    },
 }
 
 # --- Tocsin -----------------------------------------------------------------------------------

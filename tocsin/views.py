@@ -79,12 +79,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 # The features that arrive in later issues; each page says honestly what it will hold.
 UPCOMING = {
-    "alerts": (
-        "Alerts",
-        "the alerts received from Alertmanager, Grafana and other sources, deduplicated and "
-        "grouped, with their state (firing, acknowledged, resolved), silences and maintenance "
-        "windows.",
-    ),
     "incidents": (
         "Incidents",
         "the incidents grouped from alerts, with their timeline, who is on call, escalation "

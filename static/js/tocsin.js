@@ -7,7 +7,12 @@
  *    and the server replays what we missed, then streams new events as htmx out-of-band
  *    fragments (afterbegin:#live-events). An event already in the page is dropped, rows stay
  *    ordered newest first, and the list is capped.
- * 3. Small conveniences: copy buttons ([data-copy]) and confirmations (form[data-confirm]).
+ *    Pages that show something else than the stream (the Alerts page) keep a hidden
+ *    #live-events and listen instead: every new event is announced on document.body as
+ *    "tocsin:live-event" (detail.kind) and as "tocsin:live-<area>" ("tocsin:live-alert" for
+ *    alert.*), which an htmx element can use as a debounced trigger to re-fetch itself.
+ * 3. Small conveniences: copy buttons ([data-copy]), confirmations (form[data-confirm]) and
+ *    relative times (time[data-relative], "5 min"), kept current every 30 seconds.
  */
 (function () {
   "use strict";
@@ -79,6 +84,7 @@
     retries: 0,
     pendingReconnect: null,
     signedOut: false,
+    arrived: [], // kinds of the events inserted by the current message, announced after it
   };
   window.Tocsin = { live: live, localiseTimes: localiseTimes };
 
@@ -212,6 +218,7 @@
         row.remove();
       } else {
         row.classList.add("event-new");
+        live.arrived.push(row.getAttribute("data-kind") || "");
         kept += 1;
       }
     });
@@ -245,6 +252,18 @@
   function onAfterMessage(evt) {
     var stream = evt.target.closest ? evt.target.closest("[data-live-stream]") : null;
     if (stream) tidy(stream);
+    announce();
+  }
+
+  function announce() {
+    var kinds = live.arrived;
+    live.arrived = [];
+    kinds.forEach(function (kind) {
+      var detail = { detail: { kind: kind } };
+      document.body.dispatchEvent(new CustomEvent("tocsin:live-event", detail));
+      var area = kind.split(".")[0];
+      if (area) document.body.dispatchEvent(new CustomEvent("tocsin:live-" + area, detail));
+    });
   }
 
   /* Back from sleep or a network change: don't wait for the back-off timer. */
@@ -282,6 +301,26 @@
     }
   }
 
+  /* "42 s", "5 min", "3 h 20 min", "4 d": the same words as the server writes. */
+  function sinceText(date) {
+    var seconds = Math.max(0, Math.floor((Date.now() - date.getTime()) / 1000));
+    if (seconds < 60) return seconds + " s";
+    if (seconds < 3600) return Math.floor(seconds / 60) + " min";
+    if (seconds < 86400) {
+      var minutes = Math.floor(seconds / 60);
+      var rest = minutes % 60;
+      return Math.floor(minutes / 60) + " h" + (rest ? " " + rest + " min" : "");
+    }
+    return Math.floor(seconds / 86400) + " d";
+  }
+
+  function refreshRelativeTimes() {
+    document.querySelectorAll("time[data-relative][datetime]").forEach(function (el) {
+      var date = new Date(el.getAttribute("datetime"));
+      if (!isNaN(date.getTime())) el.textContent = sinceText(date);
+    });
+  }
+
   function onSubmit(evt) {
     var form = evt.target;
     var question = form.getAttribute && form.getAttribute("data-confirm");
@@ -297,6 +336,7 @@
   document.addEventListener("click", onClick);
   document.addEventListener("submit", onSubmit, true);
   window.addEventListener("online", onOnline);
+  setInterval(refreshRelativeTimes, 30000);
 
   if (window.htmx) {
     window.htmx.config.wsReconnectDelay = reconnectDelay;

@@ -29,6 +29,31 @@ ENDPOINTS = {
     "/api/v1/events/{id}/": {"get"},
     "/api/v1/tokens/": {"get", "post"},
     "/api/v1/tokens/{id}/": {"get", "delete"},
+    # monitoring: catalog and alerts
+    "/api/v1/services/": {"get", "post"},
+    "/api/v1/services/{id}/": {"get", "patch", "delete"},
+    "/api/v1/integrations/": {"get", "post"},
+    "/api/v1/integrations/{id}/": {"get", "patch", "delete"},
+    "/api/v1/integrations/{id}/rotate-key/": {"post"},
+    "/api/v1/alerts/": {"get"},
+    "/api/v1/alerts/{id}/": {"get"},
+    # monitoring: suppression
+    "/api/v1/silences/": {"get", "post"},
+    "/api/v1/silences/{id}/": {"get", "delete"},
+    "/api/v1/silences/{id}/expire/": {"post"},
+    "/api/v1/inhibition-rules/": {"get", "post"},
+    "/api/v1/inhibition-rules/{id}/": {"get", "patch", "delete"},
+    "/api/v1/maintenance-windows/": {"get", "post"},
+    "/api/v1/maintenance-windows/{id}/": {"get", "patch", "delete"},
+    # monitoring: metrics and rules
+    "/api/v1/metrics/samples/": {"post"},
+    "/api/v1/metrics/series/": {"get"},
+    "/api/v1/metrics/series/{id}/": {"get"},
+    "/api/v1/metrics/series/{id}/samples/": {"get"},
+    "/api/v1/alert-rules/": {"get", "post"},
+    "/api/v1/alert-rules/{id}/": {"get", "patch", "delete"},
+    "/api/v1/alert-rules/{id}/test/": {"post"},
+    "/api/v1/alert-rules/preview/": {"post"},
 }
 
 

@@ -178,7 +178,19 @@ def test_manager_index_lists_only_team_scoped_models(crew: Any) -> None:
         for app in response.context["app_list"]
         for model in app["models"]
     }
-    assert models == {("tocsin", "Team"), ("tocsin", "Membership"), ("tocsin", "Event")}
+    assert models == {
+        ("tocsin", "Team"),
+        ("tocsin", "Membership"),
+        ("tocsin", "Event"),
+        ("monitoring", "Service"),
+        ("monitoring", "Integration"),
+        ("monitoring", "Alert"),
+        ("monitoring", "AlertRule"),
+        ("monitoring", "MetricSeries"),
+        ("monitoring", "Silence"),
+        ("monitoring", "InhibitionRule"),
+        ("monitoring", "MaintenanceWindow"),
+    }
 
 
 def test_manager_without_staff_flag_logs_in_through_the_admin_form(crew: Any) -> None:

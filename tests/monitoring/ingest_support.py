@@ -1,0 +1,45 @@
+"""Helpers for the ingest endpoint tests: the shared wire-format fixtures and what got stored."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.test import Client
+
+from monitoring.models import Alert
+from tocsin.models import Event
+
+# /work/shared in development, ../shared in CI: a sibling of the repository either way.
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+
+
+@cache
+def _load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def fixture(name: str) -> Any:
+    """A fresh copy of a fixture body, free to modify."""
+    return copy.deepcopy(_load(name))
+
+
+def post(url: str, payload: Any = None, *, raw: bytes | str | None = None, **headers: str):
+    body = raw if raw is not None else json.dumps(payload)
+    return Client().post(url, body, content_type="application/json", headers=headers)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def event_kinds() -> list[str]:
+    return list(Event.objects.order_by("id").values_list("kind", flat=True))
+
+
+def assert_nothing_stored() -> None:
+    assert not Alert.objects.exists()
+    assert not Event.objects.exists()
