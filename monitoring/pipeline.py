@@ -18,8 +18,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from monitoring.models import Alert, AlertStatus, Integration, Service, Severity, Suppression
-from monitoring.suppression import find_suppression
+from monitoring.models import (
+    Alert,
+    AlertStatus,
+    InhibitionRule,
+    Integration,
+    Service,
+    Severity,
+    Suppression,
+)
+from monitoring.suppression import find_suppression, reevaluate_team
 from tocsin.events import record
 
 # An alert that changed status this many times within FLAP_WINDOW is flapping.
@@ -156,7 +164,18 @@ def process(
         )
     if integration is not None:
         Integration.objects.filter(pk=integration.pk).update(last_received_at=now)
+    if any(o.result in _CHANGES_INHIBITION for o in outcomes) and _team_has_inhibition(service):
+        # A source alert that starts or stops firing mutes or frees its targets now, not at
+        # the next periodic pass.
+        reevaluate_team(service.team_id, now)
     return outcomes
+
+
+_CHANGES_INHIBITION = frozenset({Result.CREATED, Result.REFIRED, Result.RESOLVED})
+
+
+def _team_has_inhibition(service: Service) -> bool:
+    return InhibitionRule.objects.filter(team_id=service.team_id, enabled=True).exists()
 
 
 def _apply(

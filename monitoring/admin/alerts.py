@@ -10,6 +10,7 @@ never deleted (their alerts keep pointing at them). Alerts are read-only: the pi
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -23,8 +24,12 @@ from django.utils.html import format_html, format_html_join
 
 from monitoring import services
 from monitoring.models import Alert, Integration, Service, Suppression
+from monitoring.suppression import silence_alert
 from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin, adopt
 from tocsin.permissions import Action, can, scope
+from tocsin.services import ServiceError
+
+SILENCE_FOR = timedelta(hours=1)
 
 
 # -- services --------------------------------------------------------------------------------------
@@ -443,6 +448,25 @@ class AlertAdmin(TeamScopedAdmin, admin.ModelAdmin):
         "acknowledged_at",
     )
     readonly_fields = fields
+    actions = ("silence_for_an_hour",)
+
+    @admin.action(description="Silence selected alerts for 1 h (by their exact labels)")
+    def silence_for_an_hour(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
+        silenced, refused = 0, []
+        for alert in queryset.select_related("service", "team"):
+            if not can(request.user, Action.RESPOND, alert):
+                refused.append(f"{alert.summary}: your role does not allow silencing")
+                continue
+            try:
+                silence_alert(alert, SILENCE_FOR, request.user, "Silenced for 1 h from the admin")
+            except ServiceError as error:
+                refused.append(f"{alert.summary}: {error.message}")
+            else:
+                silenced += 1
+        if silenced:
+            self.message_user(request, f"Silenced {silenced} alert(s) for one hour.")
+        for problem in refused:
+            self.message_user(request, problem, messages.ERROR)
 
     @admin.display(description="suppression", ordering="suppression")
     def suppression_display(self, alert: Alert) -> str:

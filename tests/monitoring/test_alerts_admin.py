@@ -132,3 +132,24 @@ def test_alert_changelist_query_count_is_flat(crew, service, django_assert_max_n
     with django_assert_max_num_queries(14):
         response = client.get(reverse("admin:monitoring_alert_changelist"))
     assert response.status_code == 200
+
+
+def test_admin_action_silences_selected_alerts_for_an_hour(crew, service):
+    from django.test import Client
+
+    from monitoring.models import Silence
+    from monitoring.pipeline import AlertInput, process
+
+    [outcome] = process(service, [AlertInput(labels={"alertname": "DiskFull"})], source="test")
+    client = Client()
+    client.force_login(crew.manager)
+    response = client.post(
+        "/admin/monitoring/alert/",
+        {"action": "silence_for_an_hour", "_selected_action": [outcome.alert.pk]},
+    )
+    assert response.status_code == 302
+    silence = Silence.objects.get()
+    assert silence.created_by == crew.manager
+    assert (silence.ends_at - silence.starts_at).total_seconds() == 3600
+    outcome.alert.refresh_from_db()
+    assert outcome.alert.suppression == "silenced"
