@@ -138,6 +138,24 @@ async def phase(url: str, bodies: list[dict], alerts_per_body: int) -> dict:
     }
 
 
+def measure_pipeline(service: Service, n: int = 300) -> dict:
+    """The pipeline alone, one alert per call: what a request costs beyond HTTP and ASGI."""
+    from monitoring.pipeline import AlertInput, process
+
+    items = [AlertInput(labels={"alertname": "PipelineBench", "n": str(i)}) for i in range(n)]
+    timings = {}
+    for phase_name in ("new", "resend"):
+        started = time.perf_counter()
+        for item in items:
+            process(service, [item], source="bench")
+        timings[phase_name] = (time.perf_counter() - started) / n * 1000
+    return {
+        "pipeline_new_ms": round(timings["new"], 3),
+        "pipeline_resend_ms": round(timings["resend"], 3),
+        "pipeline_resend_speedup": round(timings["new"] / timings["resend"], 1),
+    }
+
+
 async def main() -> None:
     service, key = await asyncio.to_thread(prepare)
     port = free_port()
@@ -184,6 +202,7 @@ async def main() -> None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
 
+    pipeline = await asyncio.to_thread(measure_pipeline, service)
     stored = await asyncio.to_thread(Alert.objects.filter(service=service).count)
     events = await asyncio.to_thread(Event.objects.filter(team=service.team_id).count)
     line = {
@@ -197,6 +216,7 @@ async def main() -> None:
     for name, values in figures.items():
         for figure, value in values.items():
             line[f"{name}_{figure}"] = value
+    line.update(pipeline)
     line["resend_speedup_single"] = round(
         figures["single_resend"]["alerts_per_s"] / figures["single_new"]["alerts_per_s"], 1
     )

@@ -33,6 +33,7 @@ from tocsin.events import record
 # An alert that changed status this many times within FLAP_WINDOW is flapping.
 FLAP_THRESHOLD = 4
 FLAP_WINDOW = timedelta(minutes=10)
+LAST_RECEIVED_RESOLUTION = timedelta(minutes=1)
 
 
 class Result:
@@ -162,8 +163,13 @@ def process(
         Alert.objects.filter(pk__in=resent_ids).update(
             last_seen_at=now, occurrences=F("occurrences") + 1
         )
-    if integration is not None:
+    if integration is not None and (
+        integration.last_received_at is None
+        or now - integration.last_received_at > LAST_RECEIVED_RESOLUTION
+    ):
+        # Minute resolution is enough for "last received"; a write per request is not free.
         Integration.objects.filter(pk=integration.pk).update(last_received_at=now)
+        integration.last_received_at = now
     if any(o.result in _CHANGES_INHIBITION for o in outcomes) and _team_has_inhibition(service):
         # A source alert that starts or stops firing mutes or frees its targets now, not at
         # the next periodic pass.
