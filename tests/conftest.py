@@ -32,6 +32,7 @@ pytest_plugins = ["tests.live"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    _forget_stale_sqlite_journals()
     if os.environ.get("TOCSIN_REQUIRE_SERVICES") != "1":
         return
     problems = []
@@ -64,6 +65,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             problems.append(f"Redis is unreachable: {exc}")
     if problems:
         pytest.exit("required services missing: " + "; ".join(problems), returncode=3)
+
+
+def _forget_stale_sqlite_journals() -> None:
+    """A run killed half-way leaves the test database's WAL files behind; a new database file
+    next to an old -shm fails with "disk I/O error", so drop journals without their database."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    name = db.get("TEST", {}).get("NAME")
+    if name and not os.path.exists(name):
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(name + suffix):
+                os.remove(name + suffix)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -120,8 +120,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker are separate processes writing one file: WAL lets readers and the writer
     # proceed together, IMMEDIATE takes the write lock up front so two writers queue on the busy
     # timeout instead of failing with "database is locked" half-way through a transaction.
-    # Keep connections: opening one (and its PRAGMAs) costs more than a whole re-send.
-    DATABASES["default"]["CONN_MAX_AGE"] = 60
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
         "transaction_mode": "IMMEDIATE",
