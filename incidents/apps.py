@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class IncidentsConfig(AppConfig):
     name = "incidents"
+    verbose_name = "Incidents"

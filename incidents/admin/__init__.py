@@ -1,0 +1,3 @@
+"""Incidents admin, one module per area."""
+
+from incidents.admin import incidents, notifications, schedules  # noqa: F401

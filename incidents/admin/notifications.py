@@ -1,0 +1,1 @@
+"""Admin for this area (see incidents/admin/__init__.py)."""

@@ -1,0 +1,1 @@
+"""Incidents REST endpoints, one module per area, each exposing a DRF ``router``."""

@@ -1,0 +1,1 @@
+"""Incidents, their alerts and per-service incident settings (grouping, auto-resolve)."""

@@ -1,0 +1,1 @@
+"""Notification channels, contact methods, notification rules and deliveries (the outbox)."""
