@@ -53,3 +53,15 @@ def ensure_schedules() -> list[str]:
         if created:
             changed.append(task.name)
     return changed
+
+
+def run_soon(func: str) -> None:
+    """Ask a worker to run ``func`` as soon as the current transaction commits.
+
+    Periodic schedules are the safety net (a worker that was down catches up from the rows);
+    this is the fast path, so a page does not wait for the next scheduler tick.
+    """
+    from django.db import transaction
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task(func, task_name=f"soon: {func}"))

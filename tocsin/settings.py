@@ -269,6 +269,9 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "kind" field; give each enum its own name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "IntegrationKindEnum": "monitoring.models.catalog.IntegrationKind.choices",
+        "ChannelKindEnum": "incidents.models.notifications.ChannelKind.choices",
+        "ContactMethodKindEnum": "incidents.api.notifications.CONTACT_METHOD_KINDS",
+        "PriorityEnum": "incidents.models.incidents.Priority.choices",
     },
 }
 
@@ -279,6 +282,9 @@ TOCSIN_LIVE_POLL_INTERVAL = env_float("TOCSIN_LIVE_POLL_INTERVAL", 0.2, minimum=
 TOCSIN_LIVE_REPLAY_LIMIT = env_int("TOCSIN_LIVE_REPLAY_LIMIT", 500, minimum=1)
 # Largest accepted ingest request body (bytes); larger ones get 413.
 TOCSIN_INGEST_MAX_BYTES = env_int("TOCSIN_INGEST_MAX_BYTES", 1024 * 1024, minimum=1024)
+# Key for secrets stored encrypted (notification channel URLs, …); derived from SECRET_KEY when
+# unset, so set it before rotating SECRET_KEY or stored secrets become unreadable.
+TOCSIN_ENCRYPTION_KEY = env_str("TOCSIN_ENCRYPTION_KEY")
 # Bearer token that /metrics requires; unset = /metrics is not served.
 TOCSIN_METRICS_TOKEN = env_str("TOCSIN_METRICS_TOKEN")
 # A worker heartbeat older than this makes /health/ready fail (seconds).
@@ -290,5 +296,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # httpx logs every request URL at INFO; webhook URLs carry tokens.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

@@ -13,7 +13,11 @@ from tocsin.services import ServiceError
 
 
 def kinds() -> list[str]:
-    return list(Event.objects.order_by("id").values_list("kind", flat=True))
+    return list(
+        Event.objects.exclude(kind__startswith="incident.")
+        .order_by("id")
+        .values_list("kind", flat=True)
+    )
 
 
 def test_create_service_derives_the_slug_and_records_it(crew):

@@ -159,7 +159,11 @@ def test_changes_are_recorded(service, crew):
     )
     update_maintenance_window(window, title="weekly", actor=crew.manager)
     delete_maintenance_window(window, actor=crew.manager)
-    assert list(Event.objects.order_by("id").values_list("kind", flat=True)) == [
+    assert list(
+        Event.objects.exclude(kind__startswith="incident.")
+        .order_by("id")
+        .values_list("kind", flat=True)
+    ) == [
         "maintenance.created",
         "maintenance.updated",
         "maintenance.deleted",

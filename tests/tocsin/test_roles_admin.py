@@ -190,6 +190,9 @@ def test_manager_index_lists_only_team_scoped_models(crew: Any) -> None:
         ("monitoring", "Silence"),
         ("monitoring", "InhibitionRule"),
         ("monitoring", "MaintenanceWindow"),
+        ("incidents", "Schedule"),
+        ("incidents", "NotificationChannel"),
+        ("incidents", "Delivery"),
     }
 
 

@@ -1,0 +1,466 @@
+"""Incident operations: one way to acknowledge, resolve, reassign… called from every surface.
+
+Each operation locks the incident row, applies the model's state transition and records an
+``incident.*`` event about the incident in the same transaction, so the timeline (the event
+log, see ``incidents.timeline``) is complete. Permission checks belong to the callers (API, UI,
+admin, action links), which ask ``tocsin.permissions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from incidents.models import (
+    OPEN_STATUSES,
+    Incident,
+    IncidentAlert,
+    IncidentStatus,
+    Priority,
+)
+from monitoring.models import Alert
+from tocsin.events import record
+from tocsin.models import Membership
+from tocsin.permissions import Action, can
+from tocsin.services import ServiceError
+
+MAX_NOTE_LENGTH = 10_000
+
+
+def _locked(incident: Incident) -> Incident:
+    """The row, locked for this transaction; the caller's instance is refreshed from it."""
+    fresh = Incident.objects.select_for_update().get(pk=incident.pk)
+    for field in Incident._meta.concrete_fields:
+        setattr(incident, field.attname, getattr(fresh, field.attname))
+    return incident
+
+
+def _event(
+    kind: str,
+    incident: Incident,
+    *,
+    actor: Any = None,
+    actor_label: str = "",
+    payload: dict[str, Any] | None = None,
+) -> None:
+    record(
+        kind,
+        team=incident.team_id,
+        subject=incident,
+        actor=actor,
+        actor_label=actor_label,
+        payload={"incident_id": incident.pk, **(payload or {})},
+    )
+
+
+def acknowledge(
+    incident: Incident,
+    *,
+    actor: Any = None,
+    via: str = "web",
+    actor_label: str = "",
+    now: datetime | None = None,
+) -> bool:
+    """Someone is on it: escalation stops. False when it was already acknowledged."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _locked(incident)
+        if not incident.mark_acknowledged(actor, now):
+            return False
+        incident.save()
+        _event(
+            "incident.acknowledged",
+            incident,
+            actor=actor,
+            actor_label=actor_label,
+            payload={
+                "via": via,
+                "ack_timeout_at": incident.ack_timeout_at and incident.ack_timeout_at.isoformat(),
+            },
+        )
+    return True
+
+
+def resolve(
+    incident: Incident,
+    *,
+    actor: Any = None,
+    via: str = "web",
+    actor_label: str = "",
+    reason: str = "",
+    now: datetime | None = None,
+) -> bool:
+    """Done. False when it was already resolved."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        _locked(incident)
+        if not incident.mark_resolved(now):
+            return False
+        incident.save()
+        _event(
+            "incident.resolved",
+            incident,
+            actor=actor,
+            actor_label=actor_label,
+            payload={"via": via, "reason": reason[:500]},
+        )
+    return True
+
+
+def reopen(incident: Incident, *, actor: Any = None, now: datetime | None = None) -> Incident:
+    """Back to triggered, escalation from the start (with a fresh round, so pages go out)."""
+    from incidents import escalation
+
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            _locked(incident)
+            if incident.status != IncidentStatus.RESOLVED:
+                raise ServiceError("only a resolved incident can be reopened", None, "not_resolved")
+            incident.mark_triggered(now)
+            incident.save()
+            _event("incident.reopened", incident, actor=actor, payload={"reason": "manual"})
+            escalation.restart(incident, now=now)
+    except IntegrityError:
+        incident.refresh_from_db()
+        raise ServiceError(
+            "another open incident already holds this group of alerts; work on that one",
+            None,
+            "duplicate",
+        ) from None
+    return incident
+
+
+def _require_responder(incident: Incident, user: Any, field: str) -> None:
+    if user is None:
+        return
+    if not user.is_active:
+        raise ServiceError("this user account is deactivated", field)
+    if not can(user, Action.RESPOND, incident):
+        raise ServiceError(
+            f"{user.get_username()} is not a responder in {incident.team}", field, "not_member"
+        )
+
+
+def reassign(incident: Incident, user: Any, *, actor: Any, actor_label: str = "") -> Incident:
+    """Make ``user`` (a responder of the team, or None) the assignee."""
+    _require_responder(incident, user, "user")
+    with transaction.atomic():
+        _locked(incident)
+        if incident.assignee_id == (user.pk if user else None):
+            return incident
+        before = incident.assignee_id
+        incident.assignee = user
+        incident.save(update_fields=["assignee"])
+        _event(
+            "incident.reassigned",
+            incident,
+            actor=actor,
+            actor_label=actor_label,
+            payload={
+                "assignee": [before, user.pk if user else None],
+                "username": user.get_username() if user else "",
+            },
+        )
+    return incident
+
+
+def set_commander(incident: Incident, user: Any, *, actor: Any) -> Incident:
+    _require_responder(incident, user, "user")
+    with transaction.atomic():
+        _locked(incident)
+        if incident.commander_id == (user.pk if user else None):
+            return incident
+        before = incident.commander_id
+        incident.commander = user
+        incident.save(update_fields=["commander"])
+        _event(
+            "incident.commander_set",
+            incident,
+            actor=actor,
+            payload={
+                "commander": [before, user.pk if user else None],
+                "username": user.get_username() if user else "",
+            },
+        )
+    return incident
+
+
+def set_priority(incident: Incident, priority: str, *, actor: Any) -> Incident:
+    if priority not in Priority.values:
+        raise ServiceError(f"one of {', '.join(Priority.values)}", "priority")
+    with transaction.atomic():
+        _locked(incident)
+        if incident.priority == priority:
+            return incident
+        before = incident.priority
+        incident.priority = priority
+        incident.save(update_fields=["priority"])
+        _event(
+            "incident.priority_changed",
+            incident,
+            actor=actor,
+            payload={"priority": [before, priority]},
+        )
+    return incident
+
+
+def _clean_text(text: str, field: str = "text") -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ServiceError("write something", field, "required")
+    if len(text) > MAX_NOTE_LENGTH:
+        raise ServiceError(f"at most {MAX_NOTE_LENGTH} characters", field)
+    return text
+
+
+def add_note(incident: Incident, text: str, *, actor: Any) -> None:
+    """A note lives only in the timeline: the event is the note."""
+    text = _clean_text(text)
+    with transaction.atomic():
+        _event("incident.note", incident, actor=actor, payload={"text": text})
+
+
+def post_status_update(incident: Incident, text: str, *, actor: Any) -> None:
+    """A status update for stakeholders (status pages and subscribers read these events)."""
+    text = _clean_text(text)
+    with transaction.atomic():
+        _locked(incident)
+        _event(
+            "incident.status_update",
+            incident,
+            actor=actor,
+            payload={"text": text, "status": incident.status},
+        )
+
+
+def merge(target: Incident, sources: Iterable[Incident], *, actor: Any) -> Incident:
+    """Move the sources' alerts into ``target`` and resolve the sources as merged into it."""
+    sources = list(sources)
+    if not sources:
+        raise ServiceError("name at least one incident to merge", "sources", "required")
+    if any(s.pk == target.pk for s in sources):
+        raise ServiceError("an incident cannot be merged into itself", "sources")
+    if any(s.team_id != target.team_id for s in sources):
+        raise ServiceError("only incidents of the same team can be merged", "sources")
+    with transaction.atomic():
+        # Lock in id order so two merges touching the same incidents cannot deadlock.
+        locked = {
+            i.pk: i
+            for i in Incident.objects.select_for_update()
+            .filter(pk__in=[target.pk, *(s.pk for s in sources)])
+            .order_by("pk")
+        }
+        _locked(target)
+        if not target.is_open:
+            raise ServiceError("merge into an open incident", "target", "resolved")
+        moved: list[int] = []
+        for source in sources:
+            source = locked[source.pk]
+            if source.merged_into_id is not None:
+                raise ServiceError(f"incident #{source.pk} was already merged", "sources")
+            alert_ids = list(
+                IncidentAlert.objects.filter(incident=source).values_list("alert_id", flat=True)
+            )
+            IncidentAlert.objects.filter(incident=source).update(incident=target)
+            moved.extend(alert_ids)
+            source.mark_resolved(timezone.now(), merged_into=target)
+            source.save()
+            _event(
+                "incident.merged_into",
+                source,
+                actor=actor,
+                payload={"target_id": target.pk, "alert_ids": alert_ids},
+            )
+        _event(
+            "incident.merged",
+            target,
+            actor=actor,
+            payload={"source_ids": [s.pk for s in sources], "alert_ids": moved},
+        )
+    return target
+
+
+def split(incident: Incident, alerts: Iterable[Alert], *, actor: Any) -> Incident:
+    """Move some of the incident's alerts into a new incident of their own, which triggers."""
+    from incidents import escalation
+    from incidents.models import ServiceIncidentSettings
+
+    alert_ids = sorted({a.pk for a in alerts})
+    if not alert_ids:
+        raise ServiceError("choose the alerts to split off", "alerts", "required")
+    now = timezone.now()
+    with transaction.atomic():
+        _locked(incident)
+        if not incident.is_open:
+            raise ServiceError("only an open incident can be split", None, "resolved")
+        links = IncidentAlert.objects.filter(incident=incident)
+        own = set(links.values_list("alert_id", flat=True))
+        if not set(alert_ids) <= own:
+            raise ServiceError("these alerts are not all part of this incident", "alerts")
+        if set(alert_ids) == own:
+            raise ServiceError("leave at least one alert in the incident", "alerts")
+        first = Alert.objects.get(pk=alert_ids[0])
+        new = Incident.objects.create(
+            team_id=incident.team_id,
+            service_id=incident.service_id,
+            title=first.summary[:500] or incident.title,
+            priority=incident.priority,
+            urgency=incident.urgency,
+            created_at=now,
+            group_key=f"split:{incident.pk}:{alert_ids[0]}"[:255],
+        )
+        links.filter(alert_id__in=alert_ids).update(incident=new)
+        _event(
+            "incident.split",
+            incident,
+            actor=actor,
+            payload={"new_id": new.pk, "alert_ids": alert_ids},
+        )
+        _event(
+            "incident.triggered",
+            new,
+            actor=actor,
+            payload={
+                "split_from": incident.pk,
+                "alert_ids": alert_ids,
+                "service_id": new.service_id,
+            },
+        )
+        policy = ServiceIncidentSettings.for_service(incident.service).escalation_policy
+        escalation.start(new, policy, now=now)
+    return new
+
+
+def responders(incident: Incident) -> list[Any]:
+    """The team's members who may act on the incident (reassign choices)."""
+    return [
+        m.user
+        for m in Membership.objects.filter(
+            team_id=incident.team_id, role__in=["responder", "manager"]
+        )
+        .select_related("user")
+        .order_by("user__username")
+        if m.user.is_active
+    ]
+
+
+def open_incidents() -> Any:
+    return Incident.objects.filter(status__in=OPEN_STATUSES)
+
+
+# --- Escalation policies (managers) ---------------------------------------------------------
+
+POLICY_FIELDS = (
+    "name",
+    "description",
+    "repeat_times",
+    "repeat_after_minutes",
+    "ack_timeout_minutes",
+)
+
+
+def _write_steps(policy: Any, steps: list[dict[str, Any]]) -> None:
+    from django.core.exceptions import ValidationError
+
+    from incidents.models import EscalationStep, Schedule
+
+    member_ids = set(
+        Membership.objects.filter(team_id=policy.team_id).values_list("user_id", flat=True)
+    )
+    policy.steps.all().delete()
+    for position, data in enumerate(steps):
+        data = dict(data)
+        schedule = data.pop("schedule", None)
+        if isinstance(schedule, int):
+            schedule = Schedule.objects.filter(pk=schedule, team_id=policy.team_id).first()
+            if schedule is None:
+                raise ServiceError(
+                    "no schedule with this id in the team", f"steps.{position}.schedule"
+                )
+        if schedule is not None and schedule.team_id != policy.team_id:
+            raise ServiceError("the schedule belongs to another team", f"steps.{position}.schedule")
+        user_ids = list(data.get("user_ids") or [])
+        strangers = [u for u in user_ids if u not in member_ids]
+        if strangers:
+            raise ServiceError(
+                f"not members of the team: {', '.join(map(str, strangers))}",
+                f"steps.{position}.user_ids",
+            )
+        step = EscalationStep(policy=policy, position=position, schedule=schedule, **data)
+        try:
+            step.full_clean(exclude=["policy", "schedule"])
+        except ValidationError as exc:
+            field, messages = next(iter(exc.message_dict.items()))
+            raise ServiceError(messages[0], f"steps.{position}.{field}") from None
+        step.save()
+
+
+def create_policy(
+    team: Any, *, actor: Any, name: str, steps: list[dict[str, Any]] | None = None, **fields: Any
+) -> Any:
+    from incidents.models import EscalationPolicy
+
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("give the policy a name", "name", "required")
+    try:
+        with transaction.atomic():
+            policy = EscalationPolicy.objects.create(team=team, name=name, **fields)
+            _write_steps(policy, steps or [])
+            record(
+                "escalation_policy.created",
+                team=team,
+                subject=policy,
+                actor=actor,
+                payload={"policy": policy.snapshot()},
+            )
+    except IntegrityError:
+        raise ServiceError(
+            "the team already has a policy with this name", "name", "duplicate"
+        ) from None
+    return policy
+
+
+def update_policy(
+    policy: Any, *, actor: Any, steps: list[dict[str, Any]] | None = None, **changes: Any
+) -> Any:
+    """Change a policy; incidents already escalating keep the snapshot they started with."""
+    try:
+        with transaction.atomic():
+            for key, value in changes.items():
+                if key not in POLICY_FIELDS:
+                    raise ServiceError("unknown field", key)
+                setattr(policy, key, value)
+            policy.updated_at = timezone.now()
+            policy.save()
+            if steps is not None:
+                _write_steps(policy, steps)
+            record(
+                "escalation_policy.updated",
+                team=policy.team_id,
+                subject=policy,
+                actor=actor,
+                payload={"policy": policy.snapshot()},
+            )
+    except IntegrityError:
+        raise ServiceError(
+            "the team already has a policy with this name", "name", "duplicate"
+        ) from None
+    return policy
+
+
+def delete_policy(policy: Any, *, actor: Any) -> None:
+    with transaction.atomic():
+        record(
+            "escalation_policy.deleted",
+            team=policy.team_id,
+            subject=policy,
+            actor=actor,
+            payload={"policy": policy.snapshot()},
+        )
+        policy.delete()
