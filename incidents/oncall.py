@@ -707,7 +707,7 @@ def request_swap(
 def _lock_open(swap: ShiftSwapRequest) -> ShiftSwapRequest:
     """Re-read the swap under a row lock: two people accepting at once must not both win."""
     locked = (
-        ShiftSwapRequest.objects.select_for_update()
+        ShiftSwapRequest.objects.select_for_update(of=("self",))
         .select_related("schedule", "requester", "proposed_taker")
         .get(pk=swap.pk)
     )

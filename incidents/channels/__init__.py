@@ -62,7 +62,13 @@ class Message:
 
     @property
     def links(self) -> dict[str, str]:
-        return self.payload.get("links") or {}
+        """Action links in a stable order: PostgreSQL's jsonb does not keep key order."""
+        links = self.payload.get("links") or {}
+        order = {name: i for i, name in enumerate(LINK_ORDER)}
+        return dict(sorted(links.items(), key=lambda item: (order.get(item[0], 99), item[0])))
+
+
+LINK_ORDER = ("acknowledge", "resolve")
 
 
 @dataclass
