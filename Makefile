@@ -54,4 +54,4 @@ bench: setup-dev
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) var/staticfiles var/test_tocsin.sqlite3* .pytest_cache .ruff_cache
+	rm -rf $(VENV) var/staticfiles var/test_tocsin*.sqlite3* .pytest_cache .ruff_cache

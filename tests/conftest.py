@@ -8,8 +8,10 @@ PostgreSQL + Redis with ``DATABASE_URL``/``REDIS_URL`` set (``make test-postgres
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,16 +70,37 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def _forget_stale_sqlite_journals() -> None:
-    """A run killed half-way leaves the test database's WAL files behind; a new database file
-    next to an old -shm fails with "disk I/O error", so drop journals without their database."""
+    """Remove test databases (and WAL journals) of earlier runs whose process is gone.
+
+    A run killed half-way leaves its file behind; a journal without its database makes SQLite
+    fail with "disk I/O error".
+    """
     db = settings.DATABASES["default"]
     if db["ENGINE"] != "django.db.backends.sqlite3":
         return
-    name = db.get("TEST", {}).get("NAME")
-    if name and not os.path.exists(name):
-        for suffix in ("-wal", "-shm"):
-            if os.path.exists(name + suffix):
-                os.remove(name + suffix)
+    for path in Path(settings.VAR_DIR).glob("test_tocsin_*.sqlite3*"):
+        pid = path.name.removeprefix("test_tocsin_").split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # CI and people stop runs with SIGTERM; turn it into KeyboardInterrupt so fixtures tear
+    # down and the web and worker processes they started are stopped, not orphaned.
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -80,6 +80,17 @@ class Proc:
         return self.log_path.read_text(errors="replace")[-5000:]
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, however it dies (Linux)."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
 def start(name: str, args: list[str], log_dir: Path, **env: str) -> Proc:
     log_path = log_dir / f"{name}.log"
     popen = subprocess.Popen(
@@ -89,6 +100,7 @@ def start(name: str, args: list[str], log_dir: Path, **env: str) -> Proc:
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     return Proc(name, popen, log_path)
 

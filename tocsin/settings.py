@@ -7,6 +7,7 @@ Two first-class modes:
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -126,8 +127,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # The test database must be a file: live tests start real web and worker processes on it.
+    # One file per test run (by process id), so processes left over from an interrupted run
+    # can never touch the database of the next one.
     DATABASES["default"]["TEST"] = {
-        "NAME": env_str("TOCSIN_TEST_DB_NAME", str(VAR_DIR / "test_tocsin.sqlite3"))
+        "NAME": env_str("TOCSIN_TEST_DB_NAME", str(VAR_DIR / f"test_tocsin_{os.getpid()}.sqlite3"))
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

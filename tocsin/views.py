@@ -79,11 +79,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 # The features that arrive in later issues; each page says honestly what it will hold.
 UPCOMING = {
-    "incidents": (
-        "Incidents",
-        "the incidents grouped from alerts, with their timeline, who is on call, escalation "
-        "progress, acknowledgement and resolution, and postmortems.",
-    ),
     "probes": (
         "Probes",
         "synthetic checks (HTTP, TCP, DNS, journeys) and heartbeats, with their latest results, "
