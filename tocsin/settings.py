@@ -168,6 +168,9 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "poll": 0.2,
     "label": "Tasks",
+    # Every worker runs the scheduler by default; set TOCSIN_SCHEDULER=0 on workers that
+    # should only take queued work.
+    "scheduler": env_bool("TOCSIN_SCHEDULER", True),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from incidents import escalation, services
 from incidents.models import Incident, IncidentStatus
-from tests.incidents.core_support import NOON, clear, fire, make_service, policy, settings_for
 from monitoring.models import Service
+from tests.incidents.core_support import NOON, clear, fire, make_service, policy, settings_for
 from tocsin.models import Event
 
 service = pytest.fixture(make_service, name="service")
@@ -20,6 +20,7 @@ service = pytest.fixture(make_service, name="service")
 @pytest.fixture
 def other_service(crew) -> Service:
     return Service.objects.create(team=crew.other_team, name="Search API")
+
 
 ROLES = ["viewer", "responder", "manager", "outsider", "admin"]
 MAY_VIEW = {"viewer", "responder", "manager", "admin"}
@@ -77,7 +78,7 @@ def test_list_filters_by_priority_service_and_team(crew, service, other_service)
     assert f'id="incident-{p1.pk}"' in html and f'id="incident-{other.pk}"' not in html
 
 
-def Service_incident(svc) -> Incident:  # noqa: N802 - reads as a noun in the tests
+def Service_incident(svc) -> Incident:
     fire(svc, NOON, alertname="Other")
     return Incident.objects.get(service=svc)
 
@@ -306,9 +307,10 @@ def test_detail_live_partial(crew, incident):
     response = logged_in(crew.viewer).get(reverse("incident_live", args=[incident.pk]))
     assert response.status_code == 200
     assert response.content.decode().startswith('<div id="incident-live"')
-    assert logged_in(crew.outsider).get(
-        reverse("incident_live", args=[incident.pk])
-    ).status_code == 404
+    assert (
+        logged_in(crew.outsider).get(reverse("incident_live", args=[incident.pk])).status_code
+        == 404
+    )
 
 
 def test_detail_query_count_is_bounded(crew, service, django_assert_max_num_queries):
@@ -378,9 +380,7 @@ def test_reopen(crew, incident):
 def test_actions_are_post_only_and_unknown_ones_404(crew, incident):
     client = logged_in(crew.responder)
     assert client.get(reverse("incident_action", args=[incident.pk, "resolve"])).status_code == 405
-    assert (
-        client.post(reverse("incident_action", args=[incident.pk, "explode"])).status_code == 404
-    )
+    assert client.post(reverse("incident_action", args=[incident.pk, "explode"])).status_code == 404
     assert Incident.objects.get().status == "triggered"
 
 
