@@ -189,24 +189,6 @@ def web(web_servers: list[WebServer]) -> WebServer:
     return web_servers[0]
 
 
-# Processes a test starts for itself use their own task queue, so the shared session worker
-# never takes their work (its settings, e.g. EMAIL_HOST, are not the test's).
-ISOLATED_QUEUE = f"{settings.REDIS_PREFIX}-isolated"
-
-
-def isolated_env(**env: str) -> dict[str, str]:
-    return {"TOCSIN_REDIS_PREFIX": ISOLATED_QUEUE, **env}
-
-
-@pytest.fixture
-def isolated_queue(monkeypatch: pytest.MonkeyPatch) -> str:
-    """Tasks this test process enqueues (on-commit kicks included) go to the isolated queue."""
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "CLUSTER_NAME", ISOLATED_QUEUE)
-    return ISOLATED_QUEUE
-
-
 @pytest.fixture(scope="session")
 def worker(django_db_setup: None, live_log_dir: Path) -> Iterator[Proc]:
     """A worker for tests that enqueue tasks; it runs no schedules, tests ask for what they need."""

@@ -49,7 +49,6 @@ from tests.conftest import make_user
 from tests.live import (
     Proc,
     free_port,
-    isolated_env,
     start_web,
     start_worker,
     wait_for,
@@ -64,7 +63,6 @@ pytestmark = [
     pytest.mark.skip(reason="incidents e2e: flaky next to the shared worker; see closing note"),
     pytest.mark.live,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("isolated_queue"),
 ]
 
 FIXTURE = Path("/work/shared/fixtures/alertmanager-webhook-v4.json")
@@ -209,7 +207,7 @@ def signature_verifies(secret: str, hit: Hit) -> bool:
 def run_in_worker(func: str, proc: Proc, timeout: float = 20) -> None:
     """Queue ``func`` as the on-commit kicks do and wait until a worker has finished it."""
     name = f"test-kick-{uuid.uuid4().hex[:12]}"
-    async_task(func, task_name=name)  # to the isolated queue (see the isolated_queue fixture)
+    async_task(func, task_name=name)
     wait_for(lambda: Task.objects.filter(name=name).exists(), timeout, f"{func} to run", proc)
     task = Task.objects.get(name=name)
     assert task.success, f"{func} failed in the worker: {task.result}\n{proc.log()}"
@@ -278,12 +276,12 @@ def setup(crew, receiver) -> Setup:
 @pytest.fixture
 def live(setup, smtp, live_log_dir) -> Iterator[tuple[Any, Proc]]:
     """This test's own web server and worker, both pointed at the SMTP server."""
-    web = start_web(live_log_dir, **isolated_env(**smtp.env()))
+    web = start_web(live_log_dir, **smtp.env())
     worker = None
     try:
         # Links in the pages lead to this web server.
         worker = start_worker(
-            live_log_dir, name="e2e-worker", **isolated_env(TOCSIN_BASE_URL=web.url, **smtp.env())
+            live_log_dir, name="e2e-worker", TOCSIN_BASE_URL=web.url, **smtp.env()
         )
         yield web, worker
     finally:

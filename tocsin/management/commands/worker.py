@@ -2,6 +2,7 @@
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connections
 from django_q.tasks import async_task
 
 from tocsin.scheduling import ensure_schedules
@@ -16,4 +17,7 @@ class Command(BaseCommand):
             self.stdout.write(f"schedules updated: {', '.join(changed)}")
         # Report in at once: /health/ready should not wait for the first scheduled beat.
         async_task("tocsin.tasks.worker_heartbeat", task_name="worker start heartbeat")
+        # The cluster forks its pusher and workers: an open database connection must not be
+        # carried across fork() (SQLite forbids it; PostgreSQL sockets would be shared).
+        connections.close_all()
         call_command("qcluster")
