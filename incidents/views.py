@@ -35,10 +35,9 @@ from incidents.models import (
     Priority,
     Schedule,
 )
-from monitoring.models import Service
-from monitoring.views import since_text
+from monitoring.views import since_text, team_and_service_filter
 from tocsin.models import Event
-from tocsin.permissions import Action, can, scope, team_ids_for, teams_for
+from tocsin.permissions import Action, can, scope, team_ids_for
 from tocsin.services import ServiceError
 
 PAGE_SIZE = 100
@@ -100,21 +99,7 @@ def _list_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
     form = IncidentFilterForm(request.GET)
     valid = form.is_valid()
     data = form.cleaned_data if valid else {}
-    teams = list(teams_for(user, Action.VIEW).order_by("name"))
-    selected_team = None
-    if data.get("team"):
-        selected_team = next((t for t in teams if t.slug == data["team"]), None)
-        if selected_team is None:
-            raise Http404("no such team")
-    service_choices = scope(Service.objects.select_related("team"), user, Action.VIEW)
-    if selected_team is not None:
-        service_choices = service_choices.filter(team=selected_team)
-    service_choices = list(service_choices.order_by("team__name", "name"))
-    selected_service = None
-    if data.get("service"):
-        selected_service = next((s for s in service_choices if s.pk == data["service"]), None)
-        if selected_service is None:
-            raise Http404("no such service")
+    teams, selected_team, service_choices, selected_service = team_and_service_filter(user, data)
 
     status = data.get("status") or "open"
     incidents: QuerySet[Incident] = scope(Incident.objects.all(), user, Action.VIEW)

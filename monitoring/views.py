@@ -100,12 +100,11 @@ class AlertFilterForm(forms.Form):
     page = forms.IntegerField(required=False, min_value=1)
 
 
-def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
-    """Everything the Alerts page and its table partial show, and the HTTP status."""
-    user = request.user
-    form = AlertFilterForm(request.GET)
-    valid = form.is_valid()
-    data = form.cleaned_data if valid else {}
+def team_and_service_filter(
+    user: Any, data: dict[str, Any]
+) -> tuple[list[Team], Team | None, list[Service], Service | None]:
+    """The teams and services a list page offers as filters, and the ones picked (``team`` slug,
+    ``service`` id in ``data``); a pick the user may not see is a 404, like an unknown one."""
     teams = list(teams_for(user, Action.VIEW).order_by("name"))
     selected_team = None
     if data.get("team"):
@@ -121,6 +120,16 @@ def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         selected_service = next((s for s in service_choices if s.pk == data["service"]), None)
         if selected_service is None:
             raise Http404("no such service")
+    return teams, selected_team, service_choices, selected_service
+
+
+def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
+    """Everything the Alerts page and its table partial show, and the HTTP status."""
+    user = request.user
+    form = AlertFilterForm(request.GET)
+    valid = form.is_valid()
+    data = form.cleaned_data if valid else {}
+    teams, selected_team, service_choices, selected_service = team_and_service_filter(user, data)
 
     status = data.get("status") or "firing"
     alerts: QuerySet[Alert] = scope(Alert.objects.all(), user, Action.VIEW)
