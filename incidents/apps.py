@@ -6,7 +6,8 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents"
 
     def ready(self) -> None:
-        from incidents import signals  # noqa: F401  (alert events open and resolve incidents)
+        # Receivers: alert events open and resolve incidents; incident events set SLA due times.
+        from incidents import signals, slas  # noqa: F401
         from tocsin.scheduling import register
 
         # The rows are the truth; these runs catch up whatever the on-commit kicks missed.
@@ -14,3 +15,4 @@ class IncidentsConfig(AppConfig):
             "incidents.advance_escalations", "incidents.escalation.advance_escalations", minutes=1
         )
         register("incidents.send_due_deliveries", "incidents.notify.send_due_deliveries", minutes=1)
+        register("incidents.record_sla_breaches", "incidents.slas.record_due_breaches", minutes=1)

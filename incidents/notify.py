@@ -55,6 +55,7 @@ SOURCE = "notifier"
 __all__ = [
     "backoff",
     "breaker_fingerprint",
+    "message_user",
     "notify_channel",
     "page_user",
     "render",
@@ -214,6 +215,61 @@ def notify_channel(
         payload=payload,
         next_attempt_at=now or timezone.now(),
     )
+
+
+# Kinds that can carry a personal, non-incident message. PagerDuty is left out: everything
+# sent there becomes a PagerDuty incident, and a shift swap is not one.
+PERSONAL_KINDS = frozenset(ChannelKind.values) - {ChannelKind.PAGERDUTY}
+
+
+def message_user(
+    user: Any,
+    *,
+    team_id: int,
+    dedup_key: str,
+    event_kind: str,
+    subject: str,
+    body: str,
+    links: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> list[Delivery]:
+    """Enqueue a personal message that is not a page (a shift-swap request, say).
+
+    It goes at once to the contact methods of the user's immediate notification rules (the
+    ones they want to hear from first), or to their account address when they have none: no
+    escalating follow-ups, because nobody has to be woken for it. Idempotent per key.
+    """
+    now = now or timezone.now()
+    links = {k: v for k, v in (links or {}).items() if v}
+    text = "\n".join([body, *(f"{name.title()}: {href}" for name, href in links.items())])
+    common = {
+        "team_id": team_id,
+        "recipient": user,
+        "event_kind": event_kind,
+        "subject": subject[:300],
+        "body": text,
+        "payload": {"incident": {}, "links": links, "reason": body, "event": event_kind},
+        "next_attempt_at": now,
+    }
+    methods = {
+        rule.contact_method_id: rule.contact_method
+        for rule in user.notification_rules.select_related("contact_method").order_by("id")
+        if rule.delay_minutes == 0 and rule.contact_method.kind in PERSONAL_KINDS
+    }
+    if methods:
+        return [
+            _enqueue(
+                f"{dedup_key}:method-{method.pk}",
+                kind=method.kind,
+                contact_method=method,
+                **common,
+            )
+            for method in methods.values()
+        ]
+    if not user.email:
+        logger.warning("user %s has no immediate contact method and no email", user.pk)
+        return []
+    return [_enqueue(f"{dedup_key}:account-email", kind=ChannelKind.EMAIL, **common)]
 
 
 def send_test(

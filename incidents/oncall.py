@@ -20,11 +20,14 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
+from incidents import notify
 from incidents.models.schedules import (
     Rotation,
     Schedule,
@@ -659,6 +662,65 @@ def _swap_payload(swap: ShiftSwapRequest) -> dict[str, Any]:
     }
 
 
+def _swap_text(swap: ShiftSwapRequest) -> str:
+    tz = swap.schedule.zone
+    start, end = swap.start.astimezone(tz), swap.end.astimezone(tz)
+    return (
+        f"{swap.schedule.name}: {start:%a %d %b %H:%M} to {end:%a %d %b %H:%M} "
+        f"({swap.schedule.time_zone})"
+    )
+
+
+def _tell_about_swap(swap: ShiftSwapRequest, recipients: Iterable[Any], what: str) -> None:
+    """Let the people a swap concerns know, in the transaction that changed it.
+
+    ``what`` is the event kind (``swap.requested``, ``swap.accepted``…); one message per person
+    and event, so a retried transition never tells anyone twice.
+    """
+    verbs = {
+        "swap.requested": f"{swap.requester.get_username()} asks you to take a shift",
+        "swap.accepted": f"{swap.taker and swap.taker.get_username()} took your shift",
+        "swap.declined": "Your shift swap request was declined",
+        "swap.cancelled": f"{swap.requester.get_username()} withdrew a shift swap request",
+    }
+    subject = f"[Tocsin] {verbs[what]}"
+    body = "\n".join(
+        line
+        for line in (
+            f"{verbs[what]}.",
+            _swap_text(swap),
+            f"Note: {swap.note}" if swap.note else "",
+        )
+        if line
+    )
+    link = settings.TOCSIN_BASE_URL + reverse("schedule", args=[swap.schedule_id])
+    for user in {u.pk: u for u in recipients if u is not None and u.is_active}.values():
+        notify.message_user(
+            user,
+            team_id=swap.schedule.team_id,
+            dedup_key=f"swap-{swap.pk}:{what}:user-{user.pk}",
+            event_kind=what,
+            subject=subject,
+            body=body,
+            links={"schedule": link},
+        )
+
+
+def _swap_candidates(swap: ShiftSwapRequest) -> list[Any]:
+    """Who is asked: the proposed taker, or else everyone else in the schedule's rotations
+    who may take a shift."""
+    if swap.proposed_taker_id is not None:
+        return [swap.proposed_taker]
+    members = ScheduleLayerMember.objects.filter(layer__schedule=swap.schedule_id).select_related(
+        "user"
+    )
+    return [
+        m.user
+        for m in members
+        if m.user_id != swap.requester_id and can(m.user, Action.RESPOND, swap.schedule.team_id)
+    ]
+
+
 def request_swap(
     schedule: Schedule,
     requester: Any,
@@ -701,6 +763,7 @@ def request_swap(
             actor=requester,
             payload=_swap_payload(swap),
         )
+        _tell_about_swap(swap, _swap_candidates(swap), "swap.requested")
     return swap
 
 
@@ -757,6 +820,7 @@ def accept_swap(swap: ShiftSwapRequest, taker: Any) -> ShiftSwapRequest:
             actor=taker,
             payload=_swap_payload(locked),
         )
+        _tell_about_swap(locked, [locked.requester], "swap.accepted")
     return _sync(swap, locked)
 
 
@@ -790,4 +854,7 @@ def _close(swap: ShiftSwapRequest, actor: Any, status: str, kind: str) -> ShiftS
             actor=actor,
             payload=_swap_payload(locked),
         )
+        # Declined: the requester hears it. Cancelled: whoever was asked by name does.
+        told = [locked.requester] if kind == "swap.declined" else [locked.proposed_taker]
+        _tell_about_swap(locked, [u for u in told if u is not None and u.pk != actor.pk], kind)
     return _sync(swap, locked)

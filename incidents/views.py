@@ -228,69 +228,6 @@ def _incident_or_404(request: HttpRequest, pk: int, action: Action = Action.VIEW
     return incident
 
 
-def _name(user_id: Any, users: dict[int, str]) -> str:
-    return users.get(user_id) or f"user #{user_id}"
-
-
-def describe(event: Event, users: dict[int, str]) -> str:
-    """One readable sentence for a timeline event (the note's own text is shown apart)."""
-    p = event.payload or {}
-    kind = event.kind
-    if kind == "incident.triggered":
-        if p.get("split_from"):
-            return f"Triggered, split off from incident #{p['split_from']}"
-        return "Triggered" + (f" with priority {p['priority']}" if p.get("priority") else "")
-    if kind == "incident.alert_added":
-        return f"Alert “{p.get('summary') or p.get('alert_id')}” joined the incident"
-    if kind == "incident.acknowledged":
-        via = p.get("via")
-        return "Acknowledged" + (f" (via {via})" if via and via != "web" else "")
-    if kind == "incident.unacknowledged":
-        return f"Triggered again: {p.get('reason') or 'the acknowledgement ran out'}"
-    if kind == "incident.resolved":
-        reason = p.get("reason")
-        return "Resolved" + (f": {reason}" if reason else "")
-    if kind == "incident.reopened":
-        return "Reopened" + (f": {p['reason']}" if p.get("reason") else "")
-    if kind == "incident.reassigned":
-        who = p.get("username")
-        text = f"Assigned to {who}" if who else "Unassigned"
-        return text + (" by the escalation policy" if p.get("via") == "escalation" else "")
-    if kind == "incident.commander_set":
-        who = p.get("username")
-        return f"{who} is now the incident commander" if who else "The commander was removed"
-    if kind == "incident.priority_changed":
-        before, after = (p.get("priority") or ["?", "?"])[:2]
-        return f"Priority changed from {before} to {after}"
-    if kind == "incident.note":
-        return "Added a note"
-    if kind == "incident.status_update":
-        return "Posted a status update"
-    if kind == "incident.merged":
-        ids = ", ".join(f"#{i}" for i in p.get("source_ids") or [])
-        return f"Merged {ids} into this incident"
-    if kind == "incident.merged_into":
-        return f"Merged into incident #{p.get('target_id')}"
-    if kind == "incident.split":
-        count = len(p.get("alert_ids") or [])
-        plural = "s" if count != 1 else ""
-        return f"Split {count} alert{plural} off into incident #{p.get('new_id')}"
-    if kind == "incident.escalated":
-        step = int(p.get("step") or 0) + 1
-        where = f"Escalation step {step}" + (
-            f" (round {int(p['round']) + 1})" if p.get("round") else ""
-        )
-        if p.get("skipped"):
-            return f"{where} skipped: {p.get('why') or 'its condition did not hold'}"
-        paged = [_name(u, users) for u in p.get("user_ids") or []]
-        return f"{where} paged {', '.join(paged)}" if paged else f"{where} found nobody to page"
-    if kind.startswith("alert."):
-        label = event.subject_label or f"alert #{event.subject_id}"
-        verb = kind.split(".", 1)[1].replace("_", " ")
-        return f"Alert “{label}” {verb}"
-    return kind.replace(".", " ").replace("_", " ").capitalize()
-
-
 def _detail_context(request: HttpRequest, incident: Incident) -> dict[str, Any]:
     user = request.user
     now = timezone.now()
@@ -318,7 +255,7 @@ def _detail_context(request: HttpRequest, incident: Incident) -> dict[str, Any]:
         else []
     )
     for event in events:
-        event.sentence = describe(event, users)
+        event.sentence = timeline.describe(event, users)
         event.who = event.actor.get_username() if event.actor else (event.actor_label or "Tocsin")
         event.text = (
             (event.payload or {}).get("text", "")
@@ -333,7 +270,7 @@ def _detail_context(request: HttpRequest, incident: Incident) -> dict[str, Any]:
     delay_total = 0
     for position, step in enumerate(steps):
         delay_total += int(step.get("delay_minutes") or 0)
-        targets = [_name(u, users) for u in step.get("user_ids") or []]
+        targets = [timeline.user_name(u, users) for u in step.get("user_ids") or []]
         if step.get("schedule_id"):
             name = schedules.get(step["schedule_id"], f"schedule #{step['schedule_id']}")
             targets.append(f"on call in {name}")

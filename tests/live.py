@@ -164,7 +164,22 @@ def start_web(log_dir: Path, **env: str) -> WebServer:
     return WebServer(proc, port)
 
 
+def queued_tasks() -> int:
+    """Tasks waiting in the broker (Redis list or ORM queue) for any worker."""
+    from django_q.brokers import get_broker
+
+    return get_broker().queue_size()
+
+
 def start_worker(log_dir: Path, name: str = "worker", **env: str) -> Proc:
+    """A worker cluster that starts on an empty queue.
+
+    On Redis the queue outlives each test (only the database is flushed), so the on-commit kicks
+    of earlier tests would otherwise be waiting for it, some about rows that are gone.
+    """
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()
     return start(name, ["manage.py", "worker"], log_dir, **env)
 
 
@@ -190,8 +205,9 @@ def web(web_servers: list[WebServer]) -> WebServer:
 
 
 @pytest.fixture(scope="session")
-def worker(django_db_setup: None, live_log_dir: Path) -> Iterator[Proc]:
+def worker(django_db_setup: None, django_db_blocker: Any, live_log_dir: Path) -> Iterator[Proc]:
     """A worker for tests that enqueue tasks; it runs no schedules, tests ask for what they need."""
-    proc = start_worker(live_log_dir, TOCSIN_SCHEDULER="0")
+    with django_db_blocker.unblock():  # the ORM broker's queue is a table
+        proc = start_worker(live_log_dir, TOCSIN_SCHEDULER="0")
     yield proc
     proc.stop(signal.SIGINT)

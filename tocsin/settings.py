@@ -278,6 +278,8 @@ SPECTACULAR_SETTINGS = {
         "ChannelKindEnum": "incidents.models.notifications.ChannelKind.choices",
         "ContactMethodKindEnum": "incidents.api.notifications.CONTACT_METHOD_KINDS",
         "PriorityEnum": "incidents.models.incidents.Priority.choices",
+        "PostmortemStatusEnum": "incidents.models.postmortems.PostmortemStatus.choices",
+        "ActionItemStatusEnum": "incidents.models.postmortems.ActionItemStatus.choices",
     },
 }
 

@@ -1,3 +1,3 @@
 """Incidents admin, one module per area."""
 
-from incidents.admin import incidents, notifications, schedules  # noqa: F401
+from incidents.admin import incidents, notifications, postmortems, schedules, slas  # noqa: F401

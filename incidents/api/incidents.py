@@ -15,7 +15,6 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,29 +30,13 @@ from incidents.models import (
 )
 from monitoring.models import Service
 from tocsin.api.filters import IntegerFilter, StrictFilterSet, TeamRefField, TeamRefFilter
+from tocsin.api.lookups import INT_LOOKUP, not_found, validated, visible_teams
 from tocsin.api.permissions import TeamRole
 from tocsin.api.serializers import EventSerializer, StrictInputMixin, TeamRefSerializer
 from tocsin.api.views import ApiMixin
-from tocsin.permissions import Action, can, scope, teams_for
+from tocsin.permissions import Action, can, scope
 
 router = SimpleRouter()
-INT_LOOKUP = r"[0-9]+"
-
-
-def _not_found(what: str) -> NotFound:
-    return NotFound(f"no such {what}, or you may not see it", code="not_found")
-
-
-def _valid(serializer_class: type, data: Any, context: dict) -> dict[str, Any]:
-    serializer = serializer_class(data=data, context=context)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _visible_teams(request: Any) -> QuerySet:
-    if request is None:
-        return teams_for(None, Action.VIEW).none()
-    return teams_for(request.user, Action.VIEW)
 
 
 # --- Incidents ------------------------------------------------------------------------------------
@@ -67,7 +50,7 @@ class IncidentFilter(StrictFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=IncidentStatus.choices)
     priority = django_filters.MultipleChoiceFilter(choices=Priority.choices)
     service = IntegerFilter(field_name="service", min_value=1)
-    team = TeamRefFilter(queryset=_visible_teams)
+    team = TeamRefFilter(queryset=visible_teams)
 
     class Meta:
         model = Incident
@@ -108,6 +91,10 @@ class IncidentSerializer(serializers.ModelSerializer):
             "repeat_round",
             "next_step_at",
             "ack_timeout_at",
+            "ack_due_at",
+            "resolve_due_at",
+            "ack_breached_at",
+            "resolve_breached_at",
             "policy_snapshot",
             "alert_ids",
         ]
@@ -158,7 +145,7 @@ class IncidentViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     def get_object(self) -> Incident:
         incident = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if incident is None:
-            raise _not_found("incident")
+            raise not_found("incident")
         self.check_object_permissions(self.request, incident)
         return incident
 
@@ -184,7 +171,7 @@ class IncidentViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def reassign(self, request: Request, pk: int) -> Response:
         incident = self.get_object()
-        data = _valid(ReassignSerializer, request.data, self.get_serializer_context())
+        data = validated(ReassignSerializer, request.data, self.get_serializer_context())
         user = None
         if data["user"] is not None:
             user = get_user_model().objects.filter(pk=data["user"]).first()
@@ -197,7 +184,7 @@ class IncidentViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def notes(self, request: Request, pk: int) -> Response:
         incident = self.get_object()
-        data = _valid(NoteSerializer, request.data, self.get_serializer_context())
+        data = validated(NoteSerializer, request.data, self.get_serializer_context())
         services.add_note(incident, data["text"], actor=request.user)
         event = timeline.for_incident(incident).filter(kind="incident.note").last()
         return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
@@ -206,7 +193,7 @@ class IncidentViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def merge(self, request: Request, pk: int) -> Response:
         incident = self.get_object()
-        data = _valid(MergeSerializer, request.data, self.get_serializer_context())
+        data = validated(MergeSerializer, request.data, self.get_serializer_context())
         sources = list(self.get_queryset().filter(pk__in=data["sources"]))
         if len(sources) != len(set(data["sources"])):
             raise serializers.ValidationError(
@@ -293,7 +280,7 @@ class PolicyCreateSerializer(PolicyWriteSerializer):
     def validate_team(self, value: str) -> Any:
         from django.core.exceptions import ValidationError
 
-        field = TeamRefField(queryset=_visible_teams(self.context.get("request")))
+        field = TeamRefField(queryset=visible_teams(self.context.get("request")))
         try:
             return field.clean(value)
         except ValidationError as exc:
@@ -329,13 +316,13 @@ class EscalationPolicyViewSet(
     def get_object(self) -> EscalationPolicy:
         policy = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if policy is None:
-            raise _not_found("escalation policy")
+            raise not_found("escalation policy")
         self.check_object_permissions(self.request, policy)
         return policy
 
     @extend_schema(request=PolicyCreateSerializer, responses={201: PolicySerializer})
     def create(self, request: Request) -> Response:
-        data = dict(_valid(PolicyCreateSerializer, request.data, self.get_serializer_context()))
+        data = dict(validated(PolicyCreateSerializer, request.data, self.get_serializer_context()))
         team = data.pop("team")
         self.check_object_permissions(request, team)
         policy = services.create_policy(team, actor=request.user, **data)
@@ -344,7 +331,7 @@ class EscalationPolicyViewSet(
     @extend_schema(request=PolicyWriteSerializer, responses=PolicySerializer)
     def partial_update(self, request: Request, pk: int) -> Response:
         policy = self.get_object()
-        data = dict(_valid(PolicyWriteSerializer, request.data, self.get_serializer_context()))
+        data = dict(validated(PolicyWriteSerializer, request.data, self.get_serializer_context()))
         services.update_policy(policy, actor=request.user, **data)
         return Response(PolicySerializer(policy).data)
 
@@ -371,7 +358,7 @@ class GroupingPreviewViewSet(ApiMixin, viewsets.ViewSet):
 
     @extend_schema(request=PreviewSerializer, operation_id="grouping_preview")
     def create(self, request: Request) -> Response:
-        data = dict(_valid(PreviewSerializer, request.data, {"request": request}))
+        data = dict(validated(PreviewSerializer, request.data, {"request": request}))
         service = (
             scope(Service.objects.all(), request.user, Action.VIEW)
             .filter(pk=data.pop("service"))

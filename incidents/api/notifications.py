@@ -14,7 +14,6 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +27,7 @@ from incidents.models import (
     NotificationChannel,
     NotificationRule,
 )
+from tocsin.api.lookups import not_found
 from tocsin.api.permissions import TeamRole
 from tocsin.api.serializers import StrictInputMixin
 from tocsin.api.views import ApiMixin
@@ -36,10 +36,6 @@ from tocsin.permissions import Action, scope, teams_for
 from tocsin.services import ServiceError
 
 router = SimpleRouter()
-
-
-def _not_found(what: str) -> NotFound:
-    return NotFound(f"no such {what}, or you may not see it", code="not_found")
 
 
 class _ConfigMixin:
@@ -163,7 +159,7 @@ class ChannelViewSet(
     def get_object(self) -> NotificationChannel:
         obj = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if obj is None:
-            raise _not_found("notification channel")
+            raise not_found("notification channel")
         self.check_object_permissions(self.request, obj)
         return obj
 
@@ -241,7 +237,7 @@ class _OwnViewSet(
     def get_object(self) -> Any:
         obj = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if obj is None:
-            raise _not_found(self.what)
+            raise not_found(self.what)
         return obj
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import APIException
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,6 +33,7 @@ from incidents.models import (
     ShiftSwapRequest,
     SwapStatus,
 )
+from tocsin.api.lookups import not_found
 from tocsin.api.permissions import TeamRole
 from tocsin.api.serializers import MemberUserSerializer, NoInputSerializer, StrictInputMixin
 from tocsin.api.views import ApiMixin
@@ -43,10 +44,6 @@ from tocsin.services import ServiceError
 router = SimpleRouter()
 
 DEFAULT_SHIFT_RANGE = timedelta(days=14)
-
-
-def _not_found(what: str) -> NotFound:
-    return NotFound(f"no such {what}, or you may not see it", code="not_found")
 
 
 class Conflict(APIException):
@@ -357,7 +354,7 @@ class ScheduleViewSet(
     def get_object(self) -> Schedule:
         schedule = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if schedule is None:
-            raise _not_found("schedule")
+            raise not_found("schedule")
         self.check_object_permissions(self.request, schedule)
         return schedule
 
@@ -430,7 +427,7 @@ class ScheduleViewSet(
             (la for la in schedule.layers.all() if str(la.pk) == self.kwargs["layer_id"]), None
         )
         if layer is None:
-            raise _not_found("layer")
+            raise not_found("layer")
         layer.schedule = schedule
         return layer
 
@@ -534,7 +531,7 @@ class ScheduleViewSet(
         schedule = self.get_object()
         override = schedule.overrides.filter(pk=override_id).first()
         if override is None:
-            raise _not_found("override")
+            raise not_found("override")
         override.schedule = schedule
         oncall.delete_override(override, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -603,7 +600,7 @@ class SwapRequestViewSet(
     def get_object(self) -> ShiftSwapRequest:
         swap = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if swap is None:
-            raise _not_found("swap request")
+            raise not_found("swap request")
         self.check_object_permissions(self.request, swap)
         return swap
 

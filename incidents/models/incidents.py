@@ -90,6 +90,17 @@ class Incident(models.Model):
     next_step_at = models.DateTimeField(null=True, blank=True)
     ack_timeout_at = models.DateTimeField(null=True, blank=True)
 
+    # Response SLAs (see incidents.slas). The acknowledge clock runs from the last time the
+    # incident became triggered, the resolve clock from when it opened or was last reopened.
+    retriggered_at = models.DateTimeField(null=True, blank=True)
+    reopened_at = models.DateTimeField(null=True, blank=True)
+    # Denormalised from the team's response targets when a clock starts or the priority changes;
+    # null = no target. A breach is recorded once per clock: *_breached_at is the marker.
+    ack_due_at = models.DateTimeField(null=True, blank=True)
+    resolve_due_at = models.DateTimeField(null=True, blank=True)
+    ack_breached_at = models.DateTimeField(null=True, blank=True)
+    resolve_breached_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -106,6 +117,24 @@ class Incident(models.Model):
                 fields=["ack_timeout_at"],
                 name="incident_ack_timeout_due",
                 condition=Q(status="acknowledged", ack_timeout_at__isnull=False),
+            ),
+            # SLA loop: "triggered incidents past their acknowledge target, breach not recorded".
+            models.Index(
+                fields=["ack_due_at"],
+                name="incident_ack_due",
+                condition=Q(
+                    status="triggered", ack_due_at__isnull=False, ack_breached_at__isnull=True
+                ),
+            ),
+            # SLA loop: "open incidents past their resolve target, breach not recorded".
+            models.Index(
+                fields=["resolve_due_at"],
+                name="incident_resolve_due",
+                condition=Q(
+                    status__in=OPEN_STATUSES,
+                    resolve_due_at__isnull=False,
+                    resolve_breached_at__isnull=True,
+                ),
             ),
             # Reopen window: "recently resolved incidents of this service and group".
             models.Index(fields=["service", "group_key", "-resolved_at"], name="incident_group"),
@@ -168,11 +197,55 @@ class Incident(models.Model):
             raise ServiceError(
                 "this incident was merged into another; work on that one", None, "merged"
             )
+        if self.status == IncidentStatus.RESOLVED:
+            self.reopened_at = now
+        self.retriggered_at = now
         self.status = IncidentStatus.TRIGGERED
         self.acknowledged_at = None
         self.resolved_at = None
         self.ack_timeout_at = None
         return True
+
+    # --- Response SLAs (targets come from incidents.slas) ---
+
+    @property
+    def ack_clock_started_at(self) -> datetime:
+        return self.retriggered_at or self.created_at
+
+    @property
+    def resolve_clock_started_at(self) -> datetime:
+        return self.reopened_at or self.created_at
+
+    def ack_ended_at(self) -> datetime | None:
+        """When the acknowledge clock stopped: acknowledged, or resolved without one."""
+        return self.acknowledged_at or self.resolved_at
+
+    def set_response_due(
+        self,
+        ack_minutes: int | None,
+        resolve_minutes: int | None,
+        *,
+        ack: bool = True,
+        resolve: bool = True,
+        restart: bool = False,
+    ) -> None:
+        """Due times from target minutes, counted from when each clock started.
+
+        ``restart`` is a new clock (opened, reopened, triggered again): its breach marker goes.
+        Without it (a priority change) a recorded breach stays recorded.
+        """
+        if ack:
+            start = self.ack_clock_started_at
+            self.ack_due_at = start + timedelta(minutes=ack_minutes) if ack_minutes else None
+            if restart:
+                self.ack_breached_at = None
+        if resolve:
+            start = self.resolve_clock_started_at
+            self.resolve_due_at = (
+                start + timedelta(minutes=resolve_minutes) if resolve_minutes else None
+            )
+            if restart:
+                self.resolve_breached_at = None
 
 
 class IncidentAlert(models.Model):

@@ -26,12 +26,10 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
-from rest_framework.serializers import BaseSerializer
 
 from monitoring import services
 from monitoring.models import (
@@ -43,18 +41,13 @@ from monitoring.models import (
     Severity,
 )
 from tocsin.api.filters import IntegerFilter, StrictFilterSet, TeamRefField, TeamRefFilter
+from tocsin.api.lookups import INT_LOOKUP, not_found, validated, visible_teams
 from tocsin.api.permissions import TeamRole
 from tocsin.api.serializers import NoInputSerializer, StrictInputMixin, TeamRefSerializer
 from tocsin.api.views import ApiMixin
-from tocsin.permissions import Action, scope, teams_for
+from tocsin.permissions import Action, scope
 
 router = SimpleRouter()
-
-INT_LOOKUP = r"[0-9]+"
-
-
-def _not_found(what: str) -> NotFound:
-    return NotFound(f"no such {what}, or you may not see it", code="not_found")
 
 
 # --- Filters --------------------------------------------------------------------------------------
@@ -116,14 +109,8 @@ class LabelMatchFilter(django_filters.Filter):
         return qs
 
 
-def _visible_teams(request: Any) -> QuerySet:
-    if request is None:  # schema generation
-        return teams_for(None, Action.VIEW).none()
-    return teams_for(request.user, Action.VIEW)
-
-
 class ServiceFilter(StrictFilterSet):
-    team = TeamRefFilter(queryset=_visible_teams)
+    team = TeamRefFilter(queryset=visible_teams)
     search = django_filters.CharFilter(method="filter_search", help_text="In name, slug, tags.")
 
     class Meta:
@@ -137,7 +124,7 @@ class ServiceFilter(StrictFilterSet):
 
 
 class IntegrationFilter(StrictFilterSet):
-    team = TeamRefFilter(queryset=_visible_teams, field_name="service__team")
+    team = TeamRefFilter(queryset=visible_teams, field_name="service__team")
     service = IntegerFilter(field_name="service", min_value=1)
     kind = django_filters.ChoiceFilter(choices=IntegrationKind.choices)
     revoked = StrictBooleanFilter(method="filter_revoked")
@@ -159,7 +146,7 @@ class AlertFilter(StrictFilterSet):
         help_text="Repeat for several: `severity=critical&severity=error`.",
     )
     service = IntegerFilter(field_name="service", min_value=1)
-    team = TeamRefFilter(queryset=_visible_teams)
+    team = TeamRefFilter(queryset=visible_teams)
     suppressed = StrictBooleanFilter(method="filter_suppressed")
     flapping = StrictBooleanFilter(field_name="is_flapping")
     label = LabelMatchFilter(help_text="`name=value`; repeat to require several labels.")
@@ -240,7 +227,7 @@ class ServiceCreateSerializer(StrictInputMixin, serializers.Serializer):
     tags = _tags_field()
 
     def validate_team(self, value: str) -> Any:
-        field = TeamRefField(queryset=_visible_teams(self.context.get("request")))
+        field = TeamRefField(queryset=visible_teams(self.context.get("request")))
         try:
             return field.clean(value)
         except ValidationError as exc:
@@ -364,12 +351,6 @@ class AlertSerializer(serializers.ModelSerializer):
 # --- Views ----------------------------------------------------------------------------------------
 
 
-def _valid(serializer_class: type[BaseSerializer], data: Any, context: dict) -> dict[str, Any]:
-    serializer = serializer_class(data=data, context=context)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 @extend_schema_view(
     list=extend_schema(summary="Services you can view"),
     retrieve=extend_schema(summary="One service"),
@@ -420,12 +401,12 @@ class ServiceViewSet(
     def get_object(self) -> Service:
         service = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if service is None:
-            raise _not_found("service")
+            raise not_found("service")
         self.check_object_permissions(self.request, service)
         return service
 
     def create(self, request: Request) -> Response:
-        data = _valid(ServiceCreateSerializer, request.data, self.get_serializer_context())
+        data = validated(ServiceCreateSerializer, request.data, self.get_serializer_context())
         team = data.pop("team")
         self.check_object_permissions(request, team)
         service = services.create_service(team, actor=request.user, **data)
@@ -436,7 +417,7 @@ class ServiceViewSet(
 
     def partial_update(self, request: Request, pk: int) -> Response:
         service = self.get_object()
-        data = _valid(ServiceUpdateSerializer, request.data, self.get_serializer_context())
+        data = validated(ServiceUpdateSerializer, request.data, self.get_serializer_context())
         services.update_service(service, actor=request.user, **data)
         return Response(ServiceSerializer(service, context=self.get_serializer_context()).data)
 
@@ -494,7 +475,7 @@ class IntegrationViewSet(
     def get_object(self) -> Integration:
         integration = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if integration is None:
-            raise _not_found("integration")
+            raise not_found("integration")
         self.check_object_permissions(self.request, integration)
         return integration
 
@@ -505,7 +486,7 @@ class IntegrationViewSet(
         return response
 
     def create(self, request: Request) -> Response:
-        data = _valid(IntegrationCreateSerializer, request.data, self.get_serializer_context())
+        data = validated(IntegrationCreateSerializer, request.data, self.get_serializer_context())
         service = (
             scope(Service.objects.all(), request.user, Action.VIEW)
             .filter(pk=data.pop("service"))
@@ -523,7 +504,7 @@ class IntegrationViewSet(
 
     def partial_update(self, request: Request, pk: int) -> Response:
         integration = self.get_object()
-        data = _valid(IntegrationUpdateSerializer, request.data, self.get_serializer_context())
+        data = validated(IntegrationUpdateSerializer, request.data, self.get_serializer_context())
         services.update_integration(integration, actor=request.user, **data)
         return Response(self.get_serializer(integration).data)
 
@@ -586,7 +567,7 @@ class AlertViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     def get_object(self) -> Alert:
         alert = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if alert is None:
-            raise _not_found("alert")
+            raise not_found("alert")
         return alert
 
 

@@ -25,7 +25,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -45,33 +45,23 @@ from monitoring.models import (
 )
 from monitoring.models.metrics import label_errors, metric_name_error
 from tocsin.api.filters import StrictFilterSet, TeamRefField, TeamRefFilter
+from tocsin.api.lookups import INT_LOOKUP, not_found, visible_teams
 from tocsin.api.permissions import TeamRole, minimum_role
 from tocsin.api.serializers import NoInputSerializer, StrictInputMixin, TeamRefSerializer
 from tocsin.api.views import ApiMixin
 from tocsin.models import Team
-from tocsin.permissions import Action, scope, team_ids_for, teams_for
+from tocsin.permissions import Action, scope, team_ids_for
 
 router = SimpleRouter()
 
-INT_LOOKUP = r"[0-9]+"
 # resolution=auto: raw points up to this span, then 1-minute buckets up to the next.
 AUTO_RAW_SPAN = timedelta(hours=2)
 AUTO_MINUTE_SPAN = timedelta(days=7)
 
 
-def _not_found(what: str) -> NotFound:
-    return NotFound(f"no such {what}, or you may not see it", code="not_found")
-
-
-def _visible_teams(request: Any) -> QuerySet[Team]:
-    if request is None:  # schema generation
-        return Team.objects.none()
-    return teams_for(request.user, Action.VIEW)
-
-
 def _team_ref(value: Any, request: Any) -> Team:
     try:
-        return TeamRefField(queryset=_visible_teams(request)).clean(value)
+        return TeamRefField(queryset=visible_teams(request)).clean(value)
     except ValidationError as exc:
         raise serializers.ValidationError(exc.messages) from None
 
@@ -256,7 +246,7 @@ class MetricSampleViewSet(ApiMixin, viewsets.GenericViewSet):
 
 
 class SeriesFilter(StrictFilterSet):
-    team = TeamRefFilter(queryset=_visible_teams)
+    team = TeamRefFilter(queryset=visible_teams)
     name = django_filters.CharFilter(help_text="Exact metric name.")
     name_prefix = django_filters.CharFilter(field_name="name", lookup_expr="startswith")
     kind = django_filters.ChoiceFilter(choices=MetricKind.choices)
@@ -353,7 +343,7 @@ class MetricSeriesViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     def get_object(self) -> MetricSeries:
         series = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if series is None:
-            raise _not_found("series")
+            raise not_found("series")
         return series
 
     @extend_schema(
@@ -584,7 +574,7 @@ class AlertRuleViewSet(
     conflict_actions = {"create", "partial_update"}  # duplicate names (409)
 
     class Filter(StrictFilterSet):
-        team = TeamRefFilter(queryset=_visible_teams)
+        team = TeamRefFilter(queryset=visible_teams)
         service = django_filters.NumberFilter(field_name="service")
         enabled = django_filters.BooleanFilter()
         metric = django_filters.CharFilter()
@@ -608,7 +598,7 @@ class AlertRuleViewSet(
     def get_object(self) -> AlertRule:
         rule = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if rule is None:
-            raise _not_found("rule")
+            raise not_found("rule")
         self.check_object_permissions(self.request, rule)
         return rule
 

@@ -16,7 +16,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +24,7 @@ from rest_framework.routers import SimpleRouter
 from monitoring import suppression as services
 from monitoring.matchers import MatcherError, to_matchers
 from monitoring.models import InhibitionRule, MaintenanceWindow, Service, Silence
+from tocsin.api.lookups import not_found
 from tocsin.api.permissions import TeamRole
 from tocsin.api.serializers import StrictInputMixin
 from tocsin.api.views import ApiMixin
@@ -32,10 +32,6 @@ from tocsin.models import Team
 from tocsin.permissions import Action, scope, teams_for
 
 router = SimpleRouter()
-
-
-def _not_found(what: str) -> NotFound:
-    return NotFound(f"no such {what}, or you may not see it", code="not_found")
 
 
 # --- Fields -------------------------------------------------------------------------------------
@@ -220,7 +216,7 @@ class SilenceViewSet(
     def get_object(self) -> Silence:
         silence = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if silence is None:
-            raise _not_found("silence")
+            raise not_found("silence")
         self.check_object_permissions(self.request, silence)
         return silence
 
@@ -332,7 +328,7 @@ class _ManagedViewSet(
     def get_object(self) -> Any:
         obj = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if obj is None:
-            raise _not_found(self.what)
+            raise not_found(self.what)
         self.check_object_permissions(self.request, obj)
         return obj
 

@@ -49,6 +49,7 @@ from tests.conftest import make_user
 from tests.live import (
     Proc,
     free_port,
+    queued_tasks,
     start_web,
     start_worker,
     wait_for,
@@ -57,10 +58,6 @@ from tests.monitoring.conftest import make_integration
 from tocsin.models import Membership, Role
 
 pytestmark = [
-    # Written for the incidents issue, which is not resolved yet: when these run in one session
-    # with the shared worker, a worker started by the test sometimes takes no queued task (to
-    # be found next session; see the closing note). Each passes on its own.
-    pytest.mark.skip(reason="incidents e2e: flaky next to the shared worker; see closing note"),
     pytest.mark.live,
     pytest.mark.django_db(transaction=True),
 ]
@@ -208,7 +205,10 @@ def run_in_worker(func: str, proc: Proc, timeout: float = 20) -> None:
     """Queue ``func`` as the on-commit kicks do and wait until a worker has finished it."""
     name = f"test-kick-{uuid.uuid4().hex[:12]}"
     async_task(func, task_name=name)
-    wait_for(lambda: Task.objects.filter(name=name).exists(), timeout, f"{func} to run", proc)
+    try:
+        wait_for(lambda: Task.objects.filter(name=name).exists(), timeout, f"{func} to run", proc)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n({queued_tasks()} tasks still queued)") from None
     task = Task.objects.get(name=name)
     assert task.success, f"{func} failed in the worker: {task.result}\n{proc.log()}"
 

@@ -41,10 +41,6 @@ from tests.live import Proc, start_worker, wait_for
 from tocsin.models import Event, Membership, Role
 
 pytestmark = [
-    # Written for the incidents issue, which is not resolved yet: when these run in one session
-    # with the shared worker, a worker started by the test sometimes takes no queued task (to
-    # be found next session; see the closing note). Each passes on its own.
-    pytest.mark.skip(reason="incidents e2e: flaky next to the shared worker; see closing note"),
     pytest.mark.live,
     pytest.mark.django_db(transaction=True),
 ]

@@ -196,6 +196,8 @@ def test_manager_index_lists_only_team_scoped_models(crew: Any) -> None:
         ("incidents", "Schedule"),
         ("incidents", "NotificationChannel"),
         ("incidents", "Delivery"),
+        ("incidents", "Postmortem"),
+        ("incidents", "ResponseTarget"),
     }
 
 

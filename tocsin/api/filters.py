@@ -11,13 +11,12 @@ from typing import Any
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.forms.utils import ErrorDict, ErrorList
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from tocsin.api.lookups import visible_teams
 from tocsin.models import Event, Team
-from tocsin.permissions import Action, teams_for
 
 # Query parameters that belong to pagination or rendering, not to the filterset.
 NON_FILTER_PARAMS = frozenset({"page", "page_size", "cursor", "format"})
@@ -79,12 +78,6 @@ class IntegerFilter(django_filters.Filter):
     field_class = forms.IntegerField
 
 
-def _visible_teams(request: Any) -> QuerySet[Team]:
-    if request is None:  # schema generation
-        return Team.objects.none()
-    return teams_for(request.user, Action.VIEW)
-
-
 class EventFilterForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -95,7 +88,7 @@ class EventFilterForm(forms.Form):
 
 
 class EventFilter(StrictFilterSet):
-    team = TeamRefFilter(queryset=_visible_teams)
+    team = TeamRefFilter(queryset=visible_teams)
     kind = django_filters.CharFilter(help_text="Exact event kind, e.g. `alert.firing`.")
     kind_prefix = django_filters.CharFilter(
         field_name="kind",

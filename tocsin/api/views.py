@@ -14,7 +14,6 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,16 +24,12 @@ from tocsin import services
 from tocsin.api import serializers as s
 from tocsin.api.errors import renamed_fields
 from tocsin.api.filters import EventFilter
+from tocsin.api.lookups import not_found
 from tocsin.api.pagination import EventCursorPagination
 from tocsin.api.permissions import IsAdministrator, TeamRole
 from tocsin.api.schema import TocsinAutoSchema
 from tocsin.models import ApiToken, Event, Membership, Team
 from tocsin.permissions import Action, teams_for
-
-
-def _not_found(what: str) -> NotFound:
-    # The same words whether the object is missing or merely invisible to the caller.
-    return NotFound(f"no such {what}, or you may not see it", code="not_found")
 
 
 class ApiMixin:
@@ -93,7 +88,7 @@ class TeamViewSet(
     def get_object(self) -> Team:
         team = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if team is None:
-            raise _not_found("team")
+            raise not_found("team")
         self.check_object_permissions(self.request, team)
         return team
 
@@ -120,7 +115,7 @@ class TeamScopedMixin:
     def team(self) -> Team:
         team = teams_for(self.request.user, Action.VIEW).filter(pk=self.kwargs["team_id"]).first()
         if team is None:
-            raise _not_found("team")
+            raise not_found("team")
         return team
 
     def permission_team(self) -> Team:
@@ -173,7 +168,7 @@ class MembershipViewSet(
     def get_object(self) -> Membership:
         membership = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if membership is None:
-            raise _not_found("membership")
+            raise not_found("membership")
         self.check_object_permissions(self.request, membership)
         return membership
 
@@ -258,7 +253,7 @@ class EventViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     def get_object(self) -> Event:
         event = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if event is None:
-            raise _not_found("event")
+            raise not_found("event")
         return event
 
 
@@ -298,7 +293,7 @@ class ApiTokenViewSet(
     def get_object(self) -> ApiToken:
         token = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if token is None:
-            raise _not_found("token")
+            raise not_found("token")
         return token
 
     def create(self, request: Request) -> Response:

@@ -1,0 +1,34 @@
+"""Small helpers every API module needs, so each says "not found" and "visible" the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework.exceptions import NotFound
+from rest_framework.serializers import BaseSerializer
+
+from tocsin.models import Team
+from tocsin.permissions import Action, teams_for
+
+# Routers' lookup pattern for integer primary keys: /things/abc/ is a 404, not a 500.
+INT_LOOKUP = r"[0-9]+"
+
+
+def not_found(what: str) -> NotFound:
+    """The same words whether the object is missing or merely invisible to the caller."""
+    return NotFound(f"no such {what}, or you may not see it", code="not_found")
+
+
+def visible_teams(request: Any) -> QuerySet[Team]:
+    """Teams the caller may view; none during schema generation (there is no request)."""
+    if request is None:
+        return Team.objects.none()
+    return teams_for(request.user, Action.VIEW)
+
+
+def validated(serializer_class: type[BaseSerializer], data: Any, context: dict) -> dict[str, Any]:
+    """Validated input, or the one 400 error shape (raised by DRF, shaped by tocsin.api.errors)."""
+    serializer = serializer_class(data=data, context=context)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
