@@ -89,16 +89,20 @@ class Problems:
         self.items: list[str] = []
         page.on(
             "console",
-            lambda msg: self.items.append(f"console {msg.type}: {msg.text}")
-            if msg.type == "error"
-            else None,
+            lambda msg: (
+                self.items.append(f"console {msg.type}: {msg.text}")
+                if msg.type == "error"
+                else None
+            ),
         )
         page.on("pageerror", lambda error: self.items.append(f"page error: {error}"))
         page.on(
             "response",
-            lambda r: self.items.append(f"HTTP {r.status} {r.request.method} {r.url}")
-            if r.status >= 400
-            else None,
+            lambda r: (
+                self.items.append(f"HTTP {r.status} {r.request.method} {r.url}")
+                if r.status >= 400
+                else None
+            ),
         )
 
     def assert_none(self) -> None:
@@ -163,7 +167,8 @@ def report_data(crew: Any) -> None:
 
 def table_rows(page: Any, which: str) -> list[list[str]]:
     return page.locator(f'[data-report-table="{which}"] tbody tr').evaluate_all(
-        "rows => rows.map(r => Array.from(r.cells, c => c.textContent.replace(/\\s+/g, ' ').trim()))"
+        "rows => rows.map(r => Array.from(r.cells,"
+        " c => c.textContent.replace(/\\s+/g, ' ').trim()))"
     )
 
 
@@ -185,9 +190,8 @@ def chart_legend_at(page: Any, chart: str, week_index: int, weeks: list[str]) ->
     page.mouse.move(x, box["y"] + box["height"] / 2)
     legend = page.locator(f'[data-chart="{chart}"] .u-legend')
     head = legend.locator(".u-series").first.locator(".u-value")
-    from playwright.sync_api import expect
-
-    expect(head).to_have_text(weeks[week_index], timeout=WAIT_MS)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api.expect(head).to_have_text(weeks[week_index], timeout=WAIT_MS)
     return dict(
         legend.locator(".u-series").evaluate_all(
             "rows => rows.map(r => [r.querySelector('.u-label').textContent.trim(),"
@@ -200,7 +204,8 @@ def coloured_pixels(page: Any, chart: str, rgb: tuple[int, int, int]) -> int:
     """How many pixels of a chart's canvas are (about) one series' colour."""
     return page.locator(f'[data-chart="{chart}"] canvas').evaluate(
         """(canvas, rgb) => {
-            const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            const context = canvas.getContext('2d');
+            const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
             let n = 0;
             for (let i = 0; i < data.length; i += 4) {
                 const d = Math.abs(data[i] - rgb[0]) + Math.abs(data[i + 1] - rgb[1])
@@ -421,6 +426,15 @@ def test_postmortem_page_for_a_responder_and_read_only_for_a_viewer(
         expect(page.locator("#action-items .card-head")).to_contain_text("1 open")
         item = pm.action_items.get(title__contains="latency canary")
         assert item.status == ActionItemStatus.DONE and item.owner == crew.responder
+
+        # "Edit" opens the item's own form in place, prefilled; closing it hides it again.
+        other = page.locator("#action-items tr[data-action-item]").filter(has_text="p99")
+        other.locator("summary", has_text="Edit").click()
+        expect(other.get_by_label("Action")).to_have_value("Page on p99 latency")
+        expect(other.get_by_role("button", name="Save")).to_be_visible()
+        screenshot(page, tmp_path / "postmortem-item-edit.png")
+        other.locator("summary", has_text="Edit").click()
+        expect(other.get_by_role("button", name="Save")).to_be_hidden()
 
         # The Markdown export has the summary and the action item.
         name, text = download_text(page, page.get_by_role("link", name="Export Markdown"))
