@@ -51,7 +51,7 @@ format: setup-dev
 	$(BIN)/ruff format .
 
 bench: setup-dev
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) var/staticfiles var/test_tocsin*.sqlite3* .pytest_cache .ruff_cache

@@ -22,28 +22,16 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 CLIENTS = int(os.environ.get("CLIENTS", "4"))
 SINGLES = int(os.environ.get("SINGLES", "400"))
 BATCHES = int(os.environ.get("BATCHES", "40"))
 BATCH_SIZE = int(os.environ.get("BATCH_SIZE", "50"))
 
-scratch = Path(tempfile.mkdtemp(prefix="tocsin-bench-"))
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}")
-os.environ["TOCSIN_VAR_DIR"] = str(scratch)
-os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 50)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tocsin.settings")
+from _scratch import ROOT, SCRATCH  # noqa: E402  (first: Django on a scratch database)
 
-import django  # noqa: E402
-
-django.setup()
-
+# isort: split
 import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -124,7 +112,7 @@ async def phase(url: str, bodies: list[dict], alerts_per_body: int) -> dict:
                 if response.status_code != 200:
                     raise RuntimeError(
                         f"ingest answered {response.status_code}: {response.text} "
-                        f"(server log: {scratch / 'daphne.log'})"
+                        f"(server log: {SCRATCH / 'daphne.log'})"
                     )
 
     started = time.perf_counter()
@@ -172,7 +160,7 @@ async def main() -> None:
         ],
         cwd=ROOT,
         env=dict(os.environ),
-        stdout=(scratch / "daphne.log").open("wb"),
+        stdout=(SCRATCH / "daphne.log").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )

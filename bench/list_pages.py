@@ -15,14 +15,8 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 INCIDENTS = int(os.environ.get("INCIDENTS", "20000"))
 ALERTS = int(os.environ.get("ALERTS", "50000"))
@@ -30,16 +24,9 @@ SERVICES = int(os.environ.get("SERVICES", "20"))
 WEEKS = int(os.environ.get("WEEKS", "26"))
 REPEAT = int(os.environ.get("REPEAT", "15"))
 
-scratch = Path(tempfile.mkdtemp(prefix="tocsin-bench-"))
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}")
-os.environ["TOCSIN_VAR_DIR"] = str(scratch)
-os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 50)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tocsin.settings")
+import _scratch  # noqa: E402, F401  (first: Django on a scratch database)
 
-import django  # noqa: E402
-
-django.setup()
-
+# isort: split
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402

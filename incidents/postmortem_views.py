@@ -35,8 +35,8 @@ from incidents.models import (
     PostmortemStatus,
 )
 from incidents.views import STATUS_CLASS as INCIDENT_STATUS_CLASS
-from incidents.views import _newest_event_id
 from tocsin.forms import add_service_error
+from tocsin.models import Event
 from tocsin.permissions import Action, can, scope
 from tocsin.services import ServiceError
 
@@ -234,7 +234,7 @@ def postmortem_page(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD, POST"})
     incident = _incident_or_404(request, pk)
-    return _render_page(request, incident, last_event_id=_newest_event_id(request.user))
+    return _render_page(request, incident, last_event_id=Event.objects.newest_id_for(request.user))
 
 
 @login_required

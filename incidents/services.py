@@ -148,42 +148,32 @@ def _require_responder(incident: Incident, user: Any, field: str) -> None:
 
 def reassign(incident: Incident, user: Any, *, actor: Any, actor_label: str = "") -> Incident:
     """Make ``user`` (a responder of the team, or None) the assignee."""
+    return _set_person(incident, "assignee", user, "incident.reassigned", actor, actor_label)
+
+
+def set_commander(incident: Incident, user: Any, *, actor: Any) -> Incident:
+    """Make ``user`` (a responder of the team, or None) the incident commander."""
+    return _set_person(incident, "commander", user, "incident.commander_set", actor, "")
+
+
+def _set_person(
+    incident: Incident, field: str, user: Any, kind: str, actor: Any, actor_label: str
+) -> Incident:
     _require_responder(incident, user, "user")
     with transaction.atomic():
         _locked(incident)
-        if incident.assignee_id == (user.pk if user else None):
+        before = getattr(incident, f"{field}_id")
+        if before == (user.pk if user else None):
             return incident
-        before = incident.assignee_id
-        incident.assignee = user
-        incident.save(update_fields=["assignee"])
+        setattr(incident, field, user)
+        incident.save(update_fields=[field])
         _event(
-            "incident.reassigned",
+            kind,
             incident,
             actor=actor,
             actor_label=actor_label,
             payload={
-                "assignee": [before, user.pk if user else None],
-                "username": user.get_username() if user else "",
-            },
-        )
-    return incident
-
-
-def set_commander(incident: Incident, user: Any, *, actor: Any) -> Incident:
-    _require_responder(incident, user, "user")
-    with transaction.atomic():
-        _locked(incident)
-        if incident.commander_id == (user.pk if user else None):
-            return incident
-        before = incident.commander_id
-        incident.commander = user
-        incident.save(update_fields=["commander"])
-        _event(
-            "incident.commander_set",
-            incident,
-            actor=actor,
-            payload={
-                "commander": [before, user.pk if user else None],
+                field: [before, user.pk if user else None],
                 "username": user.get_username() if user else "",
             },
         )

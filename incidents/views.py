@@ -65,10 +65,6 @@ SEVERITY_CLASS = {"critical": "badge-critical", "error": "badge-firing", "warnin
 BULK_ACTIONS = {"acknowledge": "Acknowledged", "resolve": "Resolved"}
 
 
-def _newest_event_id(user: Any) -> int:
-    return Event.objects.visible_to(user).order_by("-id").values_list("id", flat=True).first() or 0
-
-
 def _safe_next(request: HttpRequest, default: str) -> str:
     target = request.POST.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
@@ -160,7 +156,7 @@ def _list_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
 @login_required
 def incident_list(request: HttpRequest) -> HttpResponse:
     context, status = _list_context(request)
-    context["last_event_id"] = _newest_event_id(request.user)
+    context["last_event_id"] = Event.objects.newest_id_for(request.user)
     return render(request, "incidents/incidents.html", context, status=status)
 
 
@@ -319,7 +315,7 @@ def _detail_context(request: HttpRequest, incident: Incident) -> dict[str, Any]:
 def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _incident_or_404(request, pk)
     context = _detail_context(request, incident)
-    context["last_event_id"] = _newest_event_id(request.user)
+    context["last_event_id"] = Event.objects.newest_id_for(request.user)
     return render(request, "incidents/incident.html", context)
 
 

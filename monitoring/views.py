@@ -80,10 +80,6 @@ def _safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
-def _newest_event_id(user: Any) -> int:
-    return Event.objects.visible_to(user).order_by("-id").values_list("id", flat=True).first() or 0
-
-
 # -- the Alerts page -------------------------------------------------------------------------------
 STATUS_CHOICES = [("firing", "Firing"), ("resolved", "Resolved"), ("all", "All")]
 SUPPRESSED_CHOICES = [("", "Any"), ("no", "Not suppressed"), ("yes", "Suppressed")]
@@ -199,7 +195,7 @@ def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
 @login_required
 def alerts(request: HttpRequest) -> HttpResponse:
     context, status = _alerts_context(request)
-    context["last_event_id"] = _newest_event_id(request.user)
+    context["last_event_id"] = Event.objects.newest_id_for(request.user)
     return render(request, "monitoring/alerts.html", context, status=status)
 
 

@@ -211,3 +211,42 @@ def worker(django_db_setup: None, django_db_blocker: Any, live_log_dir: Path) ->
         proc = start_worker(live_log_dir, TOCSIN_SCHEDULER="0")
     yield proc
     proc.stop(signal.SIGINT)
+
+
+# --- Browser ------------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; `make browser` installs it
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+
+@pytest.fixture(scope="module")
+def browser(web: WebServer) -> Iterator[Any]:
+    """Headless Chromium driven by Playwright, for one test module."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (make browser installs it)")
+    # Playwright's sync API keeps an asyncio loop running in this thread, which makes Django
+    # refuse ORM calls from the test. Allow them in this process only while the browser runs;
+    # the servers were started before (``web``) or are started with the guard back on.
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        with sync_api.sync_playwright() as p:
+            chromium = p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous

@@ -164,6 +164,10 @@ class EventQuerySet(models.QuerySet):
             return self
         return self.filter(team__in=teams_for(user, Action.VIEW))
 
+    def newest_id_for(self, user: Any) -> int:
+        """The last event ``user`` may see (0 if none): where a live page resumes from."""
+        return self.visible_to(user).order_by("-id").values_list("id", flat=True).first() or 0
+
 
 class Event(models.Model):
     """One fact in Tocsin's history: what happened, to what, by whom, in which team.

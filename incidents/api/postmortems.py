@@ -45,7 +45,7 @@ from incidents.models import (
     PostmortemStatus,
 )
 from tocsin.api.filters import IntegerFilter, StrictFilterSet, TeamRefFilter
-from tocsin.api.lookups import not_found, validated, visible_teams
+from tocsin.api.lookups import INT_LOOKUP, not_found, validated, visible_teams
 from tocsin.api.permissions import TeamRole
 from tocsin.api.serializers import StrictInputMixin, TeamRefSerializer
 from tocsin.api.views import ApiMixin
@@ -347,7 +347,7 @@ class ActionItemViewSet(
     serializer_class = ActionItemSerializer
     filterset_class = ActionItemFilter
     permission_classes = [IsAuthenticated, TeamRole]
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = INT_LOOKUP
     required_actions = {
         "create": Action.RESPOND,
         "partial_update": Action.RESPOND,

@@ -25,7 +25,7 @@ from incidents import reports, slas
 from incidents.models import MAX_TARGET_MINUTES, Priority, ResponseTarget
 from monitoring.models import Service
 from tocsin.api.filters import IntegerFilter, StrictFilterSet, TeamRefField, TeamRefFilter
-from tocsin.api.lookups import visible_teams
+from tocsin.api.lookups import INT_LOOKUP, visible_teams
 from tocsin.api.permissions import TeamRole
 from tocsin.api.serializers import StrictInputMixin, TeamRefSerializer
 from tocsin.api.views import ApiMixin
@@ -125,7 +125,7 @@ class ResponseTargetViewSet(
     serializer_class = ResponseTargetSerializer
     filterset_class = ResponseTargetFilter
     permission_classes = [IsAuthenticated, TeamRole]
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = INT_LOOKUP
     required_actions = {
         "create": Action.MANAGE,
         "partial_update": Action.MANAGE,

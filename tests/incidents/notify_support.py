@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email
 import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import Message as MailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,6 +15,17 @@ import pytest
 
 from incidents.models import Incident, NotificationChannel
 from monitoring.models import Service
+
+
+class Inbox:
+    """An aiosmtpd handler keeping what the SMTP server accepted: (recipients, parsed message)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], MailMessage]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
+        return "250 OK"
 
 
 @dataclass

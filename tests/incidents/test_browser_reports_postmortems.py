@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,40 +37,7 @@ from tests.live import WebServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 WAIT_MS = 20_000  # generous: a loaded 2-core CI machine runs the server and Chromium
-
-
-@pytest.fixture(scope="module")
-def browser(web: WebServer) -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (make browser installs it)")
-    # Playwright's sync API runs an asyncio loop in this thread; let the test's ORM calls through
-    # (the servers were started before, with Django's guard on).
-    previous = os.environ.get(ASYNC_UNSAFE)
-    os.environ[ASYNC_UNSAFE] = "true"
-    try:
-        with sync_api.sync_playwright() as p:
-            chromium = p.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop(ASYNC_UNSAFE, None)
-        else:
-            os.environ[ASYNC_UNSAFE] = previous
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ The helpers here (SMTP server, receiver, ``run_in_worker``) are shared with
 
 from __future__ import annotations
 
-import email
 import hashlib
 import hmac
 import json
@@ -46,6 +45,7 @@ from incidents.models import (
 )
 from monitoring.models import IntegrationKind, Service
 from tests.conftest import make_user
+from tests.incidents.notify_support import Inbox
 from tests.live import (
     Proc,
     free_port,
@@ -67,17 +67,6 @@ WEBHOOK_SECRET = "e2e-shared-secret-0123456789abcdef"
 
 
 # --- Real receivers -----------------------------------------------------------------------------
-
-
-class Inbox:
-    """What the SMTP server accepted: (envelope recipients, parsed message)."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], MailMessage]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
-        return "250 OK"
 
 
 @dataclass

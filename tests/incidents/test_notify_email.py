@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email
 from collections.abc import Iterator
 from email.message import Message as MailMessage
 
@@ -12,17 +11,8 @@ from django.test import override_settings
 
 from incidents import notify
 from incidents.models import ContactMethod, DeliveryStatus, NotificationRule
-from tests.incidents.notify_support import make_channel, make_incident
+from tests.incidents.notify_support import Inbox, make_channel, make_incident
 from tests.live import free_port
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], MailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
-        return "250 OK"
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ after it reconnects.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,46 +19,12 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 
-from tests.live import WebServer, free_port, start, wait_for
+from tests.live import ASYNC_UNSAFE, WebServer, free_port, start, wait_for
 from tocsin.events import record
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SCREENSHOT_DIR = Path("/tmp")
-ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
-
-
-@pytest.fixture(scope="module")
-def browser(web: WebServer) -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (make browser installs it)")
-    # Playwright's sync API keeps an asyncio loop running in this thread, which makes Django
-    # refuse ORM calls from the test. Allow them in this process only while the browser runs;
-    # the servers were started before (``web``) or are started with the guard back on.
-    previous = os.environ.get(ASYNC_UNSAFE)
-    os.environ[ASYNC_UNSAFE] = "true"
-    try:
-        with sync_api.sync_playwright() as p:
-            chromium = p.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop(ASYNC_UNSAFE, None)
-        else:
-            os.environ[ASYNC_UNSAFE] = previous
 
 
 def open_page(
