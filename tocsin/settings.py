@@ -275,11 +275,11 @@ SPECTACULAR_SETTINGS = {
     # Several models have a "kind" field; give each enum its own name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "IntegrationKindEnum": "monitoring.models.catalog.IntegrationKind.choices",
-        "ChannelKindEnum": "incidents.models.notifications.ChannelKind.choices",
-        "ContactMethodKindEnum": "incidents.api.notifications.CONTACT_METHOD_KINDS",
-        "PriorityEnum": "incidents.models.incidents.Priority.choices",
-        "PostmortemStatusEnum": "incidents.models.postmortems.PostmortemStatus.choices",
-        "ActionItemStatusEnum": "incidents.models.postmortems.ActionItemStatus.choices",
+        "ChannelKindEnum": "incidents.notifications.models.ChannelKind.choices",
+        "ContactMethodKindEnum": "incidents.notifications.api.CONTACT_METHOD_KINDS",
+        "PriorityEnum": "incidents.lifecycle.models.Priority.choices",
+        "PostmortemStatusEnum": "incidents.postmortems.models.PostmortemStatus.choices",
+        "ActionItemStatusEnum": "incidents.postmortems.models.ActionItemStatus.choices",
     },
 }
 

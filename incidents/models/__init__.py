@@ -1,8 +1,12 @@
-"""Incident models, one module per concern; import them from here."""
+"""Incident models live in their domain folders; Django finds them all through this module.
 
-from incidents.models.escalation import *  # noqa: F403
-from incidents.models.incidents import *  # noqa: F403
-from incidents.models.notifications import *  # noqa: F403
-from incidents.models.postmortems import *  # noqa: F403
-from incidents.models.schedules import *  # noqa: F403
-from incidents.models.slas import *  # noqa: F403
+Code may import a model from here or from its domain's ``models`` module. One app label
+(``incidents``) keeps one migration history and every table where it was.
+"""
+
+from incidents.escalation.models import *  # noqa: F403
+from incidents.lifecycle.models import *  # noqa: F403
+from incidents.notifications.models import *  # noqa: F403
+from incidents.oncall.models import *  # noqa: F403
+from incidents.postmortems.models import *  # noqa: F403
+from incidents.slas.models import *  # noqa: F403

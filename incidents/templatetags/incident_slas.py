@@ -10,8 +10,8 @@ from typing import Any
 
 from django import template
 
-from incidents import slas
 from incidents.models import Incident
+from incidents.slas import services as slas
 from monitoring.views import since_text
 
 register = template.Library()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from incidents import slas
 from incidents.models import Incident
+from incidents.slas import services as slas
 from monitoring.models import Service
 
 M = timedelta(minutes=1)

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
-from incidents import links
 from incidents.models import Incident, IncidentStatus
+from incidents.notifications import links
 from tests.incidents.core_support import NOON, fire, kinds, make_service
 from tocsin.models import Event
 

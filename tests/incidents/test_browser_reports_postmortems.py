@@ -27,8 +27,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from incidents import postmortems, services
+from incidents.lifecycle import services
 from incidents.models import ActionItemStatus, Incident, Postmortem
+from incidents.postmortems import services as postmortems
 from monitoring.models import Service
 from tests.incidents.core_support import fire
 from tests.incidents.report_support import _incident

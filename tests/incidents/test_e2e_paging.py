@@ -33,7 +33,8 @@ from django.utils import timezone
 from django_q.models import Task
 from django_q.tasks import async_task
 
-from incidents import escalation, services, timeline
+from incidents.escalation import engine as escalation
+from incidents.lifecycle import services, timeline
 from incidents.models import (
     ContactMethod,
     Delivery,
@@ -319,7 +320,7 @@ def test_an_alert_pages_escalates_and_is_acknowledged_from_the_email(setup, live
     assert incident.current_step == 1
     assert timedelta(seconds=30) < incident.next_step_at - timezone.now() <= timedelta(minutes=1)
     move_time(incident)
-    run_in_worker("incidents.escalation.advance_escalations", worker)
+    run_in_worker("incidents.escalation.engine.advance_escalations", worker)
     wait_for(lambda: receiver.hits, 20, "step 2's webhook", worker)
     (hit,) = receiver.hits
     assert hit.path == "/hooks/tocsin"
@@ -368,8 +369,8 @@ def test_an_alert_pages_escalates_and_is_acknowledged_from_the_email(setup, live
     # Escalation stopped: even with the next round's time come, nobody is paged again.
     deliveries = Delivery.objects.count()
     move_time(incident)
-    run_in_worker("incidents.escalation.advance_escalations", worker)
-    run_in_worker("incidents.notify.send_due_deliveries", worker)
+    run_in_worker("incidents.escalation.engine.advance_escalations", worker)
+    run_in_worker("incidents.notifications.outbox.send_due_deliveries", worker)
     assert Delivery.objects.count() == deliveries == 2
     assert len(smtp.messages) == 1 and len(receiver.hits) == 1
 

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from incidents import escalation, services
-from incidents.escalation import advance_escalations
+from incidents.escalation import engine as escalation
+from incidents.escalation.engine import advance_escalations
+from incidents.lifecycle import services
 from incidents.models import Delivery, Incident, IncidentStatus
 from tests.incidents.core_support import (
     NOON,
@@ -107,7 +108,7 @@ def test_a_worker_killed_mid_step_loses_nothing_and_pages_once(
 def test_a_page_that_escaped_before_a_crash_is_not_sent_again(crew, service, two_steps):
     """Even if a page for the step already exists (enqueued by an earlier, half-done run),
     running the step enqueues nothing new: the dedup key is per incident, round, step, user."""
-    from incidents.notify import page_user
+    from incidents.notifications.outbox import page_user
 
     fire(service, NOON)
     incident = Incident.objects.get()
@@ -181,8 +182,8 @@ def test_team_and_reassign_targets(crew, service):
 
 
 def test_schedule_targets_whoever_is_on_call(crew, service, monkeypatch):
-    from incidents import oncall
     from incidents.models import Schedule
+    from incidents.oncall import services as oncall
 
     schedule = Schedule.objects.create(team=crew.team, name="Primary")
     monkeypatch.setattr(oncall, "on_call_users", lambda s, at: [crew.responder])

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from incidents import escalation
+from incidents.escalation import engine as escalation
 from incidents.models import (
     ContactMethod,
     Delivery,
@@ -145,15 +145,15 @@ def test_the_next_step_is_sent_once_and_on_time_by_another_worker(pager, receive
     move_time(incident)
     due_at = time.monotonic()
     worker_b = workers("b")
-    run_in_worker("incidents.escalation.advance_escalations", worker_b, timeout=30)
+    run_in_worker("incidents.escalation.engine.advance_escalations", worker_b, timeout=30)
     step2 = pager.step_key(incident, 1)
     wait_for(lambda: receiver.for_key(step2), ON_TIME, "step 2's page", worker_b)
     late = time.monotonic() - due_at
     assert late < ON_TIME, f"step 2 arrived {late:.1f}s after it was due"
 
     # More passes of both loops change nothing: each step was run and sent exactly once.
-    run_in_worker("incidents.escalation.advance_escalations", worker_b)
-    run_in_worker("incidents.notify.send_due_deliveries", worker_b)
+    run_in_worker("incidents.escalation.engine.advance_escalations", worker_b)
+    run_in_worker("incidents.notifications.outbox.send_due_deliveries", worker_b)
     (hit,) = receiver.for_key(step2)
     assert signature_verifies(WEBHOOK_SECRET, hit)
     assert len(receiver.for_key(step1)) == 1
@@ -185,7 +185,7 @@ def test_a_delivery_claimed_by_a_killed_worker_is_sent_once_after_its_lease(
 
     # While the lease holds, another worker leaves the row alone.
     worker_b = workers("b")
-    run_in_worker("incidents.notify.send_due_deliveries", worker_b, timeout=30)
+    run_in_worker("incidents.notifications.outbox.send_due_deliveries", worker_b, timeout=30)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.claimed_by) == (DeliveryStatus.SENDING, claimed_by_a)
     assert receiver.hits == []
@@ -194,9 +194,9 @@ def test_a_delivery_claimed_by_a_killed_worker_is_sent_once_after_its_lease(
     Delivery.objects.filter(pk=delivery.pk).update(
         claimed_until=timezone.now() - timedelta(seconds=1)
     )
-    run_in_worker("incidents.notify.send_due_deliveries", worker_b)
+    run_in_worker("incidents.notifications.outbox.send_due_deliveries", worker_b)
     wait_for(lambda: receiver.for_key(step1), 10, "the retried page", worker_b)
-    run_in_worker("incidents.notify.send_due_deliveries", worker_b)
+    run_in_worker("incidents.notifications.outbox.send_due_deliveries", worker_b)
 
     (hit,) = receiver.hits
     assert hit.delivery == step1

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError, transaction
 
-from incidents import grouping
+from incidents.lifecycle import grouping
 from incidents.models import Incident, IncidentAlert, IncidentStatus
 from monitoring.models import Silence
 from tests.incidents.core_support import (

@@ -8,7 +8,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from incidents import escalation, services
+from incidents.escalation import engine as escalation
+from incidents.lifecycle import services
 from incidents.models import Incident, IncidentStatus
 from monitoring.models import Service
 from tests.incidents.core_support import NOON, clear, fire, make_service, policy, settings_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from incidents import services
+from incidents.lifecycle import services
 from incidents.models import Incident, IncidentAlert, IncidentStatus
 from tests.incidents.core_support import NOON, fire, kinds, make_service
 from tocsin.services import ServiceError

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from incidents import notify
 from incidents.models import ContactMethod, NotificationChannel, NotificationRule
+from incidents.notifications import outbox as notify
 from tests.incidents.notify_support import make_channel, make_incident, receiver  # noqa: F401
 
 URL = "/api/v1/notification-channels/"
@@ -72,7 +72,7 @@ def test_unknown_kind_and_bad_pagerduty_key_are_400s(crew, api):
 
 
 def test_apprise_without_the_package_is_a_clear_config_error(crew, api):
-    from incidents.channels import apprise
+    from incidents.notifications.channels import apprise
 
     if apprise.available():
         pytest.skip("apprise is installed")

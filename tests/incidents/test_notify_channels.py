@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from incidents import notify
+from incidents.notifications import outbox as notify
 from tests.incidents.notify_support import make_channel, make_incident, receiver  # noqa: F401
 
 LINKS = {"acknowledge": "https://t.example/ack", "resolve": "https://t.example/res"}

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from incidents import notify
 from incidents.models import Delivery, DeliveryStatus, NotificationChannel
+from incidents.notifications import outbox as notify
 from monitoring.models import Alert, AlertStatus, Service
 from tests.incidents.notify_support import make_channel, make_incident, receiver  # noqa: F401
 from tocsin.models import Event

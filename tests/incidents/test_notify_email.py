@@ -9,8 +9,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.test import override_settings
 
-from incidents import notify
 from incidents.models import ContactMethod, DeliveryStatus, NotificationRule
+from incidents.notifications import outbox as notify
 from tests.incidents.notify_support import Inbox, make_channel, make_incident
 from tests.live import free_port
 

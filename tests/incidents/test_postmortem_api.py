@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from incidents import postmortems, services
+from incidents.lifecycle import services
 from incidents.models import ActionItem, Incident, Postmortem
+from incidents.postmortems import services as postmortems
 from tests.incidents.core_support import NOON, fire, make_service
-from tests.tocsin import api_support
 from tocsin.models import Event
 
 service = pytest.fixture(make_service, name="service")
-fresh_throttles = api_support.fresh_throttles
 pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 ROLES = ["viewer", "responder", "manager", "outsider", "admin"]

@@ -10,8 +10,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents import postmortems, services
+from incidents.lifecycle import services
 from incidents.models import ActionItem, Incident, Postmortem
+from incidents.postmortems import services as postmortems
 from tests.incidents.core_support import NOON, fire, make_service
 from tocsin.models import Event
 

@@ -6,8 +6,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from incidents import escalation, postmortems, services, timeline
+from incidents.escalation import engine as escalation
+from incidents.lifecycle import services, timeline
 from incidents.models import ActionItem, Incident, Postmortem
+from incidents.postmortems import services as postmortems
 from tests.conftest import make_user
 from tests.incidents.core_support import NOON, fire, make_service, policy, settings_for
 from tocsin.models import Event

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from incidents import reports
+from incidents.reports import queries as reports
 from tests.incidents.report_support import RANGE, SINCE, UNTIL, WEEK1, WEEK2, WEEK2_NOON, build
 
 pytestmark = pytest.mark.django_db

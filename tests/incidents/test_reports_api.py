@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.incidents.report_support import RANGE, build
-from tests.tocsin.api_support import assert_error, fresh_throttles  # noqa: F401
+from tests.tocsin.api_support import assert_error
 
 URL = "/api/v1/reports/incidents/"
 

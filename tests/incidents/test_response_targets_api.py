@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from incidents.models import ResponseTarget
 from monitoring.models import Service
-from tests.tocsin.api_support import assert_error, fresh_throttles  # noqa: F401
+from tests.tocsin.api_support import assert_error
 from tocsin.models import Event
 
 URL = "/api/v1/response-targets/"

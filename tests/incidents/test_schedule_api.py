@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from incidents import oncall
 from incidents.models import Rotation, Schedule, ScheduleLayer, ScheduleOverride, ShiftSwapRequest
+from incidents.oncall import services as oncall
 from tocsin.models import Event
 
 ROLES = ["viewer", "responder", "manager", "outsider", "admin"]

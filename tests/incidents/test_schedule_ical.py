@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from incidents import oncall
 from incidents.models import Rotation
-from incidents.schedule_views import (
+from incidents.oncall import services as oncall
+from incidents.oncall.views import (
     ics_escape,
     ics_fold,
     render_ics,

@@ -9,7 +9,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from incidents import oncall
 from incidents.models import (
     Rotation,
     Schedule,
@@ -18,6 +17,7 @@ from incidents.models import (
     ShiftSwapRequest,
     SwapStatus,
 )
+from incidents.oncall import services as oncall
 from tocsin.models import Event
 
 
@@ -342,7 +342,7 @@ def test_calendar_bars_follow_the_local_day_across_dst(crew):
     from datetime import date, datetime
     from zoneinfo import ZoneInfo
 
-    from incidents.schedule_views import _calendar
+    from incidents.oncall.views import _calendar
 
     berlin = ZoneInfo("Europe/Berlin")
     schedule = oncall.create_schedule(crew.team, "Berlin", time_zone="Europe/Berlin")

@@ -11,7 +11,6 @@ from datetime import time, timedelta
 import pytest
 from django.utils import timezone
 
-from incidents import notify, oncall
 from incidents.models import (
     ContactMethod,
     Delivery,
@@ -19,6 +18,8 @@ from incidents.models import (
     NotificationRule,
     Rotation,
 )
+from incidents.notifications import outbox as notify
+from incidents.oncall import services as oncall
 from tests.conftest import make_user
 from tests.incidents.notify_support import receiver  # noqa: F401  (fixture)
 from tests.incidents.test_notify_email import body_of, smtp  # noqa: F401  (fixture)

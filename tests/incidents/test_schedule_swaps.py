@@ -8,8 +8,8 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from incidents import oncall
 from incidents.models import Rotation, ScheduleOverride, ShiftSwapRequest, SwapStatus
+from incidents.oncall import services as oncall
 from tests.conftest import make_user
 from tocsin.models import Event, Membership, Role
 from tocsin.services import ServiceError

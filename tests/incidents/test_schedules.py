@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from incidents import oncall
 from incidents.models import Rotation, ScheduleOverride
+from incidents.oncall import services as oncall
 from tests.conftest import make_user
 from tocsin.models import Event, Membership, Role
 from tocsin.services import ServiceError

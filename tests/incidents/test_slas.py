@@ -8,9 +8,11 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from incidents import escalation, services, slas
+from incidents.escalation import engine as escalation
+from incidents.lifecycle import services
 from incidents.models import Incident, IncidentStatus, ResponseTarget
-from incidents.slas import due_breaches, record_breach, record_due_breaches
+from incidents.slas import services as slas
+from incidents.slas.services import due_breaches, record_breach, record_due_breaches
 from monitoring.models import Alert, AlertStatus, Service
 from tests.incidents.core_support import NOON, clear, fire, make_service, policy, settings_for
 from tocsin.models import Event

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from incidents import services, timeline
+from incidents.lifecycle import services, timeline
 from incidents.models import Incident
 from tests.incidents.core_support import NOON, clear, fire, make_service, settings_for
 from tocsin.models import EventLogIsAppendOnly

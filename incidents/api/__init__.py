@@ -1,1 +1,0 @@
-"""Incidents REST endpoints, one module per area, each exposing a DRF ``router``."""

@@ -1,0 +1,158 @@
+"""API for escalation policies (managers write, members read)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+
+from incidents.escalation import services
+from incidents.models import (
+    EscalationPolicy,
+    HoursCondition,
+    Priority,
+)
+from tocsin.api.filters import TeamRefField
+from tocsin.api.lookups import INT_LOOKUP, not_found, validated, visible_teams
+from tocsin.api.permissions import TeamRole
+from tocsin.api.serializers import StrictInputMixin, TeamRefSerializer
+from tocsin.api.views import ApiMixin
+from tocsin.permissions import Action, scope
+
+# --- Escalation policies --------------------------------------------------------------------------
+
+MIN_PRIORITY_CHOICES = [("", "any"), *Priority.choices]
+
+
+class StepSerializer(StrictInputMixin, serializers.Serializer):
+    delay_minutes = serializers.IntegerField(min_value=0, max_value=24 * 60, default=0)
+    user_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), default=list)
+    schedule = serializers.IntegerField(
+        min_value=1, allow_null=True, required=False, source="schedule_id"
+    )
+    notify_team = serializers.BooleanField(default=False)
+    round_robin = serializers.BooleanField(default=False)
+    reassign = serializers.BooleanField(default=False)
+    hours_condition = serializers.ChoiceField(choices=HoursCondition.choices, default="always")
+    time_zone = serializers.CharField(max_length=64, default="UTC")
+    windows = serializers.JSONField(default=list)
+    min_priority = serializers.ChoiceField(
+        choices=MIN_PRIORITY_CHOICES, default="", allow_blank=True
+    )
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if "schedule_id" in data:
+            data["schedule"] = data.pop("schedule_id")
+        return data
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    team = TeamRefSerializer(read_only=True)
+    steps = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EscalationPolicy
+        fields = [
+            "id",
+            "team",
+            "name",
+            "description",
+            "repeat_times",
+            "repeat_after_minutes",
+            "ack_timeout_minutes",
+            "created_at",
+            "updated_at",
+            "steps",
+        ]
+        read_only_fields = fields
+
+    def get_steps(self, policy: EscalationPolicy) -> list[dict[str, Any]]:
+        return policy.snapshot()["steps"]
+
+
+class PolicyWriteSerializer(StrictInputMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    repeat_times = serializers.IntegerField(min_value=0, max_value=20, required=False)
+    repeat_after_minutes = serializers.IntegerField(min_value=1, max_value=24 * 60, required=False)
+    ack_timeout_minutes = serializers.IntegerField(
+        min_value=0, max_value=7 * 24 * 60, required=False
+    )
+    steps = StepSerializer(many=True, required=False)
+
+
+class PolicyCreateSerializer(PolicyWriteSerializer):
+    team = serializers.CharField(help_text="Team id or slug; you need the manager role in it.")
+    name = serializers.CharField(max_length=100)
+
+    def validate_team(self, value: str) -> Any:
+        from django.core.exceptions import ValidationError
+
+        field = TeamRefField(queryset=visible_teams(self.context.get("request")))
+        try:
+            return field.clean(value)
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+
+class EscalationPolicyViewSet(
+    ApiMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = PolicySerializer
+    permission_classes = [IsAuthenticated, TeamRole]
+    lookup_value_regex = INT_LOOKUP
+    required_actions = {
+        "create": Action.MANAGE,
+        "partial_update": Action.MANAGE,
+        "destroy": Action.MANAGE,
+    }
+    conflict_actions = {"create", "partial_update"}
+
+    def get_queryset(self) -> QuerySet[EscalationPolicy]:
+        if getattr(self, "swagger_fake_view", False):
+            return EscalationPolicy.objects.none()
+        return (
+            scope(EscalationPolicy.objects.all(), self.request.user, Action.VIEW)
+            .select_related("team")
+            .prefetch_related("steps")
+            .order_by("team__name", "name", "id")
+        )
+
+    def get_object(self) -> EscalationPolicy:
+        policy = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        if policy is None:
+            raise not_found("escalation policy")
+        self.check_object_permissions(self.request, policy)
+        return policy
+
+    @extend_schema(request=PolicyCreateSerializer, responses={201: PolicySerializer})
+    def create(self, request: Request) -> Response:
+        data = dict(validated(PolicyCreateSerializer, request.data, self.get_serializer_context()))
+        team = data.pop("team")
+        self.check_object_permissions(request, team)
+        policy = services.create_policy(team, actor=request.user, **data)
+        return Response(PolicySerializer(policy).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PolicyWriteSerializer, responses=PolicySerializer)
+    def partial_update(self, request: Request, pk: int) -> Response:
+        policy = self.get_object()
+        data = dict(validated(PolicyWriteSerializer, request.data, self.get_serializer_context()))
+        services.update_policy(policy, actor=request.user, **data)
+        return Response(PolicySerializer(policy).data)
+
+    def destroy(self, request: Request, pk: int) -> Response:
+        services.delete_policy(self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+router = SimpleRouter()
+router.register("escalation-policies", EscalationPolicyViewSet, basename="api-escalation-policy")

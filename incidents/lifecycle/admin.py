@@ -1,0 +1,192 @@
+"""Admin for escalation policies, per-service incident settings and (read-only) incidents.
+
+Who sees what (``tocsin.admin_mixins.TeamScopedAdmin``): superusers everything; managers the
+rows of the teams they manage. Policies are saved through ``incidents.lifecycle.services`` (steps
+and
+all, in one call, so the event log records the policy as saved); incidents are never edited
+here, only acknowledged or resolved through the same services the pages and the API use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.forms import BaseForm
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from incidents.lifecycle import services
+from incidents.models import (
+    EscalationPolicy,
+    Incident,
+    ServiceIncidentSettings,
+)
+from monitoring.admin.alerts import ServiceListFilter
+from monitoring.models import Service
+from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin
+from tocsin.events import record
+from tocsin.permissions import Action, can, scope
+from tocsin.services import ServiceError
+
+
+# -- per-service incident settings -------------------------------------------------------------
+class SettingsForm(forms.ModelForm):
+    class Meta:
+        model = ServiceIncidentSettings
+        fields = (
+            "service",
+            "grouping_mode",
+            "group_labels",
+            "window_minutes",
+            "auto_resolve",
+            "reopen_window_minutes",
+            "escalation_policy",
+            "priority_map",
+            "urgency_map",
+        )
+        help_texts = {
+            "group_labels": 'Labels whose values group alerts, e.g. ["alertname", "cluster"].',
+            "window_minutes": "For grouping by time window.",
+        }
+
+
+@admin.register(ServiceIncidentSettings)
+class ServiceIncidentSettingsAdmin(TeamScopedAdmin, admin.ModelAdmin):
+    form = SettingsForm
+    team_field = "service__team"
+    list_display = ("service", "team_name", "grouping_mode", "auto_resolve", "escalation_policy")
+    list_filter = (TeamListFilter, "grouping_mode")
+    list_select_related = ("service__team", "escalation_policy")
+
+    @admin.display(description="team", ordering="service__team__name")
+    def team_name(self, obj: ServiceIncidentSettings) -> str:
+        return obj.service.team.name
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return ("service",) if obj is not None else ()
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "service":
+            kwargs["queryset"] = scope(
+                Service.objects.select_related("team"), request.user, Action.MANAGE
+            )
+        if db_field.name == "escalation_policy":
+            kwargs["queryset"] = scope(
+                EscalationPolicy.objects.select_related("team"), request.user, Action.MANAGE
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def clean_admin_form(self, request: HttpRequest, form: BaseForm, obj: Any) -> None:
+        super().clean_admin_form(request, form, obj)
+        service = form.cleaned_data.get("service") or (obj.service if obj else None)
+        policy = form.cleaned_data.get("escalation_policy")
+        if service is not None and not can(request.user, Action.MANAGE, service):
+            form.add_error("service" if "service" in form.fields else None, "Not your team.")
+        if service is not None and policy is not None and policy.team_id != service.team_id:
+            form.add_error("escalation_policy", "Choose a policy of the service's team.")
+        labels = form.cleaned_data.get("group_labels")
+        if labels is not None and not (
+            isinstance(labels, list) and all(isinstance(x, str) for x in labels)
+        ):
+            form.add_error("group_labels", "A list of label names.")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: BaseForm, change: bool) -> None:
+        self.ensure_manages(request, obj)
+        with transaction.atomic():
+            obj.save()
+            record(
+                "incident_settings.updated" if change else "incident_settings.created",
+                team=obj.service.team_id,
+                subject=obj,
+                actor=request.user,
+                payload={
+                    "service_id": obj.service_id,
+                    "changed": sorted(form.changed_data),
+                    "grouping_mode": obj.grouping_mode,
+                    "escalation_policy_id": obj.escalation_policy_id,
+                },
+            )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.ensure_manages(request, obj)
+        with transaction.atomic():
+            record(
+                "incident_settings.deleted",
+                team=obj.service.team_id,
+                subject=obj,
+                actor=request.user,
+                payload={"service_id": obj.service_id},
+            )
+            obj.delete()
+
+
+# -- incidents (read-only; acknowledge/resolve through the services) ---------------------------
+@admin.action(description="Acknowledge selected incidents")
+def acknowledge_incidents(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> None:
+    _run(modeladmin, request, queryset, services.acknowledge, "acknowledged")
+
+
+@admin.action(description="Resolve selected incidents")
+def resolve_incidents(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> None:
+    _run(modeladmin, request, queryset, services.resolve, "resolved")
+
+
+def _run(modeladmin: Any, request: HttpRequest, queryset: QuerySet, operation: Any, word: str):
+    done, refused = 0, []
+    for incident in queryset.select_related("team"):
+        if not can(request.user, Action.RESPOND, incident):
+            refused.append(f"#{incident.pk}: not your team")
+            continue
+        try:
+            done += int(operation(incident, actor=request.user, via="admin"))
+        except ServiceError as exc:
+            refused.append(f"#{incident.pk}: {exc.message}")
+    modeladmin.message_user(request, f"{done} incident(s) {word}.", messages.SUCCESS)
+    if refused:
+        modeladmin.message_user(request, "Not changed: " + "; ".join(refused), messages.WARNING)
+
+
+@admin.register(Incident)
+class IncidentAdmin(TeamScopedAdmin, admin.ModelAdmin):
+    list_display = ("id", "title", "service", "status", "priority", "created_at")
+    list_display_links = ("id", "title")
+    list_filter = (TeamListFilter, ServiceListFilter, "status", "priority", "urgency")
+    list_select_related = ("team", "service")
+    search_fields = ("title", "=id")
+    date_hierarchy = "created_at"
+    actions = [acknowledge_incidents, resolve_incidents]
+    fields = (
+        "page_link",
+        "team",
+        "service",
+        "title",
+        "summary",
+        ("status", "priority", "urgency"),
+        ("assignee", "commander"),
+        ("created_at", "acknowledged_at", "resolved_at"),
+        "merged_into",
+        "group_key",
+        ("current_step", "repeat_round", "next_step_at", "ack_timeout_at"),
+        "policy_snapshot",
+    )
+    readonly_fields = tuple(
+        name for item in fields for name in (item if isinstance(item, tuple) else (item,))
+    )
+
+    @admin.display(description="page")
+    def page_link(self, incident: Incident) -> str:
+        return format_html('<a href="{}">Open the incident page</a>', incident.get_absolute_url())
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # incidents open from alerts, not from a form
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Read-only: the change form shows the fields; the actions below need this for the list.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the history stays

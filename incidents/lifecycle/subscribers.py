@@ -1,0 +1,46 @@
+"""How incidents hear about alerts: the pipeline's alert events, in the pipeline's transaction.
+
+Nothing in ``monitoring`` imports ``incidents``. The pipeline records ``alert.*`` events; these
+handlers are subscribed to them in ``incidents.apps`` (``on_event``) and receive the Alert the
+pipeline has in hand, so an alert opening an incident costs no re-read.
+"""
+
+from __future__ import annotations
+
+from monitoring.models import Alert
+from tocsin.events import on_event
+from tocsin.models import Event
+
+FIRING_KINDS = ("alert.firing", "alert.refired", "alert.unsuppressed")
+
+
+def alert_fired(event: Event, alert: Alert) -> None:
+    from incidents.lifecycle import grouping
+
+    # The pipeline's clock (it may be given one) is on the alert's last change; lifting a
+    # suppression happens at the event's own time.
+    now = event.created_at if event.kind == "alert.unsuppressed" else alert.last_change_at
+    grouping.alert_fired(alert, now=now)
+
+
+def alert_resolved(event: Event, alert: Alert) -> None:
+    from incidents.lifecycle import grouping
+
+    grouping.alert_resolved(alert, now=alert.last_change_at)
+
+
+def alert_acknowledged(event: Event, alert: Alert) -> None:
+    """The sender acknowledged (Events v2 ``acknowledge``): as in PagerDuty, the incident is
+    acknowledged and its escalation stops; the timeline names the sender."""
+    from incidents.lifecycle import grouping
+
+    grouping.alert_acknowledged(alert, sender=event.actor_label, now=alert.acknowledged_at)
+
+
+def subscribe() -> None:
+    """Called once from ``IncidentsConfig.ready``. A suppressed alert never opens an incident
+    (``alert_fired`` refuses it) and one already in an incident stays there, so
+    ``alert.suppressed`` needs no handler."""
+    on_event(FIRING_KINDS, alert_fired)
+    on_event("alert.resolved", alert_resolved)
+    on_event("alert.acknowledged", alert_acknowledged)

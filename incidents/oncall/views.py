@@ -1,0 +1,527 @@
+"""On-call schedule pages and calendar feeds: thin views over ``incidents.oncall.services``.
+
+Pages follow the UI's rule: a schedule of a team you cannot see is a 404, an action your role
+does not allow is a 403. The iCal feeds need no login (calendar apps cannot log in): their URL
+carries a token signed with the site's secret for one user (and one schedule), and the feed is
+served only while that user may still view the schedule, so leaving a team ends access.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from incidents.models import Schedule, ScheduleOverride, ShiftSwapRequest, SwapStatus
+from incidents.oncall import services as oncall
+from tocsin.forms import add_service_error
+from tocsin.models import Role
+from tocsin.permissions import Action, can, scope
+from tocsin.services import ServiceError
+
+DEFAULT_WEEKS = 2
+MAX_WEEKS = 4
+FEED_PAST = timedelta(days=7)
+FEED_FUTURE = timedelta(days=60)
+PALETTE_SIZE = 8
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _schedule_or_404(request: HttpRequest, pk: int, action: Action = Action.VIEW) -> Schedule:
+    schedule = (
+        oncall.schedules_with_layers(Schedule.objects.select_related("team")).filter(pk=pk).first()
+    )
+    if schedule is None or not can(request.user, Action.VIEW, schedule):
+        raise Http404("no such schedule")
+    if not can(request.user, action, schedule):
+        raise PermissionDenied(f"your role in {schedule.team} does not allow this")
+    return schedule
+
+
+def colour_of(user: Any) -> int:
+    """A stable palette slot per user, so someone keeps their colour across pages."""
+    return user.pk % PALETTE_SIZE
+
+
+# --- feed tokens --------------------------------------------------------------------------------
+
+
+def _signer(scope_name: str) -> signing.Signer:
+    return signing.Signer(salt=f"tocsin.incidents.ical.{scope_name}", sep=".")
+
+
+def schedule_feed_token(schedule: Schedule, user: Any) -> str:
+    """The secret part of ``user``'s feed URL for one schedule."""
+    return _signer(f"schedule.{schedule.pk}").sign(str(user.pk))
+
+
+def user_feed_token(user: Any) -> str:
+    """The secret part of ``user``'s feed URL for their own shifts in every schedule."""
+    return _signer("user").sign(str(user.pk))
+
+
+def _feed_user(token: str, scope_name: str) -> Any:
+    try:
+        user_id = _signer(scope_name).unsign(token)
+    except signing.BadSignature:
+        raise Http404("no such feed") from None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise Http404("no such feed")
+    return user
+
+
+# --- iCalendar (RFC 5545) -----------------------------------------------------------------------
+
+
+def ics_escape(text: str) -> str:
+    return (
+        text.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+        .replace("\r", "\\n")
+    )
+
+
+def ics_fold(line: str) -> str:
+    """Fold a content line into chunks of at most 75 octets, never splitting a character."""
+    encoded = line.encode()
+    if len(encoded) <= 75:
+        return line
+    parts: list[str] = []
+    current = ""
+    size = 0
+    limit = 75
+    for char in line:
+        width = len(char.encode())
+        if size + width > limit:
+            parts.append(current)
+            current, size, limit = "", 0, 74  # continuation lines start with a space
+        current += char
+        size += width
+    parts.append(current)
+    return "\r\n ".join(parts)
+
+
+def _ics_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def render_ics(name: str, events: list[dict[str, Any]]) -> str:
+    """events: dicts with uid, start, end, summary, description."""
+    stamp = _ics_time(timezone.now())
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Tocsin//On-call schedules//EN",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        f"X-WR-CALNAME:{ics_escape(name)}",
+    ]
+    for event in events:
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{event['uid']}",
+            f"DTSTAMP:{stamp}",
+            f"DTSTART:{_ics_time(event['start'])}",
+            f"DTEND:{_ics_time(event['end'])}",
+            f"SUMMARY:{ics_escape(event['summary'])}",
+            f"DESCRIPTION:{ics_escape(event['description'])}",
+            "TRANSP:OPAQUE",
+            "END:VEVENT",
+        ]
+    lines.append("END:VCALENDAR")
+    return "".join(ics_fold(line) + "\r\n" for line in lines)
+
+
+def _shift_event(schedule: Schedule, shift: oncall.Shift, host: str) -> dict[str, Any]:
+    # Stable across refreshes: the same shift (schedule, person, start) keeps its UID.
+    key = f"{schedule.pk}:{shift.user.pk}:{shift.start.timestamp():.0f}"
+    uid = hashlib.sha256(key.encode()).hexdigest()[:32]
+    who = shift.user.get_full_name() or shift.user.get_username()
+    return {
+        "uid": f"{uid}@{host}",
+        "start": shift.start,
+        "end": shift.end,
+        "summary": f"On call: {schedule.name} ({who})",
+        "description": f"{schedule.team.name}, {schedule.name}; from {shift.source}",
+    }
+
+
+def _ics_response(name: str, events: list[dict[str, Any]]) -> HttpResponse:
+    response = HttpResponse(render_ics(name, events), content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def schedule_ical(request: HttpRequest, pk: int, token: str) -> HttpResponse:
+    """Every shift of one schedule, for whoever holds the token."""
+    user = _feed_user(token, f"schedule.{pk}")
+    schedule = (
+        oncall.schedules_with_layers(Schedule.objects.select_related("team")).filter(pk=pk).first()
+    )
+    if schedule is None or not can(user, Action.VIEW, schedule):
+        raise Http404("no such feed")
+    now = timezone.now()
+    host = request.get_host().split(":")[0] or "tocsin"
+    found = oncall.shifts(schedule, now - FEED_PAST, now + FEED_FUTURE, merge_sources=True)
+    events = [_shift_event(schedule, shift, host) for shift in found]
+    return _ics_response(f"On call: {schedule.name}", events)
+
+
+def user_ical(request: HttpRequest, token: str) -> HttpResponse:
+    """The token holder's own shifts in every schedule of every team they are in."""
+    user = _feed_user(token, "user")
+    now = timezone.now()
+    start, end = now - FEED_PAST, now + FEED_FUTURE
+    schedules = oncall.with_window_overrides(
+        oncall.schedules_with_layers(
+            scope(Schedule.objects.select_related("team"), user, Action.VIEW)
+        ),
+        start,
+        end,
+    ).order_by("team__name", "name")
+    host = request.get_host().split(":")[0] or "tocsin"
+    events = [
+        _shift_event(schedule, shift, host)
+        for schedule in schedules
+        for shift in oncall.shifts(schedule, start, end, merge_sources=True)
+        if shift.user.pk == user.pk
+    ]
+    return _ics_response(f"My on-call shifts ({user.get_username()})", events)
+
+
+# --- forms --------------------------------------------------------------------------------------
+
+_WHEN = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+
+class OverrideForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="Who")
+    start = forms.DateTimeField(widget=_WHEN)
+    end = forms.DateTimeField(widget=_WHEN)
+    reason = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args: Any, schedule: Schedule, actor: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        users = get_user_model().objects.filter(
+            memberships__team_id=schedule.team_id,
+            memberships__role__in=[Role.RESPONDER, Role.MANAGER],
+            is_active=True,
+        )
+        if not can(actor, Action.MANAGE, schedule):
+            users = users.filter(pk=actor.pk)
+        self.fields["user"].queryset = users.order_by("username")
+        self.fields["user"].label_from_instance = lambda u: u.get_username()
+        self.fields["start"].help_text = f"In {schedule.time_zone}."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] <= data["start"]:
+            self.add_error("end", "The end must be after the start.")
+        return data
+
+
+class SwapForm(forms.Form):
+    start = forms.DateTimeField(widget=_WHEN)
+    end = forms.DateTimeField(widget=_WHEN)
+    proposed_taker = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, label="Ask (optional)"
+    )
+    note = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args: Any, schedule: Schedule, actor: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["proposed_taker"].queryset = (
+            get_user_model()
+            .objects.filter(
+                memberships__team_id=schedule.team_id,
+                memberships__role__in=[Role.RESPONDER, Role.MANAGER],
+                is_active=True,
+            )
+            .exclude(pk=actor.pk)
+            .order_by("username")
+        )
+        self.fields["proposed_taker"].label_from_instance = lambda u: u.get_username()
+        self.fields["proposed_taker"].empty_label = "Anyone in the team"
+        self.fields["start"].help_text = f"In {schedule.time_zone}; a window you are on call for."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] <= data["start"]:
+            self.add_error("end", "The end must be after the start.")
+        return data
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+
+@login_required
+def schedule_list(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    schedules = list(
+        oncall.with_window_overrides(
+            oncall.schedules_with_layers(
+                scope(Schedule.objects.select_related("team"), request.user, Action.VIEW)
+            ),
+            now,
+            now + timedelta(seconds=1),
+        ).order_by("team__name", "name")
+    )
+    for schedule in schedules:
+        schedule.on_call = [(u, colour_of(u)) for u in oncall.on_call_users(schedule, now)]
+    return render(request, "incidents/schedules/list.html", {"schedules": schedules, "now": now})
+
+
+@dataclass
+class Bar:
+    user: Any
+    start: datetime
+    end: datetime
+    source: str
+    left: float
+    width: float
+    colour: int
+
+
+@dataclass
+class Day:
+    date: date
+    bars: list[Bar]
+    is_today: bool
+
+
+def _calendar(schedule: Schedule, found: list[oncall.Shift], first: date, days: int) -> list[Day]:
+    zone = schedule.zone
+    today = timezone.now().astimezone(zone).date()
+    out = []
+    for n in range(days):
+        day = first + timedelta(days=n)
+        # In UTC: subtracting two datetimes of the same zone ignores a DST change between them.
+        day_start = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+        day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+        day_end = day_end.astimezone(UTC)
+        length = (day_end - day_start).total_seconds()  # 23 or 25 hours on DST days
+        bars = []
+        for shift in found:
+            lo, hi = max(shift.start, day_start), min(shift.end, day_end)
+            if lo >= hi:
+                continue
+            bars.append(
+                Bar(
+                    user=shift.user,
+                    start=lo.astimezone(zone),
+                    end=hi.astimezone(zone),
+                    source=shift.source,
+                    left=round((lo - day_start).total_seconds() / length * 100, 3),
+                    width=round((hi - lo).total_seconds() / length * 100, 3),
+                    colour=colour_of(shift.user),
+                )
+            )
+        out.append(Day(date=day, bars=bars, is_today=day == today))
+    return out
+
+
+def _render_detail(
+    request: HttpRequest,
+    schedule: Schedule,
+    *,
+    status: int = 200,
+    override_form: OverrideForm | None = None,
+    swap_form: SwapForm | None = None,
+) -> HttpResponse:
+    user = request.user
+    zone = schedule.zone
+    try:
+        weeks = min(MAX_WEEKS, max(1, int(request.GET.get("weeks", DEFAULT_WEEKS))))
+    except ValueError:
+        weeks = DEFAULT_WEEKS
+    now = timezone.now()
+    first = now.astimezone(zone).date()
+    start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(first + timedelta(days=7 * weeks), datetime.min.time(), tzinfo=zone)
+    schedule = oncall.with_window_overrides(
+        oncall.schedules_with_layers(Schedule.objects.select_related("team")),
+        start,
+        end,
+    ).get(pk=schedule.pk)
+    found = oncall.shifts(schedule, start, end)
+    can_respond = can(user, Action.RESPOND, schedule)
+    people: dict[int, Any] = {}
+    for shift in found:
+        people.setdefault(shift.user.pk, shift.user)
+    legend = [(u, colour_of(u)) for u in sorted(people.values(), key=lambda u: u.username)]
+    overrides = (
+        ScheduleOverride.objects.filter(schedule=schedule, end__gt=now)
+        .select_related("user", "created_by")
+        .order_by("start", "id")[:50]
+    )
+    swaps = (
+        ShiftSwapRequest.objects.filter(schedule=schedule, status=SwapStatus.OPEN)
+        .select_related("requester", "proposed_taker")
+        .order_by("start", "id")[:50]
+    )
+    can_manage = can(user, Action.MANAGE, schedule)
+    with timezone.override(zone):
+        if can_respond:
+            override_form = override_form or OverrideForm(
+                schedule=schedule, actor=user, initial={"user": user.pk}
+            )
+            swap_form = swap_form or SwapForm(schedule=schedule, actor=user)
+        context = {
+            "schedule": schedule,
+            "days": _calendar(schedule, found, first, 7 * weeks),
+            "weeks": weeks,
+            "week_choices": range(1, MAX_WEEKS + 1),
+            "shifts": found,
+            "on_call": [(u, colour_of(u)) for u in oncall.on_call_users(schedule, now)],
+            "legend": legend,
+            "overrides": [
+                (o, can_manage or user.pk in (o.user_id, o.created_by_id)) for o in overrides
+            ],
+            "swaps": swaps,
+            "can_respond": can_respond,
+            "can_manage": can_manage,
+            "override_form": override_form if can_respond else None,
+            "swap_form": swap_form if can_respond else None,
+            "schedule_feed": request.build_absolute_uri(
+                reverse(
+                    "schedule_ical",
+                    args=[schedule.pk, schedule_feed_token(schedule, user)],
+                )
+            ),
+            "user_feed": request.build_absolute_uri(
+                reverse("user_ical", args=[user_feed_token(user)])
+            ),
+        }
+        return render(request, "incidents/schedules/detail.html", context, status=status)
+
+
+@login_required
+def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_detail(request, _schedule_or_404(request, pk))
+
+
+@login_required
+@require_POST
+def override_add(request: HttpRequest, pk: int) -> HttpResponse:
+    schedule = _schedule_or_404(request, pk, Action.RESPOND)
+    with timezone.override(schedule.zone):  # form times are in the schedule's zone
+        form = OverrideForm(request.POST, schedule=schedule, actor=request.user)
+        valid = form.is_valid()
+    if valid:
+        data = form.cleaned_data
+        try:
+            oncall.create_override(
+                schedule,
+                data["user"],
+                data["start"],
+                data["end"],
+                actor=request.user,
+                reason=data["reason"],
+            )
+        except ServiceError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"{data['user'].get_username()} is on call as overridden.")
+            return redirect("schedule", pk=schedule.pk)
+    return _render_detail(request, schedule, status=400, override_form=form)
+
+
+@login_required
+@require_POST
+def override_delete(request: HttpRequest, pk: int, override_id: int) -> HttpResponse:
+    schedule = _schedule_or_404(request, pk, Action.RESPOND)
+    override = ScheduleOverride.objects.filter(schedule=schedule, pk=override_id).first()
+    if override is None:
+        raise Http404("no such override")
+    override.schedule = schedule
+    oncall.delete_override(override, actor=request.user)  # PermissionDenied → 403
+    messages.success(request, "Override removed.")
+    return redirect("schedule", pk=schedule.pk)
+
+
+@login_required
+@require_POST
+def swap_add(request: HttpRequest, pk: int) -> HttpResponse:
+    schedule = _schedule_or_404(request, pk, Action.RESPOND)
+    with timezone.override(schedule.zone):
+        form = SwapForm(request.POST, schedule=schedule, actor=request.user)
+        valid = form.is_valid()
+    if valid:
+        data = form.cleaned_data
+        try:
+            oncall.request_swap(
+                schedule,
+                request.user,
+                data["start"],
+                data["end"],
+                proposed_taker=data["proposed_taker"],
+                note=data["note"],
+            )
+        except ServiceError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, "Swap requested.")
+            return redirect("schedule", pk=schedule.pk)
+    return _render_detail(request, schedule, status=400, swap_form=form)
+
+
+def _swap_or_404(request: HttpRequest, pk: int, swap_id: int) -> ShiftSwapRequest:
+    schedule = _schedule_or_404(request, pk, Action.RESPOND)
+    swap = (
+        ShiftSwapRequest.objects.filter(schedule=schedule, pk=swap_id)
+        .select_related("requester", "proposed_taker")
+        .first()
+    )
+    if swap is None:
+        raise Http404("no such swap request")
+    swap.schedule = schedule
+    return swap
+
+
+def _decide(request: HttpRequest, pk: int, swap_id: int, call: Any, done: str) -> HttpResponse:
+    swap = _swap_or_404(request, pk, swap_id)
+    try:
+        call(swap, request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    return redirect("schedule", pk=pk)
+
+
+@login_required
+@require_POST
+def swap_accept(request: HttpRequest, pk: int, swap_id: int) -> HttpResponse:
+    return _decide(request, pk, swap_id, oncall.accept_swap, "You took the shift.")
+
+
+@login_required
+@require_POST
+def swap_decline(request: HttpRequest, pk: int, swap_id: int) -> HttpResponse:
+    return _decide(request, pk, swap_id, oncall.decline_swap, "Swap declined.")
+
+
+@login_required
+@require_POST
+def swap_cancel(request: HttpRequest, pk: int, swap_id: int) -> HttpResponse:
+    return _decide(request, pk, swap_id, oncall.cancel_swap, "Swap request withdrawn.")

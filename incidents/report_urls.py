@@ -1,8 +1,0 @@
-from django.urls import path
-
-from incidents import report_views
-
-urlpatterns: list = [
-    path("reports/", report_views.report_page, name="reports"),
-    path("reports/incidents.csv", report_views.report_csv, name="reports_csv"),
-]
