@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -22,6 +23,7 @@ from django.contrib.auth import (
     SESSION_KEY,
     get_user_model,
 )
+from django.core.cache import cache
 from django.core.management import call_command
 from django.test.utils import override_settings
 from rest_framework.test import APIClient
@@ -185,3 +187,11 @@ def api() -> Any:
         return client
 
     return make
+
+
+@pytest.fixture
+def fresh_throttles() -> Iterator[None]:
+    """Anonymous throttling counts in the cache, which outlives a test: start and end clean."""
+    cache.clear()
+    yield
+    cache.clear()

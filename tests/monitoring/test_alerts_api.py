@@ -6,10 +6,8 @@ import pytest
 
 from monitoring.models import AlertStatus, Severity
 from monitoring.pipeline import AlertInput, process
-from tests.tocsin import api_support
 from tests.tocsin.api_support import assert_error
 
-fresh_throttles = api_support.fresh_throttles
 pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 

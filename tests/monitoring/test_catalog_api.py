@@ -6,11 +6,9 @@ import pytest
 
 from monitoring.models import Integration, Service
 from monitoring.pipeline import AlertInput, process
-from tests.tocsin import api_support
 from tests.tocsin.api_support import assert_error
 from tocsin.models import Event
 
-fresh_throttles = api_support.fresh_throttles
 pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 

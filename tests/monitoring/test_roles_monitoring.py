@@ -15,10 +15,8 @@ from django.urls import reverse
 
 from monitoring.models import Alert, Integration, Service
 from monitoring.pipeline import AlertInput, process
-from tests.tocsin import api_support
 from tocsin.models import Event
 
-fresh_throttles = api_support.fresh_throttles
 pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 PEOPLE = ["anonymous", "viewer", "responder", "manager", "outsider", "admin"]

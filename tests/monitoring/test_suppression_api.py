@@ -10,7 +10,7 @@ from django.utils import timezone
 from monitoring.models import Alert, InhibitionRule, MaintenanceWindow, Silence, Suppression
 from monitoring.pipeline import AlertInput, process
 from monitoring.suppression import create_inhibition_rule, create_silence
-from tests.tocsin.api_support import assert_error, fresh_throttles  # noqa: F401
+from tests.tocsin.api_support import assert_error
 from tocsin.models import Event
 
 pytestmark = pytest.mark.usefixtures("fresh_throttles")

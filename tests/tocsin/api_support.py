@@ -6,22 +6,11 @@ covers every table the API writes (teams, memberships, tokens, events) and the t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from django.core.cache import cache
 from django_q.brokers import get_broker
 
 from tocsin.models import ApiToken, Event, Membership, Team
-
-
-@pytest.fixture
-def fresh_throttles() -> Iterator[None]:
-    """Anonymous throttling counts in the cache, which outlives a test: start and end clean."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def db_state() -> dict[str, Any]:

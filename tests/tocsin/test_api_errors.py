@@ -15,15 +15,11 @@ from django.urls import resolve
 from django.utils import timezone
 
 from tests.conftest import make_user
-from tests.tocsin import api_support
 from tests.tocsin.api_support import assert_error, db_state
 from tocsin import services
 from tocsin.api import urls
 from tocsin.api.schema import DocsThrottle
 from tocsin.models import Membership
-
-# Fixtures shared by the API tests (bound here so pytest finds them in this module).
-fresh_throttles = api_support.fresh_throttles
 
 
 @dataclass(frozen=True)

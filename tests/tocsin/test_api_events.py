@@ -16,8 +16,6 @@ from tocsin.events import record
 from tocsin.live.render import event_as_dict
 from tocsin.models import Event, Team
 
-# Fixtures shared by the API tests (bound here so pytest finds them in this module).
-
 
 def add_event(kind: str, team: Team | None, **kwargs: Any) -> Event:
     with transaction.atomic():

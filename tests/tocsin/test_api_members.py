@@ -10,8 +10,6 @@ from tests.conftest import make_user
 from tests.tocsin.api_support import assert_error, db_state
 from tocsin.models import Event, Membership, Role, Team
 
-# Fixtures shared by the API tests (bound here so pytest finds them in this module).
-
 
 def members_url(team: Team) -> str:
     return f"/api/v1/teams/{team.pk}/members/"

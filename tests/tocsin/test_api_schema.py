@@ -12,10 +12,6 @@ import yaml
 from django.core.management import call_command
 from django.test import Client
 
-from tests.tocsin import api_support
-
-# Fixtures shared by the API tests (bound here so pytest finds them in this module).
-fresh_throttles = api_support.fresh_throttles
 pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 ENDPOINTS = {

@@ -13,8 +13,6 @@ from tests.tocsin.api_support import assert_error, bearer, db_state
 from tocsin import services
 from tocsin.models import Event, Membership, Role, Team
 
-# Fixtures shared by the API tests (bound here so pytest finds them in this module).
-
 
 def team_url(team: Team) -> str:
     return f"/api/v1/teams/{team.pk}/"

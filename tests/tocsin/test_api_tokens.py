@@ -14,8 +14,6 @@ from tests.tocsin.api_support import assert_error, bearer, db_state
 from tocsin import services
 from tocsin.models import TOKEN_PREFIX, ApiToken, Event, hash_token
 
-# Fixtures shared by the API tests (bound here so pytest finds them in this module).
-
 LISTED_FIELDS = {
     "id",
     "name",

@@ -14,14 +14,11 @@ import pytest
 from django.db import transaction
 
 from tests.conftest import make_user
-from tests.tocsin import api_support
 from tests.tocsin.api_support import db_state
 from tocsin import services
 from tocsin.events import record
 from tocsin.models import Membership
 
-# Fixtures shared by the API tests (bound here so pytest finds them in this module).
-fresh_throttles = api_support.fresh_throttles
 pytestmark = pytest.mark.usefixtures("fresh_throttles")
 
 CALLERS = ["anonymous", "viewer", "responder", "manager", "outsider", "admin"]
