@@ -12,6 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from tocsin.models import Membership, Role, Team
@@ -109,3 +110,20 @@ def may_use_admin(user: Any) -> bool:
     if is_admin(user):
         return True
     return bool(team_ids_for(user, Action.MANAGE))
+
+
+def members_who_may(action: Action, team: Any) -> QuerySet:
+    """The team's active users whose role allows ``action``, by username.
+
+    The one answer to "who may respond in this team": escalation targets (a step that pages the
+    whole team), reassignment and override pickers, swap partners and policy validation."""
+    team_id = team if isinstance(team, int) else team_id_of(team)
+    return (
+        get_user_model()
+        .objects.filter(
+            memberships__team_id=team_id,
+            memberships__role__in=ROLES_ALLOWED[action],
+            is_active=True,
+        )
+        .order_by("username")
+    )

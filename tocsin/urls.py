@@ -9,7 +9,7 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("api/v1/", include("tocsin.api.urls")),
     path("api/v1/", include("monitoring.api.urls")),
-    path("api/v1/", include("incidents.api.urls")),
+    path("api/v1/", include("incidents.api_urls")),
     path("admin/", admin.site.urls),
     path("", include("monitoring.urls")),
     path("", include("incidents.urls")),

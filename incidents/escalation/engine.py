@@ -27,7 +27,7 @@ from incidents.models import (
     step_applies,
 )
 from tocsin.events import record
-from tocsin.models import Membership, Role
+from tocsin.permissions import Action, members_who_may
 from tocsin.scheduling import run_soon
 
 log = logging.getLogger(__name__)
@@ -202,13 +202,7 @@ def _targets(incident: Incident, step: dict[str, Any], round_: int, now: datetim
     if step.get("schedule_id"):
         ids.extend(u.pk for u in _on_call(step["schedule_id"], now))
     if step.get("notify_team"):
-        ids.extend(
-            Membership.objects.filter(
-                team_id=incident.team_id, role__in=[Role.RESPONDER, Role.MANAGER]
-            )
-            .order_by("user__username")
-            .values_list("user_id", flat=True)
-        )
+        ids.extend(members_who_may(Action.RESPOND, incident.team_id).values_list("pk", flat=True))
     ordered = list(dict.fromkeys(ids))
     users = User.objects.in_bulk(ordered)
     people = [users[i] for i in ordered if i in users and users[i].is_active]

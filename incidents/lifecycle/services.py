@@ -25,8 +25,7 @@ from incidents.models import (
 )
 from monitoring.models import Alert
 from tocsin.events import record
-from tocsin.models import Membership
-from tocsin.permissions import Action, can
+from tocsin.permissions import Action, can, members_who_may
 from tocsin.services import ServiceError
 
 MAX_NOTE_LENGTH = 10_000
@@ -385,15 +384,7 @@ def split(incident: Incident, alerts: Iterable[Alert], *, actor: Any) -> Inciden
 
 def responders(incident: Incident) -> list[Any]:
     """The team's members who may act on the incident (reassign choices)."""
-    return [
-        m.user
-        for m in Membership.objects.filter(
-            team_id=incident.team_id, role__in=["responder", "manager"]
-        )
-        .select_related("user")
-        .order_by("user__username")
-        if m.user.is_active
-    ]
+    return list(members_who_may(Action.RESPOND, incident.team_id))
 
 
 def open_incidents() -> Any:

@@ -28,8 +28,7 @@ from django.views.decorators.http import require_POST
 from incidents.models import Schedule, ScheduleOverride, ShiftSwapRequest, SwapStatus
 from incidents.oncall import services as oncall
 from tocsin.forms import add_service_error
-from tocsin.models import Role
-from tocsin.permissions import Action, can, scope
+from tocsin.permissions import Action, can, members_who_may, scope
 from tocsin.services import ServiceError
 
 DEFAULT_WEEKS = 2
@@ -222,14 +221,10 @@ class OverrideForm(forms.Form):
 
     def __init__(self, *args: Any, schedule: Schedule, actor: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        users = get_user_model().objects.filter(
-            memberships__team_id=schedule.team_id,
-            memberships__role__in=[Role.RESPONDER, Role.MANAGER],
-            is_active=True,
-        )
+        users = members_who_may(Action.RESPOND, schedule.team_id)
         if not can(actor, Action.MANAGE, schedule):
             users = users.filter(pk=actor.pk)
-        self.fields["user"].queryset = users.order_by("username")
+        self.fields["user"].queryset = users
         self.fields["user"].label_from_instance = lambda u: u.get_username()
         self.fields["start"].help_text = f"In {schedule.time_zone}."
 
@@ -250,16 +245,9 @@ class SwapForm(forms.Form):
 
     def __init__(self, *args: Any, schedule: Schedule, actor: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["proposed_taker"].queryset = (
-            get_user_model()
-            .objects.filter(
-                memberships__team_id=schedule.team_id,
-                memberships__role__in=[Role.RESPONDER, Role.MANAGER],
-                is_active=True,
-            )
-            .exclude(pk=actor.pk)
-            .order_by("username")
-        )
+        self.fields["proposed_taker"].queryset = members_who_may(
+            Action.RESPOND, schedule.team_id
+        ).exclude(pk=actor.pk)
         self.fields["proposed_taker"].label_from_instance = lambda u: u.get_username()
         self.fields["proposed_taker"].empty_label = "Anyone in the team"
         self.fields["start"].help_text = f"In {schedule.time_zone}; a window you are on call for."
