@@ -63,7 +63,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-FIXTURE = Path("/work/shared/fixtures/alertmanager-webhook-v4.json")
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager-webhook-v4.json"
 WEBHOOK_SECRET = "e2e-shared-secret-0123456789abcdef"
 
 

@@ -1,4 +1,4 @@
-"""Helpers for the ingest endpoint tests: the shared wire-format fixtures and what got stored."""
+"""Helpers for the ingest endpoint tests: the wire-format fixtures and what got stored."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from django.test import Client
 from monitoring.models import Alert
 from tocsin.models import Event
 
-# /work/shared in development, ../shared in CI: a sibling of the repository either way.
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+# Inside the repository (tests/fixtures/, see its README), so any clone runs the tests.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @cache
