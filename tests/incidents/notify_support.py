@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import email
 import json
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message as MailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
 
 from incidents.models import Incident, NotificationChannel
 from monitoring.models import Service
@@ -48,35 +43,6 @@ class Receiver:
 
     def next_code(self) -> int:
         return self.codes.pop(0) if len(self.codes) > 1 else self.codes[0]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
-            state.requests.append(Received(self.path, dict(self.headers.items()), body))
-            code = state.next_code()
-            self.send_response(code)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(b"ok" if code < 400 else b"boom")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook/s3cr3t-token"
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def make_incident(team: Any, **extra: Any) -> Incident:

@@ -9,10 +9,8 @@ from django.test import Client
 
 from incidents.models import Incident, IncidentStatus
 from incidents.notifications import links
-from tests.incidents.core_support import NOON, fire, kinds, make_service
+from tests.incidents.core_support import NOON, fire, kinds
 from tocsin.models import Event
-
-service = pytest.fixture(make_service, name="service")
 
 
 @pytest.fixture

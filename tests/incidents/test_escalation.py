@@ -15,15 +15,12 @@ from tests.incidents.core_support import (
     clear,
     fire,
     kinds,
-    make_service,
     policy,
     settings_for,
 )
 from tocsin.models import Event
 
 M = timedelta(minutes=1)
-
-service = pytest.fixture(make_service, name="service")
 
 
 def paged() -> list[tuple[str, int]]:

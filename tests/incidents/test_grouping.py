@@ -16,11 +16,8 @@ from tests.incidents.core_support import (
     clear,
     fire,
     kinds,
-    make_service,
     settings_for,
 )
-
-service = pytest.fixture(make_service, name="service")
 
 
 def test_a_firing_alert_opens_an_incident(service):

@@ -12,10 +12,8 @@ from incidents.escalation import engine as escalation
 from incidents.lifecycle import services
 from incidents.models import Incident, IncidentStatus
 from monitoring.models import Service
-from tests.incidents.core_support import NOON, clear, fire, make_service, policy, settings_for
+from tests.incidents.core_support import NOON, clear, fire, policy, settings_for
 from tocsin.models import Event
-
-service = pytest.fixture(make_service, name="service")
 
 
 @pytest.fixture

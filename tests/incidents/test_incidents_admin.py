@@ -8,10 +8,8 @@ from django.urls import reverse
 
 from incidents.models import EscalationPolicy, Incident, ServiceIncidentSettings
 from monitoring.models import Service
-from tests.incidents.core_support import NOON, fire, make_service, policy
+from tests.incidents.core_support import NOON, fire, policy
 from tocsin.models import Event
-
-service = pytest.fixture(make_service, name="service")
 
 
 def logged_in(user) -> Client:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from incidents.models import EscalationPolicy, Incident, IncidentStatus
-from tests.incidents.core_support import NOON, fire, make_service
-
-service = pytest.fixture(make_service, name="service")
+from tests.incidents.core_support import NOON, fire
 
 
 @pytest.fixture

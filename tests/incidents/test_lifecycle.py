@@ -6,10 +6,8 @@ import pytest
 
 from incidents.lifecycle import services
 from incidents.models import Incident, IncidentAlert, IncidentStatus
-from tests.incidents.core_support import NOON, fire, kinds, make_service
+from tests.incidents.core_support import NOON, fire, kinds
 from tocsin.services import ServiceError
-
-service = pytest.fixture(make_service, name="service")
 
 
 @pytest.fixture

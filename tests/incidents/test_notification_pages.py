@@ -6,7 +6,6 @@ import pytest
 from django.db import connection
 
 from incidents.models import ContactMethod, Delivery, NotificationRule
-from tests.incidents.notify_support import receiver  # noqa: F401  (fixture)
 
 URL = "/account/notifications/"
 SECRET = "hmac-shared-secret-0123456789"
@@ -93,7 +92,7 @@ def test_explanation_orders_steps_and_warns_about_uncovered_urgency(client, crew
     assert "/services/T/B/xyz" not in body
 
 
-def test_webhook_secrets_are_not_shown_nor_stored_in_clear(client, crew, receiver):  # noqa: F811
+def test_webhook_secrets_are_not_shown_nor_stored_in_clear(client, crew, receiver):
     login(client, crew.responder)
     response = add_method(
         client, kind="webhook", label="Phone", address=receiver.url, secret=SECRET
@@ -189,7 +188,7 @@ def test_another_users_objects_are_404(client, crew):
     assert "outsider.pager" not in body and f'id="method-{theirs.pk}"' not in body
 
 
-def test_send_test_reaches_a_real_receiver(client, crew, receiver):  # noqa: F811
+def test_send_test_reaches_a_real_receiver(client, crew, receiver):
     login(client, crew.responder)
     add_method(client, kind="webhook", label="Phone", address=receiver.url, secret=SECRET)
     method = ContactMethod.objects.get(user=crew.responder)
@@ -206,7 +205,7 @@ def test_send_test_reaches_a_real_receiver(client, crew, receiver):  # noqa: F81
     assert (delivery.contact_method, delivery.status) == (method, "sent")
 
 
-def test_send_test_failure_is_reported(client, crew, receiver):  # noqa: F811
+def test_send_test_failure_is_reported(client, crew, receiver):
     receiver.codes = [400]
     method = make_method(
         crew.responder, kind="webhook", config={"url": receiver.url, "secret": SECRET}

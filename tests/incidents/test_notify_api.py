@@ -6,7 +6,7 @@ import pytest
 
 from incidents.models import ContactMethod, NotificationChannel, NotificationRule
 from incidents.notifications import outbox as notify
-from tests.incidents.notify_support import make_channel, make_incident, receiver  # noqa: F401
+from tests.incidents.notify_support import make_channel, make_incident
 
 URL = "/api/v1/notification-channels/"
 SLACK = "https://hooks.slack.com/services/T0/B0/topsecret"
@@ -83,7 +83,7 @@ def test_apprise_without_the_package_is_a_clear_config_error(crew, api):
     assert "apprise package is not installed" in response.content.decode()
 
 
-def test_managers_send_a_test_message(crew, api, receiver):  # noqa: F811
+def test_managers_send_a_test_message(crew, api, receiver):
     channel = make_channel(crew.team, "slack", {"url": receiver.url})
     assert api(crew.responder).post(f"{URL}{channel.pk}/test/").status_code == 403
     response = api(crew.manager).post(f"{URL}{channel.pk}/test/")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from incidents.notifications import outbox as notify
-from tests.incidents.notify_support import make_channel, make_incident, receiver  # noqa: F401
+from tests.incidents.notify_support import make_channel, make_incident
 
 LINKS = {"acknowledge": "https://t.example/ack", "resolve": "https://t.example/res"}
 
@@ -18,7 +18,7 @@ def send(crew, kind, config, event_kind="trigger", **incident):
     return inc
 
 
-def test_slack_gets_text_blocks_and_buttons(crew, receiver):  # noqa: F811
+def test_slack_gets_text_blocks_and_buttons(crew, receiver):
     inc = send(crew, "slack", {"url": receiver.url})
     payload = receiver.requests[0].json()
     assert payload["text"].endswith("Checkout is down (triggered)")
@@ -28,7 +28,7 @@ def test_slack_gets_text_blocks_and_buttons(crew, receiver):  # noqa: F811
     assert buttons[0]["url"].endswith(f"/incidents/{inc.pk}/") or str(inc.pk) in buttons[0]["url"]
 
 
-def test_teams_gets_a_message_card(crew, receiver):  # noqa: F811
+def test_teams_gets_a_message_card(crew, receiver):
     send(crew, "teams", {"url": receiver.url})
     card = receiver.requests[0].json()
     assert card["@type"] == "MessageCard"
@@ -38,7 +38,7 @@ def test_teams_gets_a_message_card(crew, receiver):  # noqa: F811
     assert card["potentialAction"][1]["targets"][0]["uri"] == LINKS["acknowledge"]
 
 
-def test_pagerduty_trigger_and_resolve_share_a_dedup_key(crew, receiver):  # noqa: F811
+def test_pagerduty_trigger_and_resolve_share_a_dedup_key(crew, receiver):
     receiver.codes = [202]
     key = "a" * 32
     inc = send(crew, "pagerduty", {"routing_key": key, "url": receiver.url}, priority="P1")
@@ -60,7 +60,7 @@ def test_pagerduty_trigger_and_resolve_share_a_dedup_key(crew, receiver):  # noq
     }
 
 
-def test_generic_webhook_body(crew, receiver):  # noqa: F811
+def test_generic_webhook_body(crew, receiver):
     inc = send(crew, "webhook", {"url": receiver.url, "secret": "x" * 16}, event_kind="acknowledge")
     body = receiver.requests[0].json()
     assert body["event"] == "acknowledge"

@@ -12,13 +12,13 @@ from django.utils import timezone
 from incidents.models import Delivery, DeliveryStatus, NotificationChannel
 from incidents.notifications import outbox as notify
 from monitoring.models import Alert, AlertStatus, Service
-from tests.incidents.notify_support import make_channel, make_incident, receiver  # noqa: F401
+from tests.incidents.notify_support import make_channel, make_incident
 from tocsin.models import Event
 
 SECRET = "a-shared-secret-of-some-length"
 
 
-def webhook(crew, receiver, **extra):  # noqa: F811
+def webhook(crew, receiver, **extra):
     return make_channel(crew.team, "webhook", {"url": receiver.url, "secret": SECRET}, **extra)
 
 
@@ -26,7 +26,7 @@ def later(now, seconds):
     return now + timedelta(seconds=seconds)
 
 
-def test_a_500_then_200_gets_exactly_one_successful_delivery(crew, receiver):  # noqa: F811
+def test_a_500_then_200_gets_exactly_one_successful_delivery(crew, receiver):
     receiver.codes = [500, 200]
     incident = make_incident(crew.team)
     delivery = notify.notify_channel(
@@ -63,7 +63,7 @@ def test_a_500_then_200_gets_exactly_one_successful_delivery(crew, receiver):  #
     assert receiver.url not in str(event.payload)
 
 
-def test_it_gives_up_after_max_attempts_and_records_failure(crew, receiver):  # noqa: F811
+def test_it_gives_up_after_max_attempts_and_records_failure(crew, receiver):
     receiver.codes = [503]
     channel = webhook(crew, receiver)
     incident = make_incident(crew.team)
@@ -82,7 +82,7 @@ def test_it_gives_up_after_max_attempts_and_records_failure(crew, receiver):  # 
     assert len(receiver.requests) == Delivery.MAX_ATTEMPTS
 
 
-def test_a_client_error_is_not_retried(crew, receiver):  # noqa: F811
+def test_a_client_error_is_not_retried(crew, receiver):
     receiver.codes = [400]
     incident = make_incident(crew.team)
     d = notify.notify_channel(webhook(crew, receiver), incident, dedup_key="k", event_kind="x")
@@ -93,7 +93,7 @@ def test_a_client_error_is_not_retried(crew, receiver):  # noqa: F811
 
 def test_a_failing_receiver_trips_the_breaker_and_recovery_resolves_the_alert(
     crew,
-    receiver,  # noqa: F811
+    receiver,
 ):
     receiver.codes = [500]
     channel = webhook(crew, receiver, rate_limit_per_minute=0)
@@ -136,7 +136,7 @@ def test_a_failing_receiver_trips_the_breaker_and_recovery_resolves_the_alert(
     assert alert.status == AlertStatus.RESOLVED
 
 
-def test_the_webhook_signature_verifies_on_the_receiver(crew, receiver):  # noqa: F811
+def test_the_webhook_signature_verifies_on_the_receiver(crew, receiver):
     incident = make_incident(crew.team)
     notify.notify_channel(
         webhook(crew, receiver),
@@ -162,7 +162,7 @@ def test_the_webhook_signature_verifies_on_the_receiver(crew, receiver):  # noqa
     assert f"sha256={forged.hexdigest()}" != request.headers["X-Tocsin-Signature"]
 
 
-def test_the_same_dedup_key_enqueues_one_delivery(crew, receiver):  # noqa: F811
+def test_the_same_dedup_key_enqueues_one_delivery(crew, receiver):
     channel = webhook(crew, receiver)
     incident = make_incident(crew.team)
     first = notify.notify_channel(channel, incident, dedup_key="same", event_kind="trigger")
@@ -176,7 +176,7 @@ def test_the_same_dedup_key_enqueues_one_delivery(crew, receiver):  # noqa: F811
     assert len(receiver.requests) == 1
 
 
-def test_a_killed_workers_claim_expires_and_is_sent_once(crew, receiver):  # noqa: F811
+def test_a_killed_workers_claim_expires_and_is_sent_once(crew, receiver):
     incident = make_incident(crew.team)
     delivery = notify.notify_channel(
         webhook(crew, receiver), incident, dedup_key="lease", event_kind="trigger"
@@ -194,7 +194,7 @@ def test_a_killed_workers_claim_expires_and_is_sent_once(crew, receiver):  # noq
     assert len(receiver.requests) == 1
 
 
-def test_rate_limit_defers_instead_of_dropping(crew, receiver):  # noqa: F811
+def test_rate_limit_defers_instead_of_dropping(crew, receiver):
     channel = webhook(crew, receiver, rate_limit_per_minute=2)
     incident = make_incident(crew.team)
     for i in range(3):
@@ -209,7 +209,7 @@ def test_rate_limit_defers_instead_of_dropping(crew, receiver):  # noqa: F811
     assert len(receiver.requests) == 3
 
 
-def test_page_user_follows_rules_and_delays(crew, receiver):  # noqa: F811
+def test_page_user_follows_rules_and_delays(crew, receiver):
     from incidents.models import ContactMethod, NotificationRule
 
     hook = ContactMethod.objects.create(

@@ -2,39 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from email.message import Message as MailMessage
 
-import pytest
-from aiosmtpd.controller import Controller
 from django.test import override_settings
 
 from incidents.models import ContactMethod, DeliveryStatus, NotificationRule
 from incidents.notifications import outbox as notify
-from tests.incidents.notify_support import Inbox, make_channel, make_incident
+from tests.incidents.notify_support import make_channel, make_incident
 from tests.live import free_port
-
-
-@pytest.fixture
-def smtp() -> Iterator[Inbox]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        with override_settings(
-            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-            EMAIL_HOST="127.0.0.1",
-            EMAIL_PORT=port,
-            EMAIL_HOST_USER="",
-            EMAIL_HOST_PASSWORD="",
-            EMAIL_USE_TLS=False,
-            EMAIL_USE_SSL=False,
-            TOCSIN_BASE_URL="https://tocsin.example.org",
-        ):
-            yield inbox
-    finally:
-        controller.stop()
 
 
 def body_of(message: MailMessage) -> str:

@@ -13,10 +13,8 @@ from django.utils import timezone
 from incidents.lifecycle import services
 from incidents.models import ActionItem, Incident, Postmortem
 from incidents.postmortems import services as postmortems
-from tests.incidents.core_support import NOON, fire, make_service
+from tests.incidents.core_support import NOON, fire
 from tocsin.models import Event
-
-service = pytest.fixture(make_service, name="service")
 
 ROLES = ["viewer", "responder", "manager", "outsider", "admin"]
 MAY_VIEW = {"viewer", "responder", "manager", "admin"}

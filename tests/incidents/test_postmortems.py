@@ -11,11 +11,9 @@ from incidents.lifecycle import services, timeline
 from incidents.models import ActionItem, Incident, Postmortem
 from incidents.postmortems import services as postmortems
 from tests.conftest import make_user
-from tests.incidents.core_support import NOON, fire, make_service, policy, settings_for
+from tests.incidents.core_support import NOON, fire, policy, settings_for
 from tocsin.models import Event
 from tocsin.services import ServiceError
-
-service = pytest.fixture(make_service, name="service")
 
 
 @pytest.fixture

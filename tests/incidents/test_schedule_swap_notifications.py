@@ -21,8 +21,7 @@ from incidents.models import (
 from incidents.notifications import outbox as notify
 from incidents.oncall import services as oncall
 from tests.conftest import make_user
-from tests.incidents.notify_support import receiver  # noqa: F401  (fixture)
-from tests.incidents.test_notify_email import body_of, smtp  # noqa: F401  (fixture)
+from tests.incidents.test_notify_email import body_of
 from tocsin.models import Membership, Role
 from tocsin.services import ServiceError
 
@@ -58,7 +57,7 @@ def recipients(event_kind: str) -> set[str]:
     }
 
 
-def test_the_person_asked_gets_an_email_with_a_link_to_the_schedule(crew, setup, smtp):  # noqa: F811
+def test_the_person_asked_gets_an_email_with_a_link_to_the_schedule(crew, setup, smtp):
     schedule, start, end = setup
     swap = oncall.request_swap(
         schedule, crew.responder, start, end, proposed_taker=crew.other, note="dentist"
@@ -124,7 +123,7 @@ def test_nobody_is_told_about_their_own_action(crew, setup):
     assert crew.responder.username not in recipients("swap.requested")
 
 
-def test_it_goes_to_immediate_contact_methods_never_to_pagerduty(crew, setup, receiver):  # noqa: F811
+def test_it_goes_to_immediate_contact_methods_never_to_pagerduty(crew, setup, receiver):
     schedule, start, end = setup
     hook = ContactMethod.objects.create(
         user=crew.other, kind="webhook", config={"url": receiver.url, "secret": "s" * 32}

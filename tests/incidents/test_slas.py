@@ -14,13 +14,11 @@ from incidents.models import Incident, IncidentStatus, ResponseTarget
 from incidents.slas import services as slas
 from incidents.slas.services import due_breaches, record_breach, record_due_breaches
 from monitoring.models import Alert, AlertStatus, Service
-from tests.incidents.core_support import NOON, clear, fire, make_service, policy, settings_for
+from tests.incidents.core_support import NOON, clear, fire, policy, settings_for
 from tocsin.models import Event
 from tocsin.services import ServiceError
 
 M = timedelta(minutes=1)
-
-service = pytest.fixture(make_service, name="service")
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ import pytest
 
 from incidents.lifecycle import services, timeline
 from incidents.models import Incident
-from tests.incidents.core_support import NOON, clear, fire, make_service, settings_for
+from tests.incidents.core_support import NOON, clear, fire, settings_for
 from tocsin.models import EventLogIsAppendOnly
-
-service = pytest.fixture(make_service, name="service")
 
 
 def test_timeline_has_alert_and_incident_events_in_order(crew, service):
