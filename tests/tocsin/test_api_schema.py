@@ -96,13 +96,6 @@ ENDPOINTS = {
 }
 
 
-@pytest.fixture
-def schema(db: None, api: Any) -> dict[str, Any]:
-    response = api().get("/api/v1/schema/?format=json")
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
 def test_spectacular_validates_the_schema_without_warnings(db: None, tmp_path: Path) -> None:
     # The same check as `manage.py spectacular --validate --fail-on-warn` in CI: any view the
     # generator cannot understand (a missing annotation, an untyped field) fails here.
