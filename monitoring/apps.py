@@ -11,13 +11,19 @@ class MonitoringConfig(AppConfig):
         # Silences and maintenance windows start and end on their own; re-check firing alerts.
         register(
             "monitoring.reevaluate_suppressions",
-            "monitoring.suppression.reevaluate_suppressions",
+            "monitoring.suppression.evaluate.reevaluate_suppressions",
             minutes=1,
         )
-        register("monitoring.evaluate_rules", "monitoring.rules.evaluate_rules", minutes=1)
+        register("monitoring.evaluate_rules", "monitoring.metrics.rules.evaluate_rules", minutes=1)
         register(
-            "monitoring.collect_host_metrics", "monitoring.metrics.collect_host_metrics", minutes=1
+            "monitoring.collect_host_metrics",
+            "monitoring.metrics.host.collect_host_metrics",
+            minutes=1,
         )
+        # Firing alerts whose sender's expected end (endsAt) passed without a re-send resolve.
+        register("monitoring.expire_alerts", "monitoring.pipeline.expire_alerts", minutes=1)
         register(
-            "monitoring.downsample_metrics", "monitoring.metrics.downsample_and_prune", minutes=5
+            "monitoring.downsample_metrics",
+            "monitoring.metrics.rollups.downsample_and_prune",
+            minutes=5,
         )

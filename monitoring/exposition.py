@@ -2,7 +2,7 @@
 
 Guarded by ``Authorization: Bearer <TOCSIN_METRICS_TOKEN>``; with no token configured the page
 does not exist (404), so nothing is exposed by default. Values are read at scrape time: alert
-ingestion counters and latencies of this process (``monitoring.ingest_stats``), and from the
+ingestion counters and latencies of this process (``monitoring.ingest.stats``), and from the
 database the firing alerts, the task queue, the event log, worker heartbeats and rule states.
 """
 
@@ -28,7 +28,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from monitoring import ingest_stats
+from monitoring.ingest import stats as ingest_stats
 from monitoring.models import Alert, AlertRuleState, AlertStatus, Severity
 from tocsin.models import Event, WorkerHeartbeat
 

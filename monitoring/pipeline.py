@@ -1,16 +1,17 @@
 """The one alert pipeline: fingerprint → dedup → suppression → state change → event.
 
 Every source ends here: webhook parsers, the Events v2 endpoint, metric rules, probes and backup
-runs (through ``raise_alert``/``resolve_alert``). Re-sends of an unchanged firing alert are the
+runs (through ``raise_alert``/``resolve_alert``), and ``expire_alerts`` for alerts whose sender
+stopped re-sending before their expected end. Re-sends of an unchanged firing alert are the
 common case (Prometheus re-sends every evaluation interval) and cost two queries per batch.
+The state changes themselves are methods of ``Alert``, which also record their events.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,22 +19,32 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from monitoring.inputs import AlertInput, fingerprint_labels
 from monitoring.models import (
     Alert,
     AlertStatus,
     InhibitionRule,
     Integration,
     Service,
-    Severity,
     Suppression,
 )
+from monitoring.models.alerts import Suppressor
 from monitoring.suppression import find_suppression, reevaluate_team
-from tocsin.events import record
 
-# An alert that changed status this many times within FLAP_WINDOW is flapping.
-FLAP_THRESHOLD = 4
-FLAP_WINDOW = timedelta(minutes=10)
 LAST_RECEIVED_RESOLUTION = timedelta(minutes=1)
+# The actor named on resolves of alerts whose expected end passed without a re-send.
+EXPIRY_ACTOR = "expected end passed (sender stopped re-sending)"
+
+__all__ = [
+    "AlertInput",
+    "Outcome",
+    "Result",
+    "expire_alerts",
+    "fingerprint_labels",
+    "process",
+    "raise_alert",
+    "resolve_alert",
+]
 
 
 class Result:
@@ -44,67 +55,6 @@ class Result:
     RESOLVED = "resolved"
     ACKNOWLEDGED = "acknowledged"
     IGNORED = "ignored"  # a resolve or ack for an alert we never saw firing, or a repeat of one
-
-
-@dataclass
-class AlertInput:
-    """An alert as every sender's parser hands it over, normalised."""
-
-    labels: dict[str, str]
-    status: str = AlertStatus.FIRING
-    severity: str = Severity.ERROR
-    summary: str = ""
-    description: str = ""
-    annotations: dict[str, str] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    links: list[dict[str, str]] = field(default_factory=list)
-    fingerprint: str = ""
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    generator_url: str = ""
-    # Events v2 "acknowledge": the sender says a person is on it.
-    acknowledge: bool = False
-
-    def get_fingerprint(self) -> str:
-        return self.fingerprint or fingerprint_labels(self.labels)
-
-    def get_summary(self) -> str:
-        return (
-            self.summary
-            or self.annotations.get("summary")
-            or self.labels.get("alertname")
-            or ", ".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
-            or "alert"
-        )[:500]
-
-    def content_hash(self) -> str:
-        body = json.dumps(
-            [
-                self.status,
-                self.severity,
-                self.get_summary(),
-                self.description,
-                self.labels,
-                self.annotations,
-                self.details,
-                self.links,
-                self.generator_url,
-            ],
-            sort_keys=True,
-            default=str,
-        )
-        return hashlib.sha256(body.encode()).hexdigest()
-
-
-def fingerprint_labels(labels: dict[str, str]) -> str:
-    """Alertmanager-style: a digest over the sorted label pairs, independent of their order."""
-    digest = hashlib.sha256()
-    for name, value in sorted(labels.items()):
-        digest.update(name.encode())
-        digest.update(b"\xff")
-        digest.update(str(value).encode())
-        digest.update(b"\xff")
-    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -142,7 +92,8 @@ def process(
         )
     }
     outcomes: list[Outcome] = []
-    resent_ids: list[int] = []
+    # Identical re-sends, by the expected end they renew (usually one value per batch).
+    resent: dict[datetime | None, list[int]] = defaultdict(list)
     for fp, item in latest.items():
         row = existing.get(fp)
         if (
@@ -152,16 +103,16 @@ def process(
             and not item.acknowledge
             and row["content_hash"] == item.content_hash()
         ):
-            resent_ids.append(row["id"])
+            resent[item.expected_end_at].append(row["id"])
             outcomes.append(Outcome(fp, Result.RESENT))
             continue
         outcomes.append(
             _apply(service, fp, item, source, integration, actor_label, now, exists=row is not None)
         )
-    if resent_ids:
-        # The hot path: one UPDATE for every identical re-send in the batch, no event.
-        Alert.objects.filter(pk__in=resent_ids).update(
-            last_seen_at=now, occurrences=F("occurrences") + 1
+    for expected_end_at, ids in resent.items():
+        # The hot path: one UPDATE for the identical re-sends of a batch, no event.
+        Alert.objects.filter(pk__in=ids).update(
+            last_seen_at=now, occurrences=F("occurrences") + 1, expected_end_at=expected_end_at
         )
     if integration is not None and (
         integration.last_received_at is None
@@ -196,10 +147,16 @@ def _apply(
     exists: bool,
 ) -> Outcome:
     if not exists and item.status == AlertStatus.FIRING and not item.acknowledge:
+        alert = Alert(
+            team_id=service.team_id,
+            service=service,
+            integration=integration,
+            source=source,
+            fingerprint=fp,
+        )
         try:
             with transaction.atomic():
-                alert = _create(service, fp, item, source, integration, now)
-                _record(alert, "alert.firing", actor_label, item)
+                alert.fire(item, now, actor_label=actor_label, suppress=_suppressor(now))
             return Outcome(fp, Result.CREATED, alert)
         except IntegrityError:
             pass  # another process created it a moment ago: update theirs instead
@@ -215,52 +172,14 @@ def _apply(
         return _transition(alert, item, integration, actor_label, now)
 
 
-def _create(
-    service: Service,
-    fp: str,
-    item: AlertInput,
-    source: str,
-    integration: Integration | None,
-    now: datetime,
-) -> Alert:
-    alert = Alert(
-        team_id=service.team_id,
-        service=service,
-        integration=integration,
-        source=source,
-        fingerprint=fp,
-        status=AlertStatus.FIRING,
-        starts_at=item.starts_at or now,
-        first_seen_at=now,
-        last_seen_at=now,
-        last_change_at=now,
-        recent_changes=[now.isoformat()],
-    )
-    _copy_content(alert, item)
-    _apply_suppression(alert, now)
-    alert.save()
-    return alert
+def _suppressor(now: datetime) -> Suppressor:
+    """What mutes an alert at ``now``: silences, inhibitions and maintenance."""
 
+    def suppress(alert: Alert) -> tuple[str, dict[str, Any]]:
+        found = find_suppression(alert, now)
+        return (found.kind, found.as_dict()) if found else (Suppression.NONE, {})
 
-def _copy_content(alert: Alert, item: AlertInput) -> None:
-    alert.severity = item.severity
-    alert.summary = item.get_summary()
-    alert.description = item.description
-    alert.labels = item.labels
-    alert.annotations = item.annotations
-    alert.details = item.details
-    alert.links = item.links
-    alert.generator_url = item.generator_url[:1000]
-    alert.content_hash = item.content_hash()
-
-
-def _apply_suppression(alert: Alert, now: datetime) -> bool:
-    """Set the alert's suppression from silences, inhibitions and maintenance; True if changed."""
-    found = find_suppression(alert, now)
-    kind, by = (found.kind, found.as_dict()) if found else (Suppression.NONE, {})
-    changed = (alert.suppression, alert.suppressed_by) != (kind, by)
-    alert.suppression, alert.suppressed_by = kind, by
-    return changed
+    return suppress
 
 
 def _transition(
@@ -272,103 +191,32 @@ def _transition(
 ) -> Outcome:
     fp = alert.fingerprint
     if item.acknowledge:
-        if alert.acknowledged_at is not None or not alert.is_firing:
-            return Outcome(fp, Result.IGNORED, alert)
-        alert.acknowledged_at = now
-        alert.last_seen_at = now
-        alert.save(update_fields=["acknowledged_at", "last_seen_at"])
-        _record(alert, "alert.acknowledged", actor_label, item)
-        return Outcome(fp, Result.ACKNOWLEDGED, alert)
+        done = alert.acknowledge(now, actor_label=actor_label)
+        return Outcome(fp, Result.ACKNOWLEDGED if done else Result.IGNORED, alert)
 
     if item.status == AlertStatus.RESOLVED:
-        if not alert.is_firing:
-            return Outcome(fp, Result.IGNORED, alert)
-        alert.status = AlertStatus.RESOLVED
-        alert.ends_at = item.ends_at or now
-        alert.last_seen_at = alert.last_change_at = now
-        started_flapping = _note_change(alert, now)
-        alert.save()
-        _record(alert, "alert.resolved", actor_label, item)
-        if started_flapping:
-            _record(alert, "alert.flapping", actor_label, item)
-        return Outcome(fp, Result.RESOLVED, alert)
+        if item.expired and (alert.expected_end_at is None or alert.expected_end_at > now):
+            return Outcome(fp, Result.IGNORED, alert)  # re-sent since: it fires on
+        done = alert.resolve(now, actor_label=actor_label, ends_at=item.ends_at)
+        return Outcome(fp, Result.RESOLVED if done else Result.IGNORED, alert)
 
     if not alert.is_firing:
-        alert.status = AlertStatus.FIRING
-        alert.starts_at = item.starts_at or now
-        alert.ends_at = None
-        alert.acknowledged_at = None
-        alert.fired_count += 1
-        alert.occurrences += 1
-        alert.last_seen_at = alert.last_change_at = now
-        if integration is not None:
-            alert.integration = integration
-        _copy_content(alert, item)
-        _apply_suppression(alert, now)
-        started_flapping = _note_change(alert, now)
-        alert.save()
-        _record(alert, "alert.refired", actor_label, item)
-        if started_flapping:
-            _record(alert, "alert.flapping", actor_label, item)
+        alert.refire(
+            item,
+            now,
+            actor_label=actor_label,
+            integration=integration,
+            suppress=_suppressor(now),
+        )
         return Outcome(fp, Result.REFIRED, alert)
 
     if alert.content_hash == item.content_hash():
         # An identical send that lost the race to create the alert: a re-send, no event.
-        alert.occurrences += 1
-        alert.last_seen_at = now
-        alert.save(update_fields=["occurrences", "last_seen_at"])
+        alert.resend(now, item.expected_end_at)
         return Outcome(fp, Result.RESENT, alert)
 
-    # Still firing, but the sender's words changed (severity, annotations, …).
-    before = {"severity": alert.severity, "summary": alert.summary}
-    alert.occurrences += 1
-    alert.last_seen_at = now
-    _copy_content(alert, item)
-    alert.save()
-    _record(alert, "alert.updated", actor_label, item, extra={"before": before})
+    alert.update(item, now, actor_label=actor_label)
     return Outcome(fp, Result.UPDATED, alert)
-
-
-def _note_change(alert: Alert, now: datetime) -> bool:
-    """Keep recent status changes and derive flapping; True when flapping starts now."""
-    horizon = now - FLAP_WINDOW
-    recent = [t for t in alert.recent_changes if datetime.fromisoformat(t) >= horizon]
-    recent.append(now.isoformat())
-    alert.recent_changes = recent[-(FLAP_THRESHOLD * 2) :]
-    was_flapping = alert.is_flapping
-    alert.is_flapping = len(recent) >= FLAP_THRESHOLD
-    return alert.is_flapping and not was_flapping
-
-
-def _record(
-    alert: Alert,
-    kind: str,
-    actor_label: str,
-    item: AlertInput | None = None,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    payload = {
-        "alert_id": alert.pk,
-        "service_id": alert.service_id,
-        "service": alert.service.name,
-        "fingerprint": alert.fingerprint,
-        "status": alert.status,
-        "severity": alert.severity,
-        "summary": alert.summary,
-        "labels": alert.labels,
-        "suppression": alert.suppression,
-        "suppressed_by": alert.suppressed_by,
-        "flapping": alert.is_flapping,
-    }
-    payload.update(extra or {})
-    record(
-        kind,
-        team=alert.team_id,
-        subject=alert,
-        subject_label=alert.summary[:200],
-        actor_label=actor_label,
-        payload=payload,
-    )
 
 
 # --- For sources inside Tocsin: rules, probes, backups ---------------------------------------
@@ -381,3 +229,41 @@ def raise_alert(service: Service, item: AlertInput, *, source: str) -> Outcome:
 def resolve_alert(service: Service, fingerprint: str, *, source: str) -> Outcome:
     item = AlertInput(labels={}, status=AlertStatus.RESOLVED, fingerprint=fingerprint)
     return process(service, [item], source=source)[0]
+
+
+# --- Expected ends -----------------------------------------------------------------------------
+
+
+def expire_alerts(now: datetime | None = None) -> int:
+    """The periodic task: resolve firing alerts whose sender's expected end (``endsAt``) has
+    passed without a re-send, as Alertmanager does; returns how many resolved.
+
+    Resolved at their expected end, through ``process`` (events, inhibition, incidents follow);
+    an alert re-sent in the meantime is left firing (the locked re-check in ``_transition``).
+    """
+    now = now or timezone.now()
+    due = (
+        Alert.objects.filter(status=AlertStatus.FIRING, expected_end_at__lte=now)
+        .select_related("service", "integration")
+        .order_by("service_id", "id")
+    )
+    by_service: dict[int, list[Alert]] = defaultdict(list)
+    for alert in due:
+        by_service[alert.service_id].append(alert)
+    resolved = 0
+    for alerts in by_service.values():
+        items = [
+            AlertInput(
+                labels={},
+                status=AlertStatus.RESOLVED,
+                fingerprint=alert.fingerprint,
+                ends_at=alert.expected_end_at,
+                expired=True,
+            )
+            for alert in alerts
+        ]
+        outcomes = process(
+            alerts[0].service, items, source="expiry", actor_label=EXPIRY_ACTOR, now=now
+        )
+        resolved += sum(1 for o in outcomes if o.result == Result.RESOLVED)
+    return resolved

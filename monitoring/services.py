@@ -8,9 +8,7 @@ is returned once, by ``create_integration`` and ``rotate_key``, and never again.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_slug
 from django.db import IntegrityError, transaction
@@ -19,6 +17,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
+from monitoring.ingest import kinds as integration_kinds
+from monitoring.ingest.kinds import prometheus
 from monitoring.models import Alert, AlertStatus, Integration, IntegrationKind, Service
 from tocsin.events import record
 from tocsin.models import Team
@@ -29,7 +29,7 @@ MAX_TAG_LENGTH = 50
 SERVICE_FIELDS = ("name", "description", "runbook_url", "tags")
 INTEGRATION_FIELDS = ("name", "rate_limit_per_minute")
 # Kinds people configure; INTERNAL integrations belong to Tocsin's own rules, probes and backups.
-USER_KINDS = [kind for kind in IntegrationKind if kind != IntegrationKind.INTERNAL]
+USER_KINDS = [IntegrationKind(kind) for kind in integration_kinds.user_creatable()]
 
 _SERVICE_TAKEN = "this team already has a service with this name (or the same slug)"
 
@@ -317,6 +317,48 @@ def revoke_integration(integration: Integration, *, actor: Any = None) -> None:
         )
 
 
+# -- internal services -----------------------------------------------------------------------------
+def ensure_internal_service(
+    team_id: int,
+    *,
+    slug: str,
+    name: str,
+    integration_name: str,
+    description: str = "",
+) -> Service:
+    """The team's service ``slug`` for alerts Tocsin raises itself (notifier breaker, SLA
+    breaches, …), with an INTERNAL integration; created on first use through ``create_service``
+    and ``create_integration``, so ``service.created``/``integration.created`` are recorded.
+
+    Idempotent and safe when called concurrently: the (team, slug) constraint decides which
+    caller creates the service, and a lock on the service row which one adds the integration.
+    """
+    service = Service.objects.filter(team_id=team_id, slug=slug).first()
+    if service is None:
+        service = _create_internal_service(team_id, slug, name, description)
+    with transaction.atomic():
+        # Serialises callers that found the service without an integration.
+        locked = Service.objects.select_for_update().get(pk=service.pk)
+        if not locked.integrations.filter(
+            kind=IntegrationKind.INTERNAL, revoked_at__isnull=True
+        ).exists():
+            create_integration(locked, IntegrationKind.INTERNAL, integration_name, internal=True)
+    return service
+
+
+def _create_internal_service(team_id: int, slug: str, name: str, description: str) -> Service:
+    team = Team.objects.get(pk=team_id)
+    # A team may already call one of its own services ``name``: then the slug tells them apart.
+    for candidate in (name, f"{name} ({slug})"):
+        try:
+            return create_service(team, candidate, slug=slug, description=description)
+        except ServiceError:
+            found = Service.objects.filter(team_id=team_id, slug=slug).first()
+            if found is not None:  # another caller created it a moment ago
+                return found
+    raise ServiceError(f"cannot create the internal service {slug!r}", "slug", "duplicate")
+
+
 # -- catalog queries -------------------------------------------------------------------------------
 def firing_count() -> Coalesce:
     """Annotation: how many alerts of the service fire now (a subquery, no join fan-out)."""
@@ -342,38 +384,12 @@ def integration_count() -> Coalesce:
     return Coalesce(Subquery(usable, output_field=IntegerField()), Value(0))
 
 
-# -- where senders send ----------------------------------------------------------------------------
-KEY_PLACEHOLDER = "<your key>"
-
-INGEST_PATHS = {
-    IntegrationKind.ALERTMANAGER: "/ingest/alertmanager/{key}/",
-    IntegrationKind.PROMETHEUS: "/ingest/prometheus/{key}/api/v2/alerts",
-    IntegrationKind.GRAFANA: "/ingest/grafana/{key}/",
-    # Events API v2: the key travels in the body as routing_key, as PagerDuty clients send it.
-    IntegrationKind.EVENTS_V2: "/ingest/pagerduty/v2/enqueue",
-    IntegrationKind.GENERIC: "/ingest/generic/{key}/",
-}
-
-
-def base_url() -> str:
-    return settings.TOCSIN_BASE_URL.rstrip("/")
-
-
-def ingest_url(kind: str, key: str | None = None) -> str:
-    """The URL a sender of ``kind`` posts to; ``<your key>`` stands in for an unknown key."""
-    path = INGEST_PATHS.get(kind)
-    if path is None:
-        return ""
-    return base_url() + path.format(key=key or KEY_PLACEHOLDER)
+# -- where senders send (each kind declares its URL; see monitoring.ingest.kinds) -----------------
+KEY_PLACEHOLDER = integration_kinds.KEY_PLACEHOLDER
+base_url = integration_kinds.base_url
+ingest_url = integration_kinds.ingest_url
 
 
 def prometheus_target(key: str | None = None) -> dict[str, str]:
-    """What Prometheus' ``alerting.alertmanagers`` entry needs to reach this server: it appends
-    ``/api/v2/alerts`` to ``path_prefix`` itself."""
-    parts = urlsplit(base_url())
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return {
-        "scheme": parts.scheme,
-        "target": f"{parts.hostname}:{port}",
-        "path_prefix": f"{parts.path.rstrip('/')}/ingest/prometheus/{key or KEY_PLACEHOLDER}/",
-    }
+    """What Prometheus' ``alerting.alertmanagers`` entry needs to reach this server."""
+    return prometheus.target(key or KEY_PLACEHOLDER)

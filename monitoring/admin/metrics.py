@@ -1,7 +1,8 @@
 """Admin for threshold rules and metric series.
 
-Rules are changed through ``monitoring.rules`` (validated, recorded, firing alerts resolved when
-a rule goes away); "Test now" shows what each selected rule sees without changing anything.
+Rules are changed through ``monitoring.metrics.rules`` (validated, recorded, firing alerts
+resolved when a rule goes away); "Test now" shows what each selected rule sees without changing
+anything.
 Series are read-only: samples arrive through the API and the host collector.
 """
 
@@ -16,8 +17,8 @@ from django.forms import BaseForm
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from monitoring import rules
 from monitoring.matchers import MatcherError, format_matchers, from_stored, to_matchers
+from monitoring.metrics import rules
 from monitoring.models import AlertRule, MetricSeries, Service
 from monitoring.models.metrics import format_number
 from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin, adopt

@@ -2,12 +2,14 @@
 
 from monitoring.models.alerts import Alert, AlertStatus, Severity, Suppression
 from monitoring.models.catalog import Integration, IntegrationKind, Service
+from monitoring.models.changes import ChangeEvent
 from monitoring.models.metrics import *  # noqa: F403
 from monitoring.models.suppression import *  # noqa: F403
 
 __all__ = [
     "Alert",
     "AlertStatus",
+    "ChangeEvent",
     "Integration",
     "IntegrationKind",
     "Service",

@@ -1,35 +1,54 @@
-"""Alerts: one row per (service, fingerprint), updated in place as the sender re-sends it."""
+"""Alerts: one row per (service, fingerprint), updated in place as the sender re-sends it.
+
+The state transitions are methods of ``Alert`` (``fire``, ``refire``, ``update``, ``resend``,
+``resolve``, ``acknowledge``, ``change_suppression``), called by the pipeline and by suppression
+re-evaluation alike. Each one changes the row and records its event with ``record_event``, the
+one place an alert event's payload is built; the event's ``subject`` is this instance, with its
+``service`` loaded, so subscribers (incidents) read nothing again. ``now`` is the caller's clock
+(the pipeline's), and ``last_change_at`` is set from it on every change of state.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from django.db import models
 from django.utils import timezone
 
 from monitoring.models.catalog import Integration, Service
-from tocsin.models import Team
+from monitoring.models.choices import AlertStatus, Severity, Suppression
+from tocsin.events import record
+from tocsin.models import Event, Team
+
+__all__ = ["Alert", "AlertStatus", "Severity", "Suppression"]
+
+# An alert that changed status this many times within FLAP_WINDOW is flapping.
+FLAP_THRESHOLD = 4
+FLAP_WINDOW = timedelta(minutes=10)
 
 
-class Severity(models.TextChoices):
-    INFO = "info", "Info"
-    WARNING = "warning", "Warning"
-    ERROR = "error", "Error"
-    CRITICAL = "critical", "Critical"
+class Content(Protocol):
+    """What a sender says about an alert (``monitoring.pipeline.AlertInput``)."""
 
-    @classmethod
-    def rank(cls, value: str) -> int:
-        return [c.value for c in cls].index(value)
+    severity: str
+    description: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    details: dict[str, Any]
+    links: list[dict[str, str]]
+    generator_url: str
+    starts_at: datetime | None
+    expected_end_at: datetime | None
+
+    def get_summary(self) -> str: ...
+
+    def content_hash(self) -> str: ...
 
 
-class AlertStatus(models.TextChoices):
-    FIRING = "firing", "Firing"
-    RESOLVED = "resolved", "Resolved"
-
-
-class Suppression(models.TextChoices):
-    NONE = "", "Not suppressed"
-    SILENCED = "silenced", "Silenced"
-    INHIBITED = "inhibited", "Inhibited"
-    MAINTENANCE = "maintenance", "In maintenance"
+# What mutes an alert, from its current content: (Suppression value, {"kind", "id", "label"}).
+Suppressor = Callable[["Alert"], tuple[str, dict[str, Any]]]
 
 
 class Alert(models.Model):
@@ -55,6 +74,9 @@ class Alert(models.Model):
 
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField(null=True, blank=True)
+    # When a firing alert resolves unless re-sent: the sender's future endsAt (Prometheus renews
+    # it on every send). ``expire_alerts`` resolves firing alerts whose expected end has passed.
+    expected_end_at = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
     last_change_at = models.DateTimeField(default=timezone.now)
@@ -84,6 +106,12 @@ class Alert(models.Model):
             # Alerts page: "firing alerts of these teams, newest change first".
             models.Index(fields=["team", "status", "-last_change_at"], name="alert_team_status"),
             models.Index(fields=["service", "status"], name="alert_service_status"),
+            # expire_alerts: "firing alerts whose expected end has passed".
+            models.Index(
+                fields=["expected_end_at"],
+                name="alert_expected_end",
+                condition=models.Q(status="firing", expected_end_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -96,3 +124,176 @@ class Alert(models.Model):
     @property
     def is_suppressed(self) -> bool:
         return bool(self.suppression)
+
+    # --- The one event builder ------------------------------------------------------------------
+
+    def event_payload(self, **extra: Any) -> dict[str, Any]:
+        """The payload every alert event carries (``tocsin.events.kinds.ALERT_PAYLOAD``)."""
+        return {
+            "alert_id": self.pk,
+            "service_id": self.service_id,
+            "service": self.service.name,
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "severity": self.severity,
+            "summary": self.summary,
+            "labels": self.labels,
+            "suppression": self.suppression,
+            "suppressed_by": self.suppressed_by,
+            "flapping": self.is_flapping,
+            **extra,
+        }
+
+    def record_event(
+        self, kind: str, *, actor: Any = None, actor_label: str = "", **extra: Any
+    ) -> Event:
+        return record(
+            kind,
+            team=self.team_id,
+            subject=self,
+            subject_label=self.summary[:200],
+            actor=actor,
+            actor_label=actor_label,
+            payload=self.event_payload(**extra),
+        )
+
+    # --- Transitions (call inside transaction.atomic(); each records its event) -----------------
+
+    def take_content(self, item: Content) -> None:
+        self.severity = item.severity
+        self.summary = item.get_summary()
+        self.description = item.description
+        self.labels = item.labels
+        self.annotations = item.annotations
+        self.details = item.details
+        self.links = item.links
+        self.generator_url = item.generator_url[:1000]
+        self.content_hash = item.content_hash()
+        self.expected_end_at = item.expected_end_at
+
+    def set_suppression(self, kind: str, by: dict[str, Any]) -> bool:
+        """Set what mutes the alert (in memory); True if that changed."""
+        changed = (self.suppression, self.suppressed_by) != (kind, by)
+        self.suppression, self.suppressed_by = kind, by
+        return changed
+
+    def fire(self, item: Content, now: datetime, *, actor_label: str, suppress: Suppressor) -> None:
+        """Store a new firing alert and record ``alert.firing``. ``suppress`` says what mutes
+        it, from its content. Raises IntegrityError when another process stored the same alert
+        a moment ago."""
+        self.status = AlertStatus.FIRING
+        self.starts_at = item.starts_at or now
+        self.first_seen_at = self.last_seen_at = self.last_change_at = now
+        self.recent_changes = [now.isoformat()]
+        self.take_content(item)
+        self.set_suppression(*suppress(self))
+        self.save()
+        self.record_event("alert.firing", actor_label=actor_label)
+
+    def refire(
+        self,
+        item: Content,
+        now: datetime,
+        *,
+        actor_label: str,
+        suppress: Suppressor,
+        integration: Integration | None = None,
+    ) -> None:
+        """A resolved alert fires again: a new episode (acknowledgement cleared)."""
+        self.status = AlertStatus.FIRING
+        self.starts_at = item.starts_at or now
+        self.ends_at = None
+        self.acknowledged_at = None
+        self.fired_count += 1
+        self.occurrences += 1
+        self.last_seen_at = self.last_change_at = now
+        if integration is not None:
+            self.integration = integration
+        self.take_content(item)
+        self.set_suppression(*suppress(self))
+        started_flapping = self._note_change(now)
+        self.save()
+        self.record_event("alert.refired", actor_label=actor_label)
+        if started_flapping:
+            self.record_event("alert.flapping", actor_label=actor_label)
+
+    def update(self, item: Content, now: datetime, *, actor_label: str) -> None:
+        """Still firing, but the sender's words changed (severity, annotations, …)."""
+        before = {"severity": self.severity, "summary": self.summary}
+        self.occurrences += 1
+        self.last_seen_at = now
+        self.take_content(item)
+        self.save()
+        self.record_event("alert.updated", actor_label=actor_label, before=before)
+
+    def resend(self, now: datetime, expected_end_at: datetime | None) -> None:
+        """An identical re-send: no event (the batch path does this for many alerts at once)."""
+        self.occurrences += 1
+        self.last_seen_at = now
+        self.expected_end_at = expected_end_at
+        self.save(update_fields=["occurrences", "last_seen_at", "expected_end_at"])
+
+    def resolve(self, now: datetime, *, actor_label: str, ends_at: datetime | None = None) -> bool:
+        """Resolve a firing alert; False (nothing done) when it is not firing."""
+        if not self.is_firing:
+            return False
+        self.status = AlertStatus.RESOLVED
+        self.ends_at = ends_at or now
+        self.expected_end_at = None
+        self.last_seen_at = self.last_change_at = now
+        started_flapping = self._note_change(now)
+        self.save()
+        self.record_event("alert.resolved", actor_label=actor_label)
+        if started_flapping:
+            self.record_event("alert.flapping", actor_label=actor_label)
+        return True
+
+    def acknowledge(self, now: datetime, *, actor_label: str, actor: Any = None) -> bool:
+        """The sender says someone is on it; False when already acknowledged or not firing."""
+        if self.acknowledged_at is not None or not self.is_firing:
+            return False
+        self.acknowledged_at = now
+        self.last_seen_at = self.last_change_at = now
+        self.save(update_fields=["acknowledged_at", "last_seen_at", "last_change_at"])
+        self.record_event("alert.acknowledged", actor=actor, actor_label=actor_label)
+        return True
+
+    def change_suppression(
+        self,
+        kind: str,
+        by: dict[str, Any],
+        now: datetime,
+        *,
+        actor: Any = None,
+        actor_label: str = "",
+    ) -> bool:
+        """Mute or unmute a firing alert that is not locked (re-evaluation); records
+        ``alert.suppressed``/``alert.unsuppressed``. The write is conditional: False when a
+        resolve, a re-fire or another pass changed the alert meanwhile."""
+        if (self.suppression, self.suppressed_by) == (kind, by):
+            return False
+        updated = Alert.objects.filter(
+            pk=self.pk, status=AlertStatus.FIRING, suppression=self.suppression
+        ).update(suppression=kind, suppressed_by=by, last_change_at=now)
+        if not updated:
+            return False
+        previous = {"suppression": self.suppression, "suppressed_by": self.suppressed_by}
+        self.set_suppression(kind, by)
+        self.last_change_at = now
+        self.record_event(
+            "alert.suppressed" if kind else "alert.unsuppressed",
+            actor=actor,
+            actor_label=actor_label,
+            previous=previous,
+        )
+        return True
+
+    def _note_change(self, now: datetime) -> bool:
+        """Keep recent status changes and derive flapping; True when flapping starts now."""
+        horizon = now - FLAP_WINDOW
+        recent = [t for t in self.recent_changes if datetime.fromisoformat(t) >= horizon]
+        recent.append(now.isoformat())
+        self.recent_changes = recent[-(FLAP_THRESHOLD * 2) :]
+        was_flapping = self.is_flapping
+        self.is_flapping = len(recent) >= FLAP_THRESHOLD
+        return self.is_flapping and not was_flapping

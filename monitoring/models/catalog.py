@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.text import slugify
 
+from monitoring.ingest import kinds as integration_kinds
 from tocsin.models import Team
 
 
@@ -39,14 +40,13 @@ class Service(models.Model):
         super().save(*args, **kwargs)
 
 
-class IntegrationKind(models.TextChoices):
-    ALERTMANAGER = "alertmanager", "Prometheus Alertmanager webhook"
-    PROMETHEUS = "prometheus", "Prometheus (Alertmanager API v2)"
-    GRAFANA = "grafana", "Grafana webhook"
-    EVENTS_V2 = "events_v2", "Events API v2 (PagerDuty-compatible)"
-    GENERIC = "generic", "Generic JSON"
-    # Alerts raised from inside Tocsin: metric rules, probes, backups, the notifier's breaker.
-    INTERNAL = "internal", "Tocsin internal"
+# One member per integration kind module (``monitoring.ingest.kinds``): ALERTMANAGER,
+# PROMETHEUS, GRAFANA, EVENTS_V2, GENERIC and INTERNAL (alerts raised from inside Tocsin).
+IntegrationKind = models.TextChoices(
+    "IntegrationKind",
+    [(value.upper(), (value, label)) for value, label in integration_kinds.choices()],
+    module=__name__,
+)
 
 
 def hash_key(raw: str) -> str:

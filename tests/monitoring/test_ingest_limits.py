@@ -9,7 +9,8 @@ from django.core.cache import cache
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from monitoring import ingest_stats, ingest_views
+from monitoring.ingest import stats as ingest_stats
+from monitoring.ingest import views as ingest_views
 from monitoring.models import Alert
 from tests.monitoring.ingest_support import assert_nothing_stored, bearer, fixture, post
 

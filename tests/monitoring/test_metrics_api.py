@@ -9,8 +9,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from monitoring.metrics import SampleInput, record_samples
+from monitoring.metrics.rules import evaluate_rules
 from monitoring.models import Alert, AlertRule, MetricSample, MetricSeries
-from monitoring.rules import evaluate_rules
 from tocsin.models import ApiToken, Membership, Role
 
 SAMPLES = "/api/v1/metrics/samples/"

@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring import ingest_stats
+from monitoring.ingest import stats as ingest_stats
 from monitoring.pipeline import AlertInput, raise_alert
 from tocsin.models import WorkerHeartbeat
 

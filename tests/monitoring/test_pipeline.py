@@ -129,12 +129,12 @@ def test_an_acknowledge_is_recorded_once(service):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_batch_item_leaves_no_half_state(service, monkeypatch):
-    import monitoring.pipeline as pipeline
+    import monitoring.models.alerts as alerts
 
     def boom(*args, **kwargs):
         raise RuntimeError("event log unavailable")
 
-    monkeypatch.setattr(pipeline, "record", boom)
+    monkeypatch.setattr(alerts, "record", boom)
     with pytest.raises(RuntimeError):
         process(service, [firing()], source="alertmanager")
     assert not Alert.objects.exists()

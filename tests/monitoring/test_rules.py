@@ -8,8 +8,7 @@ import pytest
 from django.utils import timezone
 
 from monitoring.metrics import SampleInput, record_samples
-from monitoring.models import Alert, AlertRule, AlertRuleState
-from monitoring.rules import (
+from monitoring.metrics.rules import (
     create_rule,
     delete_rule,
     evaluate_rule,
@@ -17,6 +16,7 @@ from monitoring.rules import (
     preview_rule,
     update_rule,
 )
+from monitoring.models import Alert, AlertRule, AlertRuleState
 from tocsin.models import Event
 from tocsin.services import ServiceError
 
@@ -237,7 +237,7 @@ def test_a_failing_rule_does_not_stop_the_others(service, monkeypatch):
     broken = make_rule(service, name="broken", aggregation="last")
     make_rule(service, name="fine", aggregation="last")
     sample(service.team, 95, 0)
-    import monitoring.rules as module
+    import monitoring.metrics.rules as module
 
     real = module.measure
 
