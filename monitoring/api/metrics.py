@@ -1,11 +1,9 @@
-"""The metrics API: write samples, read series and their points, manage threshold rules.
+"""The metrics API: write samples, read series and their points (threshold rules: rules.py).
 
 - ``POST /metrics/samples/``: one sample object, a list of them, or ``{"team", "samples"}``;
   responders and managers (people or their API tokens) write into their team. The team may be
   left out when the caller can write to exactly one. All samples are stored, or none.
 - ``GET /metrics/series/`` and ``/metrics/series/{id}/samples/?since=&until=&resolution=``.
-- ``/alert-rules/``: read by the team, changed by managers through ``monitoring.rules``;
-  ``POST /alert-rules/{id}/test/`` and ``POST /alert-rules/preview/`` evaluate without effect.
 """
 
 from __future__ import annotations
@@ -13,9 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import django_filters
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -29,37 +26,26 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
 
-from monitoring import metrics, rules
-from monitoring.matchers import MatcherError, format_matchers, from_stored, to_matchers
-from monitoring.models import (
-    Aggregation,
-    AlertRule,
-    Comparison,
-    MetricKind,
-    MetricSeries,
-    Resolution,
-    Service,
-    Severity,
-)
+from monitoring import metrics
+from monitoring.api.filters import SeriesFilter
+from monitoring.models import MetricKind, MetricSeries, Resolution
 from monitoring.models.metrics import label_errors, metric_name_error
-from tocsin.api.filters import StrictFilterSet, TeamRefField, TeamRefFilter
-from tocsin.api.lookups import INT_LOOKUP, not_found, visible_teams
+from tocsin.api.filters import TeamRefField
+from tocsin.api.lookups import visible_teams
 from tocsin.api.permissions import TeamRole, minimum_role
-from tocsin.api.serializers import NoInputSerializer, StrictInputMixin, TeamRefSerializer
-from tocsin.api.views import ApiMixin
+from tocsin.api.serializers import StrictInputMixin, TeamRefSerializer
+from tocsin.api.viewsets import ApiMixin, TeamScopedViewSet
 from tocsin.models import Team
-from tocsin.permissions import Action, scope, team_ids_for
-
-router = SimpleRouter()
+from tocsin.permissions import Action, team_ids_for
 
 # resolution=auto: raw points up to this span, then 1-minute buckets up to the next.
 AUTO_RAW_SPAN = timedelta(hours=2)
 AUTO_MINUTE_SPAN = timedelta(days=7)
 
 
-def _team_ref(value: Any, request: Any) -> Team:
+def team_ref(value: Any, request: Any) -> Team:
+    """A team named by id or slug in a body, among those the caller may view (else a 400)."""
     try:
         return TeamRefField(queryset=visible_teams(request)).clean(value)
     except ValidationError as exc:
@@ -227,7 +213,7 @@ class MetricSampleViewSet(ApiMixin, viewsets.GenericViewSet):
         the caller may write to."""
         if ref is not None:
             try:
-                team = _team_ref(ref, request)
+                team = team_ref(ref, request)
             except serializers.ValidationError as exc:
                 raise serializers.ValidationError({"team": exc.detail}) from None
             self.check_object_permissions(request, team)
@@ -243,17 +229,6 @@ class MetricSampleViewSet(ApiMixin, viewsets.GenericViewSet):
 
 
 # --- Series -------------------------------------------------------------------------------------
-
-
-class SeriesFilter(StrictFilterSet):
-    team = TeamRefFilter(queryset=visible_teams)
-    name = django_filters.CharFilter(help_text="Exact metric name.")
-    name_prefix = django_filters.CharFilter(field_name="name", lookup_expr="startswith")
-    kind = django_filters.ChoiceFilter(choices=MetricKind.choices)
-
-    class Meta:
-        model = MetricSeries
-        fields: list[str] = []
 
 
 class SeriesSerializer(serializers.ModelSerializer):
@@ -326,25 +301,14 @@ class PointsSerializer(serializers.Serializer):
     list=extend_schema(summary="Metric series you can view"),
     retrieve=extend_schema(summary="One metric series"),
 )
-class MetricSeriesViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+class MetricSeriesViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    model = MetricSeries
+    what = "series"
     serializer_class = SeriesSerializer
     filterset_class = SeriesFilter
-    lookup_value_regex = INT_LOOKUP
 
-    def get_queryset(self) -> QuerySet[MetricSeries]:
-        if getattr(self, "swagger_fake_view", False):
-            return MetricSeries.objects.none()
-        return (
-            scope(MetricSeries.objects.all(), self.request.user, Action.VIEW)
-            .select_related("team")
-            .order_by("name", "id")
-        )
-
-    def get_object(self) -> MetricSeries:
-        series = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if series is None:
-            raise not_found("series")
-        return series
+    def shape(self, queryset: QuerySet[MetricSeries]) -> QuerySet[MetricSeries]:
+        return queryset.select_related("team").order_by("name", "id")
 
     @extend_schema(
         parameters=[PointsQuerySerializer],
@@ -366,302 +330,3 @@ class MetricSeriesViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         points = metrics.series_points(series, **params)
         body = {"series": series.pk, **params, "points": points}
         return Response(PointsSerializer(body).data)
-
-
-# --- Alert rules --------------------------------------------------------------------------------
-
-
-class ServiceRefSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Service
-        fields = ["id", "name", "slug"]
-
-
-class AlertRuleSerializer(serializers.ModelSerializer):
-    team = TeamRefSerializer(read_only=True)
-    service = ServiceRefSerializer(read_only=True)
-    matchers_text = serializers.SerializerMethodField(help_text='`{host="web-1"}`')
-    expression = serializers.CharField(read_only=True)
-    firing_series = serializers.SerializerMethodField(help_text="Series it is firing for now.")
-
-    class Meta:
-        model = AlertRule
-        fields = [
-            "id",
-            "team",
-            "service",
-            "name",
-            "metric",
-            "matchers",
-            "matchers_text",
-            "aggregation",
-            "window_seconds",
-            "comparison",
-            "threshold",
-            "for_seconds",
-            "severity",
-            "labels",
-            "summary_template",
-            "description_template",
-            "enabled",
-            "expression",
-            "firing_series",
-            "created_at",
-            "updated_at",
-            "last_evaluated_at",
-        ]
-        read_only_fields = fields
-
-    def get_matchers_text(self, rule: AlertRule) -> str:
-        return format_matchers(from_stored(rule.matchers or []))
-
-    def get_firing_series(self, rule: AlertRule) -> int:
-        if hasattr(rule, "firing_count"):
-            return rule.firing_count
-        return rule.states.filter(firing=True).count()
-
-
-def _choice(choices: Any, **kwargs: Any) -> serializers.ChoiceField:
-    values = ", ".join(str(c[0]) for c in choices)
-    return serializers.ChoiceField(
-        choices=choices,
-        error_messages={"invalid_choice": f'"{{input}}" is not one of: {values}'},
-        **kwargs,
-    )
-
-
-class AlertRuleUpdateSerializer(StrictInputMixin, serializers.Serializer):
-    """Every field optional (PATCH); the rule's invariants are checked on the result."""
-
-    service = serializers.IntegerField(min_value=1, help_text="The service alerts raise on.")
-    name = serializers.CharField(max_length=100)
-    metric = serializers.CharField(max_length=200)
-    matchers = serializers.JSONField(
-        help_text='Text (`host="web-1",mount!="/boot"`), a list of texts, or a list of '
-        '{"name", "op", "value"} objects; empty for every series of the metric.'
-    )
-    aggregation = _choice(Aggregation.choices)
-    window_seconds = serializers.IntegerField(
-        min_value=AlertRule.MIN_WINDOW, max_value=AlertRule.MAX_WINDOW
-    )
-    comparison = _choice(Comparison.choices)
-    threshold = FiniteNumberField()
-    for_seconds = serializers.IntegerField(min_value=0, max_value=AlertRule.MAX_FOR)
-    severity = _choice(Severity.choices)
-    labels = serializers.JSONField(help_text="Added to the alert's labels.")
-    summary_template = serializers.CharField(max_length=500, allow_blank=True)
-    description_template = serializers.CharField(max_length=5000, allow_blank=True)
-    enabled = serializers.BooleanField()
-
-    def validate_service(self, value: int) -> Service:
-        service = (
-            scope(Service.objects.all(), self.context["request"].user, Action.VIEW)
-            .filter(pk=value)
-            .first()
-        )
-        if service is None:
-            raise serializers.ValidationError("no service with this id that you can view")
-        return service
-
-    def validate_matchers(self, value: Any) -> list[dict[str, str]]:
-        try:
-            return [m.as_dict() for m in to_matchers(value if value is not None else [])]
-        except MatcherError as exc:
-            raise serializers.ValidationError(str(exc)) from None
-
-    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        """The model's invariants (names, placeholders, same team…), reported per field."""
-        rule = self.rule_for(data)
-        problems = rule.problems()
-        if problems:
-            raise serializers.ValidationError({k: [v] for k, v in problems.items()})
-        return data
-
-    def rule_for(self, data: dict[str, Any]) -> AlertRule:
-        """The rule as it would be with this input (unsaved)."""
-        base: AlertRule = self.context.get("rule") or AlertRule()
-        rule = AlertRule(**{f.attname: getattr(base, f.attname) for f in AlertRule._meta.fields})
-        for name, value in data.items():
-            if name != "team":
-                setattr(rule, name, value)
-        if "team" in data:
-            rule.team = data["team"]
-        return rule
-
-
-class AlertRuleCreateSerializer(AlertRuleUpdateSerializer):
-    team = serializers.CharField(help_text="Team id or slug; you need the manager role in it.")
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        fields = super().get_fields()
-        optional = {
-            "matchers",
-            "aggregation",
-            "window_seconds",
-            "comparison",
-            "for_seconds",
-            "severity",
-            "labels",
-            "summary_template",
-            "description_template",
-            "enabled",
-        }
-        for name, field in fields.items():
-            field.required = name not in optional
-        return fields
-
-    def validate_team(self, value: str) -> Team:
-        return _team_ref(value, self.context.get("request"))
-
-
-class RuleSeriesSerializer(serializers.Serializer):
-    labels = serializers.DictField(child=serializers.CharField())
-    value = serializers.FloatField()
-    breaching = serializers.BooleanField()
-    state = serializers.ChoiceField(choices=["inactive", "pending", "firing"])
-    pending_since = serializers.DateTimeField(allow_null=True)
-    change = serializers.CharField(help_text="What an evaluation now would do: pending, fired…")
-
-
-class RuleVanishedSerializer(serializers.Serializer):
-    labels = serializers.DictField(child=serializers.CharField())
-    change = serializers.CharField()
-
-
-class RuleTestSerializer(serializers.Serializer):
-    rule = serializers.IntegerField(allow_null=True)
-    expression = serializers.CharField()
-    evaluated_at = serializers.DateTimeField()
-    series = RuleSeriesSerializer(many=True)
-    vanished = RuleVanishedSerializer(many=True)
-
-
-def _rule_fields(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k != "team"}
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Threshold rules of the teams you can view"),
-    retrieve=extend_schema(summary="One threshold rule"),
-    create=extend_schema(
-        summary="Create a threshold rule (managers)",
-        request=AlertRuleCreateSerializer,
-        responses={201: AlertRuleSerializer},
-    ),
-    partial_update=extend_schema(
-        summary="Change a threshold rule (managers)",
-        request=AlertRuleUpdateSerializer,
-        responses=AlertRuleSerializer,
-    ),
-    destroy=extend_schema(summary="Delete a rule, resolving its firing alerts (managers)"),
-)
-class AlertRuleViewSet(
-    ApiMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
-    serializer_class = AlertRuleSerializer
-    permission_classes = [IsAuthenticated, TeamRole]
-    lookup_value_regex = INT_LOOKUP
-    required_actions = {
-        "create": Action.MANAGE,
-        "partial_update": Action.MANAGE,
-        "destroy": Action.MANAGE,
-        "test": Action.VIEW,  # a dry run: it changes nothing
-        "preview": Action.VIEW,
-    }
-    conflict_actions = {"create", "partial_update"}  # duplicate names (409)
-
-    class Filter(StrictFilterSet):
-        team = TeamRefFilter(queryset=visible_teams)
-        service = django_filters.NumberFilter(field_name="service")
-        enabled = django_filters.BooleanFilter()
-        metric = django_filters.CharFilter()
-
-        class Meta:
-            model = AlertRule
-            fields: list[str] = []
-
-    filterset_class = Filter
-
-    def get_queryset(self) -> QuerySet[AlertRule]:
-        if getattr(self, "swagger_fake_view", False):
-            return AlertRule.objects.none()
-        return (
-            scope(AlertRule.objects.all(), self.request.user, Action.VIEW)
-            .select_related("team", "service")
-            .annotate(firing_count=Count("states", filter=Q(states__firing=True)))
-            .order_by("team__name", "name", "id")
-        )
-
-    def get_object(self) -> AlertRule:
-        rule = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if rule is None:
-            raise not_found("rule")
-        self.check_object_permissions(self.request, rule)
-        return rule
-
-    def _out(self, rule: AlertRule, code: int = status.HTTP_200_OK) -> Response:
-        rule = self.get_queryset().get(pk=rule.pk)
-        return Response(self.get_serializer(rule).data, status=code)
-
-    def create(self, request: Request) -> Response:
-        serializer = AlertRuleCreateSerializer(
-            data=request.data, context=self.get_serializer_context()
-        )
-        serializer.is_valid(raise_exception=True)
-        team = serializer.validated_data["team"]
-        self.check_object_permissions(request, team)
-        rule = rules.create_rule(
-            team, actor=request.user, **_rule_fields(serializer.validated_data)
-        )
-        return self._out(rule, status.HTTP_201_CREATED)
-
-    def partial_update(self, request: Request, pk: int) -> Response:
-        rule = self.get_object()
-        serializer = AlertRuleUpdateSerializer(
-            data=request.data,
-            partial=True,
-            context={**self.get_serializer_context(), "rule": rule},
-        )
-        serializer.is_valid(raise_exception=True)
-        rules.update_rule(rule, actor=request.user, **serializer.validated_data)
-        return self._out(rule)
-
-    def destroy(self, request: Request, pk: int) -> Response:
-        rules.delete_rule(self.get_object(), actor=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(
-        request=None,
-        responses={200: RuleTestSerializer},
-        summary="Evaluate the rule now without effect: values, states, what would change",
-        operation_id="alert_rules_test",
-    )
-    @action(detail=True, methods=["post"])
-    def test(self, request: Request, pk: int) -> Response:
-        rule = self.get_object()
-        given = {} if request.data is None else request.data
-        NoInputSerializer(data=given).is_valid(raise_exception=True)
-        return Response(RuleTestSerializer(rules.preview_rule(rule).as_dict()).data)
-
-    @extend_schema(
-        request=AlertRuleCreateSerializer,
-        responses={200: RuleTestSerializer},
-        summary="Try a rule before saving it: what it would see and do now",
-        operation_id="alert_rules_preview",
-    )
-    @action(detail=False, methods=["post"])
-    def preview(self, request: Request) -> Response:
-        serializer = AlertRuleCreateSerializer(
-            data=request.data, context=self.get_serializer_context()
-        )
-        serializer.is_valid(raise_exception=True)
-        rule = serializer.rule_for(serializer.validated_data)
-        return Response(RuleTestSerializer(rules.preview_rule(rule).as_dict()).data)
-
-
-router.register("metrics/samples", MetricSampleViewSet, basename="api-metric-sample")
-router.register("metrics/series", MetricSeriesViewSet, basename="api-metric-series")
-router.register("alert-rules", AlertRuleViewSet, basename="api-alert-rule")

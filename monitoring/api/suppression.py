@@ -1,4 +1,4 @@
-"""REST endpoints for silences, inhibition rules and maintenance windows.
+"""REST endpoints for silences and inhibition rules (maintenance windows: maintenance.py).
 
 Thin callers of ``monitoring.suppression``. Viewers read; responders create and end silences;
 managers manage inhibition rules and maintenance windows. Objects outside the caller's teams
@@ -11,28 +11,22 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
 
 from monitoring import suppression as services
+from monitoring.api.filters import InhibitionRuleFilter, SilenceFilter
 from monitoring.matchers import MatcherError, to_matchers
-from monitoring.models import InhibitionRule, MaintenanceWindow, Service, Silence
-from tocsin.api.lookups import not_found
-from tocsin.api.permissions import TeamRole
+from monitoring.models import InhibitionRule, Service, Silence
+from tocsin.api.lookups import object_id
 from tocsin.api.serializers import StrictInputMixin
-from tocsin.api.views import ApiMixin
+from tocsin.api.viewsets import MANAGER_WRITES, TeamScopedViewSet
 from tocsin.models import Team
 from tocsin.permissions import Action, scope, teams_for
-
-router = SimpleRouter()
-
 
 # --- Fields -------------------------------------------------------------------------------------
 
@@ -103,7 +97,7 @@ def _team_field() -> serializers.PrimaryKeyRelatedField:
     )
 
 
-def _visible_service_field(**kwargs: Any) -> serializers.PrimaryKeyRelatedField:
+def visible_service_field(**kwargs: Any) -> serializers.PrimaryKeyRelatedField:
     return serializers.PrimaryKeyRelatedField(
         queryset=Service.objects.all(),
         error_messages={"does_not_exist": "no service with this id that you can view"},
@@ -111,7 +105,7 @@ def _visible_service_field(**kwargs: Any) -> serializers.PrimaryKeyRelatedField:
     )
 
 
-class _ScopedInput(StrictInputMixin, serializers.Serializer):
+class ScopedInput(StrictInputMixin, serializers.Serializer):
     """Team and service choices narrowed to what the caller may view."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -160,9 +154,9 @@ class SilenceSerializer(serializers.ModelSerializer):
         return silence.state(self.context.get("now"))
 
 
-class SilenceCreateSerializer(_ScopedInput):
+class SilenceCreateSerializer(ScopedInput):
     team = _team_field()
-    service = _visible_service_field(required=False, allow_null=True)
+    service = visible_service_field(required=False, allow_null=True)
     matchers = MatchersField()
     starts_at = serializers.DateTimeField(required=False)
     ends_at = serializers.DateTimeField(required=False)
@@ -176,49 +170,28 @@ class SilenceCreateSerializer(_ScopedInput):
         return data
 
 
-class SilenceViewSet(
-    ApiMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
+@extend_schema_view(
+    list=extend_schema(summary="Silences of the teams you can view"),
+    retrieve=extend_schema(summary="One silence"),
+)
+class SilenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
     """Silences of the teams you can view; ending one early keeps it listed as expired."""
 
+    model = Silence
+    what = "silence"
     serializer_class = SilenceSerializer
-    permission_classes = [IsAuthenticated, TeamRole]
+    filterset_class = SilenceFilter
     required_actions = {
         "create": Action.RESPOND,
         "destroy": Action.RESPOND,
         "expire": Action.RESPOND,
     }
 
-    def get_queryset(self) -> QuerySet[Silence]:
-        if getattr(self, "swagger_fake_view", False):
-            return Silence.objects.none()
-        queryset = scope(Silence.objects.all(), self.request.user, Action.VIEW)
-        queryset = queryset.select_related("created_by", "expired_by")
-        params = self.request.query_params
-        now = timezone.now()
-        if params.get("team", "").isdigit():
-            queryset = queryset.filter(team_id=int(params["team"]))
-        state = params.get("state")
-        if state == "active":
-            queryset = queryset.active(now)
-        elif state == "pending":
-            queryset = queryset.pending(now)
-        elif state == "expired":
-            queryset = queryset.expired(now)
-        return queryset.order_by("-starts_at", "-id")
+    def shape(self, queryset: QuerySet[Silence]) -> QuerySet[Silence]:
+        return queryset.select_related("created_by", "expired_by").order_by("-starts_at", "-id")
 
     def permission_team(self) -> Team | None:
-        return _team_from_body(self.request, "team") if self.action == "create" else None
-
-    def get_object(self) -> Silence:
-        silence = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if silence is None:
-            raise not_found("silence")
-        self.check_object_permissions(self.request, silence)
-        return silence
+        return team_from_body(self.request, "team") if self.action == "create" else None
 
     @extend_schema(
         summary="Create a silence (responders)",
@@ -247,28 +220,30 @@ class SilenceViewSet(
         return Response(SilenceSerializer(silence).data)
 
 
-def _team_from_body(request: Request, key: str) -> Team | None:
+def team_from_body(request: Request, key: str) -> Team | None:
     """The team a write names, when the caller can view it: TeamRole then answers 403 to a
     member whose role is too low before any input is validated. Anything else is left to the
     serializer (400 on the field)."""
+    pk = _id_in_body(request, key)
+    return None if pk is None else teams_for(request.user, Action.VIEW).filter(pk=pk).first()
+
+
+def service_team_from_body(request: Request) -> Team | None:
+    """The team of the service a write names, as :func:`team_from_body` does for teams."""
+    pk = _id_in_body(request, "service")
+    if pk is None:
+        return None
+    visible = scope(Service.objects.select_related("team"), request.user, Action.VIEW)
+    service = visible.filter(pk=pk).first()
+    return service.team if service else None
+
+
+def _id_in_body(request: Request, key: str) -> int | None:
     data = request.data
     raw = data.get(key) if hasattr(data, "get") else None
-    if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).isdigit():
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
         return None
-    return teams_for(request.user, Action.VIEW).filter(pk=int(raw)).first()
-
-
-def _service_team_from_body(request: Request) -> Team | None:
-    data = request.data
-    raw = data.get("service") if hasattr(data, "get") else None
-    if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).isdigit():
-        return None
-    service = (
-        scope(Service.objects.select_related("team"), request.user, Action.VIEW)
-        .filter(pk=int(raw))
-        .first()
-    )
-    return service.team if service else None
+    return object_id(raw)
 
 
 # --- Inhibition rules ---------------------------------------------------------------------------
@@ -296,9 +271,9 @@ class InhibitionRuleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class InhibitionRuleInputSerializer(_ScopedInput):
+class InhibitionRuleInputSerializer(ScopedInput):
     team = _team_field()
-    service = _visible_service_field(required=False, allow_null=True)
+    service = visible_service_field(required=False, allow_null=True)
     name = serializers.CharField(max_length=200)
     source_matchers = MatchersField()
     target_matchers = MatchersField()
@@ -311,26 +286,10 @@ class InhibitionRuleInputSerializer(_ScopedInput):
         return team
 
 
-class _ManagedViewSet(
-    ApiMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
-    permission_classes = [IsAuthenticated, TeamRole]
-    required_actions = {
-        "create": Action.MANAGE,
-        "partial_update": Action.MANAGE,
-        "destroy": Action.MANAGE,
-    }
-    what = "object"
+class ManagedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    """Team configuration that managers change and everyone in the team reads."""
 
-    def get_object(self) -> Any:
-        obj = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if obj is None:
-            raise not_found(self.what)
-        self.check_object_permissions(self.request, obj)
-        return obj
+    required_actions = MANAGER_WRITES
 
     def _valid(self, serializer_class: type, instance: Any = None) -> dict[str, Any]:
         serializer = serializer_class(
@@ -347,23 +306,19 @@ class _ManagedViewSet(
     list=extend_schema(summary="Inhibition rules of the teams you can view"),
     retrieve=extend_schema(summary="One inhibition rule"),
 )
-class InhibitionRuleViewSet(_ManagedViewSet):
+class InhibitionRuleViewSet(ManagedViewSet):
     """While a source alert fires, matching target alerts with equal labels are muted."""
 
-    serializer_class = InhibitionRuleSerializer
+    model = InhibitionRule
     what = "inhibition rule"
+    serializer_class = InhibitionRuleSerializer
+    filterset_class = InhibitionRuleFilter
 
-    def get_queryset(self) -> QuerySet[InhibitionRule]:
-        if getattr(self, "swagger_fake_view", False):
-            return InhibitionRule.objects.none()
-        queryset = scope(InhibitionRule.objects.all(), self.request.user, Action.VIEW)
-        team = self.request.query_params.get("team", "")
-        if team.isdigit():
-            queryset = queryset.filter(team_id=int(team))
+    def shape(self, queryset: QuerySet[InhibitionRule]) -> QuerySet[InhibitionRule]:
         return queryset.order_by("name", "id")
 
     def permission_team(self) -> Team | None:
-        return _team_from_body(self.request, "team") if self.action == "create" else None
+        return team_from_body(self.request, "team") if self.action == "create" else None
 
     @extend_schema(
         summary="Create an inhibition rule (managers)",
@@ -391,115 +346,3 @@ class InhibitionRuleViewSet(_ManagedViewSet):
     def destroy(self, request: Request, pk: int) -> Response:
         services.delete_inhibition_rule(self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-# --- Maintenance windows ------------------------------------------------------------------------
-
-
-class MaintenanceWindowSerializer(serializers.ModelSerializer):
-    team = serializers.IntegerField(source="service.team_id", read_only=True)
-    duration = DurationTextField(read_only=True)
-    active = serializers.SerializerMethodField()
-
-    class Meta:
-        model = MaintenanceWindow
-        fields = [
-            "id",
-            "team",
-            "service",
-            "title",
-            "description",
-            "starts_at",
-            "ends_at",
-            "weekdays",
-            "start_time",
-            "duration",
-            "time_zone",
-            "active",
-            "created_at",
-        ]
-        read_only_fields = fields
-
-    @extend_schema_field(OpenApiTypes.BOOL)
-    def get_active(self, window: MaintenanceWindow) -> bool:
-        return window.is_active()
-
-
-class MaintenanceWindowInputSerializer(_ScopedInput):
-    service = _visible_service_field()
-    title = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True)
-    starts_at = serializers.DateTimeField(required=False, allow_null=True)
-    ends_at = serializers.DateTimeField(required=False, allow_null=True)
-    weekdays = serializers.ListField(
-        child=serializers.IntegerField(min_value=0, max_value=6), required=False
-    )
-    start_time = serializers.TimeField(required=False, allow_null=True)
-    duration = DurationTextField(required=False, allow_null=True)
-    time_zone = serializers.CharField(required=False, max_length=64)
-
-    def validate_service(self, service: Service) -> Service:
-        if self.instance is not None and service.pk != self.instance.service_id:
-            raise serializers.ValidationError("cannot be changed; create a window there instead")
-        return service
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Maintenance windows of the teams you can view"),
-    retrieve=extend_schema(summary="One maintenance window"),
-)
-class MaintenanceWindowViewSet(_ManagedViewSet):
-    """While a window is open, its service's alerts are stored but do not page."""
-
-    serializer_class = MaintenanceWindowSerializer
-    what = "maintenance window"
-
-    def get_queryset(self) -> QuerySet[MaintenanceWindow]:
-        if getattr(self, "swagger_fake_view", False):
-            return MaintenanceWindow.objects.none()
-        queryset = scope(
-            MaintenanceWindow.objects.select_related("service"),
-            self.request.user,
-            Action.VIEW,
-            "service__team",
-        )
-        service = self.request.query_params.get("service", "")
-        if service.isdigit():
-            queryset = queryset.filter(service_id=int(service))
-        return queryset.order_by("service__name", "title", "id")
-
-    def permission_team(self) -> Team | None:
-        return _service_team_from_body(self.request) if self.action == "create" else None
-
-    @extend_schema(
-        summary="Create a maintenance window (managers)",
-        request=MaintenanceWindowInputSerializer,
-        responses={201: MaintenanceWindowSerializer},
-    )
-    def create(self, request: Request) -> Response:
-        data = self._valid(MaintenanceWindowInputSerializer)
-        self.check_object_permissions(request, data["service"].team)
-        window = services.create_maintenance_window(actor=request.user, **data)
-        return Response(MaintenanceWindowSerializer(window).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(
-        summary="Change a maintenance window (managers)",
-        request=MaintenanceWindowInputSerializer,
-        responses=MaintenanceWindowSerializer,
-    )
-    def partial_update(self, request: Request, pk: int) -> Response:
-        window = self.get_object()
-        data = self._valid(MaintenanceWindowInputSerializer, window)
-        data.pop("service", None)
-        window = services.update_maintenance_window(window, actor=request.user, **data)
-        return Response(MaintenanceWindowSerializer(window).data)
-
-    @extend_schema(summary="Delete a maintenance window (managers)")
-    def destroy(self, request: Request, pk: int) -> Response:
-        services.delete_maintenance_window(self.get_object(), actor=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-router.register("silences", SilenceViewSet, basename="api-silence")
-router.register("inhibition-rules", InhibitionRuleViewSet, basename="api-inhibition-rule")
-router.register("maintenance-windows", MaintenanceWindowViewSet, basename="api-maintenance-window")

@@ -15,7 +15,7 @@ from django.forms.utils import ErrorDict, ErrorList
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from tocsin.api.lookups import visible_teams
+from tocsin.api.lookups import MAX_ID, object_id, visible_teams
 from tocsin.models import Event, Team
 
 # Query parameters that belong to pagination or rendering, not to the filterset.
@@ -57,8 +57,8 @@ class TeamRefField(forms.ModelChoiceField):
             return None
         value = str(value).strip()
         team = None
-        if value.isdigit():
-            team = self.queryset.filter(pk=int(value)).first()
+        if object_id(value) is not None:
+            team = self.queryset.filter(pk=object_id(value)).first()
         if team is None:
             team = self.queryset.filter(slug=value).first()
         if team is None:
@@ -73,9 +73,23 @@ class TeamRefFilter(django_filters.ModelChoiceFilter):
 
 @extend_schema_field(OpenApiTypes.INT)
 class IntegerFilter(django_filters.Filter):
-    """Whole numbers only (django-filter's NumberFilter would accept ``1.5``)."""
+    """Whole numbers only (django-filter's NumberFilter would accept ``1.5``), within what a
+    bigint column holds: a larger one is a 400 naming the parameter, not a crash in the query."""
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", -MAX_ID - 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class IdFilter(IntegerFilter):
+    """An object's id (a foreign key, usually): 1 … MAX_ID."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        super().__init__(*args, **kwargs)
 
 
 class EventFilterForm(forms.Form):

@@ -14,6 +14,19 @@ from tocsin.permissions import Action, teams_for
 # Routers' lookup pattern for integer primary keys: /things/abc/ is a 404, not a 500.
 INT_LOOKUP = r"[0-9]+"
 
+# The largest id a bigint column holds (PostgreSQL and SQLite alike); a larger number names no
+# object, and some lookups (``__in``, foreign keys) would crash on it rather than match nothing.
+MAX_ID = 2**63 - 1
+
+
+def object_id(value: Any) -> int | None:
+    """``value`` as an id that can exist (1 … MAX_ID), or None for anything else."""
+    text = str(value)
+    if not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ID else None
+
 
 def not_found(what: str) -> NotFound:
     """The same words whether the object is missing or merely invisible to the caller."""

@@ -14,6 +14,7 @@ from django.utils.text import slugify
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from tocsin.api.lookups import MAX_ID
 from tocsin.live.render import event_as_dict
 from tocsin.models import ApiToken, Event, Membership, Role, Team
 from tocsin.permissions import roles_of
@@ -54,6 +55,19 @@ class StrictInputMixin:
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class IdField(serializers.IntegerField):
+    """An object's id in a request body: a whole number from 1 to what a bigint column holds.
+
+    A larger number names no object, and some lookups (``pk__in``, foreign keys) would crash on
+    it; here it is a 400 on the field instead.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
 
 
 # --- Teams --------------------------------------------------------------------------------------
@@ -119,7 +133,7 @@ class MembershipCreateSerializer(StrictInputMixin, serializers.Serializer):
     """Add someone by ``username`` or by ``user_id`` (exactly one)."""
 
     username = serializers.CharField(required=False, max_length=150)
-    user_id = serializers.IntegerField(required=False, min_value=1)
+    user_id = IdField(required=False)
     role = role_field(default=Role.VIEWER)
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,22 +24,12 @@ from tocsin import services
 from tocsin.api import serializers as s
 from tocsin.api.errors import renamed_fields
 from tocsin.api.filters import EventFilter
-from tocsin.api.lookups import not_found
+from tocsin.api.lookups import not_found, validated
 from tocsin.api.pagination import EventCursorPagination
 from tocsin.api.permissions import IsAdministrator, TeamRole
-from tocsin.api.schema import TocsinAutoSchema
+from tocsin.api.viewsets import ApiMixin, OwnedViewSet, ScopedViewSet, TeamScopedViewSet
 from tocsin.models import ApiToken, Event, Membership, Team
 from tocsin.permissions import Action, teams_for
-
-
-class ApiMixin:
-    """What every Tocsin API view shares: authentication required, error-aware schema."""
-
-    permission_classes = [IsAuthenticated]
-    schema = TocsinAutoSchema()
-    # Views speak in PATCH (partial update); PUT is not offered anywhere.
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
 
 # --- Me -----------------------------------------------------------------------------------------
 
@@ -62,17 +52,18 @@ class MeView(ApiMixin, APIView):
     partial_update=extend_schema(summary="Rename or describe a team (managers)"),
 )
 class TeamViewSet(
-    ApiMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    TeamScopedViewSet,
 ):
     """Teams. Not deletable: their event history is kept for good (events PROTECT teams)."""
 
+    model = Team
+    what = "team"
+    team_field = "pk"  # a team is its own team
     serializer_class = s.TeamSerializer
-    permission_classes = [IsAuthenticated, TeamRole]
     required_actions = {"partial_update": Action.MANAGE}
     conflict_actions = {"create", "partial_update"}  # duplicate names (409)
 
@@ -82,15 +73,8 @@ class TeamViewSet(
             return [IsAuthenticated(), IsAdministrator()]
         return super().get_permissions()
 
-    def get_queryset(self) -> QuerySet[Team]:
-        return teams_for(self.request.user, Action.VIEW).order_by("name")
-
-    def get_object(self) -> Team:
-        team = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if team is None:
-            raise not_found("team")
-        self.check_object_permissions(self.request, team)
-        return team
+    def shape(self, queryset: QuerySet[Team]) -> QuerySet[Team]:
+        return queryset.order_by("name")
 
     def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.instance = services.create_team(
@@ -138,17 +122,17 @@ class TeamScopedMixin:
     destroy=extend_schema(summary="Remove a member (managers)"),
 )
 class MembershipViewSet(
-    ApiMixin,
     TeamScopedMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
+    TeamScopedViewSet,
 ):
     """A team's memberships. Every change goes through the services, which record an event
     and refuse to leave a team without a manager."""
 
+    model = Membership
+    what = "membership"
     serializer_class = s.MembershipSerializer
-    permission_classes = [IsAuthenticated, TeamRole]
     required_actions = {
         "create": Action.MANAGE,
         "partial_update": Action.MANAGE,
@@ -156,21 +140,11 @@ class MembershipViewSet(
     }
     conflict_actions = {"create"}  # adding someone who is already a member (409)
 
-    def get_queryset(self) -> QuerySet[Membership]:
-        if getattr(self, "swagger_fake_view", False):
-            return Membership.objects.none()
-        return (
-            Membership.objects.filter(team=self.team)
-            .select_related("user", "team")
-            .order_by("user__username")
-        )
+    def visible(self, queryset: QuerySet[Membership]) -> QuerySet[Membership]:
+        return queryset.filter(team=self.team)  # the team in the path, already checked
 
-    def get_object(self) -> Membership:
-        membership = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if membership is None:
-            raise not_found("membership")
-        self.check_object_permissions(self.request, membership)
-        return membership
+    def shape(self, queryset: QuerySet[Membership]) -> QuerySet[Membership]:
+        return queryset.select_related("user", "team").order_by("user__username")
 
     def create(self, request: Request, team_id: int) -> Response:
         data = self._valid(s.MembershipCreateSerializer, request.data)
@@ -191,9 +165,7 @@ class MembershipViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _valid(self, serializer_class: type[BaseSerializer], data: Any) -> dict[str, Any]:
-        serializer = serializer_class(data=data, context=self.get_serializer_context())
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        return validated(serializer_class, data, self.get_serializer_context())
 
 
 class TestEventView(ApiMixin, TeamScopedMixin, APIView):
@@ -240,21 +212,20 @@ class TestEventView(ApiMixin, TeamScopedMixin, APIView):
     ),
     retrieve=extend_schema(summary="One event"),
 )
-class EventViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     """The event log, read-only, in the same JSON shape as the live WebSocket."""
 
+    model = Event
+    what = "event"
     serializer_class = s.EventSerializer
     filterset_class = EventFilter
     pagination_class = EventCursorPagination
 
-    def get_queryset(self) -> QuerySet[Event]:
-        return Event.objects.visible_to(self.request.user).select_related("team").order_by("-id")
+    def visible(self, queryset: QuerySet[Event]) -> QuerySet[Event]:
+        return queryset.visible_to(self.request.user)
 
-    def get_object(self) -> Event:
-        event = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if event is None:
-            raise not_found("event")
-        return event
+    def shape(self, queryset: QuerySet[Event]) -> QuerySet[Event]:
+        return queryset.select_related("team").order_by("-id")
 
 
 # --- Tokens -------------------------------------------------------------------------------------
@@ -274,27 +245,20 @@ class EventViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
     ),
 )
 class ApiTokenViewSet(
-    ApiMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    OwnedViewSet,
 ):
     """The caller's own API tokens; nobody, administrators included, sees anyone else's here."""
 
+    model = ApiToken
+    what = "token"
     serializer_class = s.ApiTokenSerializer
 
-    def get_queryset(self) -> QuerySet[ApiToken]:
-        if getattr(self, "swagger_fake_view", False):
-            return ApiToken.objects.none()
-        return ApiToken.objects.filter(user=self.request.user).order_by("-created_at", "-id")
-
-    def get_object(self) -> ApiToken:
-        token = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if token is None:
-            raise not_found("token")
-        return token
+    def shape(self, queryset: QuerySet[ApiToken]) -> QuerySet[ApiToken]:
+        return queryset.order_by("-created_at", "-id")
 
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)

@@ -1,0 +1,53 @@
+"""Credentials that travel in URL paths, and the one function that takes them out of logs.
+
+Some URLs are secrets: ingest keys (``/ingest/<kind>/<key>/``, docs/ingest.md promises they are
+never logged), signed one-click incident links, iCal feed tokens. Both the web server's access
+log and Django's own log records (e.g. "Forbidden (CSRF cookie not set.): <path>") pass through
+:func:`redact`; the ``LOGGING`` setting installs :class:`RedactSecrets` on the console handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+REDACTED = "[redacted]"
+
+# A path starts the string or follows a space, quote, colon, parenthesis…, never a path character,
+# so "/oncall/…" does not match inside "/api/v1/oncall/…".
+_AT_PATH_START = r"(?<![\w/.~%-])"
+_PATH_CHARS = r"[^?#\s\"']"
+
+SECRET_PATHS = [
+    # Ingest: everything after the kind, since the key may be followed by a sender's suffix
+    # (/ingest/prometheus/<key>/api/v2/alerts) and a mistyped kind still carries the key.
+    re.compile(rf"{_AT_PATH_START}(/ingest/[^/?#\s\"']+/){_PATH_CHARS}+"),
+    re.compile(rf"{_AT_PATH_START}(/incidents/act/)[^/?#\s\"']+"),  # signed one-click links
+    re.compile(rf"{_AT_PATH_START}(/schedules/\d+/ical/)[^/?#\s\"']+"),  # iCal feed tokens
+    re.compile(rf"{_AT_PATH_START}(/oncall/)[^/?#\s\"']+"),
+]
+# Query parameters whose name says they hold a secret.
+SECRET_QUERY = re.compile(
+    r"([?&][^=&#\s\"']*(?:key|token|secret|password|signature)[^=&#\s\"']*=)[^&#\s\"']*", re.I
+)
+
+
+def redact(text: str) -> str:
+    """``text`` (a path, or a log message naming paths) with the credentials in it replaced."""
+    for pattern in SECRET_PATHS:
+        text = pattern.sub(rf"\g<1>{REDACTED}", text)
+    return SECRET_QUERY.sub(rf"\g<1>{REDACTED}", text)
+
+
+class RedactSecrets(logging.Filter):
+    """A handler filter: log records leave with credentials in paths redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: let the handler report it as it would
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
