@@ -2,7 +2,7 @@
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    TOCSIN_VAR_DIR=/var/lib/tocsin
+    TOCSIN_VAR_DIR=/var/lib/tocsin TOCSIN_HOST=0.0.0.0 TOCSIN_PORT=8000
 WORKDIR /app
 
 RUN useradd --system --home /app --shell /usr/sbin/nologin tocsin \
@@ -28,4 +28,7 @@ USER tocsin
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=4).status != 200)"
-CMD ["daphne", "--bind", "0.0.0.0", "--port", "8000", "--proxy-headers", "tocsin.asgi:application"]
+# daphne through `manage.py web`: its access log redacts ingest keys and other credentials in
+# paths, and it trusts X-Forwarded-For only with TOCSIN_BEHIND_PROXY=1 (docker-compose sets it,
+# since nginx sets that header); run without a proxy, clients cannot forge their address.
+CMD ["python", "manage.py", "web"]

@@ -189,8 +189,11 @@ LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_AGE = 14 * 24 * 3600
 
-# Behind a TLS-terminating proxy, it tells us the original scheme in this header.
-if env_bool("TOCSIN_BEHIND_PROXY", False):
+# Behind a TLS-terminating proxy, it tells us the original scheme in this header, and the
+# client's address in X-Forwarded-For (`manage.py web` passes daphne --proxy-headers only then:
+# without a proxy, anyone could claim any address).
+TOCSIN_BEHIND_PROXY = env_bool("TOCSIN_BEHIND_PROXY", False)
+if TOCSIN_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 
@@ -302,7 +305,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Ingest keys and other credentials sit in some paths, which Django names in its warnings.
+    "filters": {"redact_secrets": {"()": "tocsin.redaction.RedactSecrets"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

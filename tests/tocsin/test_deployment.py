@@ -6,6 +6,7 @@ every service healthy-checked, every COPY source present, the commands real.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -95,3 +96,18 @@ def test_health_command_refuses_unknown_components(tmp_path):
     )
     assert result.returncode == 1
     assert "unknown component(s): flux-capacitor" in result.stderr
+
+
+def test_the_image_serves_through_manage_py_web_and_trusts_proxies_only_when_told():
+    # `manage.py web` redacts credentials in the access log and passes daphne --proxy-headers
+    # only with TOCSIN_BEHIND_PROXY=1 (tests/tocsin/test_web_server.py runs this CMD for real).
+    [cmd] = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line[:4] == "CMD "]
+    assert json.loads(cmd[4:]) == ["python", "manage.py", "web"]
+    assert "web" in get_commands()
+    assert "--proxy-headers" not in (ROOT / "Dockerfile").read_text()
+
+
+def test_compose_trusts_forwarded_headers_because_nginx_sets_them():
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for" in conf
+    assert compose()["services"]["web"]["environment"]["TOCSIN_BEHIND_PROXY"] == "1"

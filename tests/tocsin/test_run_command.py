@@ -84,7 +84,7 @@ def test_run_serves_login_and_ready_then_stops_cleanly_on_ctrl_c(tmp_path):
         assert login.status_code == 200
         assert "csrfmiddlewaretoken" in login.text
         children = psutil.Process(proc.pid).children(recursive=True)
-        assert len(children) >= 2  # daphne and the worker cluster (with its own children)
+        assert len(children) >= 2  # the web server and the worker cluster (with its own children)
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
@@ -107,7 +107,7 @@ def test_run_stops_everything_and_fails_when_a_child_dies(tmp_path):
     try:
         wait_for(lambda: len(psutil.Process(proc.pid).children()) >= 2, 30, "children")
         children = psutil.Process(proc.pid).children(recursive=True)
-        web = next(c for c in psutil.Process(proc.pid).children() if "daphne" in c.cmdline())
+        web = next(c for c in psutil.Process(proc.pid).children() if "web" in c.cmdline())
         web.kill()
         code = proc.wait(timeout=30)
     finally:

@@ -1,4 +1,4 @@
-"""Run the whole of Tocsin in one command: the daphne web server and a worker cluster.
+"""Run the whole of Tocsin in one command: the web server (``manage.py web``) and a worker cluster.
 
 Ctrl-C (SIGINT) or SIGTERM stops both cleanly; if either process dies, the other is stopped too
 and the command exits non-zero, so a supervisor notices.
@@ -30,16 +30,16 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         python = sys.executable
         commands = {
+            # `manage.py web`, not daphne itself: the access log redacts ingest keys and
+            # X-Forwarded-For is trusted only behind a proxy (TOCSIN_BEHIND_PROXY).
             "web": [
                 python,
-                "-m",
-                "daphne",
-                "--bind",
+                str(settings.BASE_DIR / "manage.py"),
+                "web",
+                "--host",
                 options["host"],
                 "--port",
                 str(options["port"]),
-                "--proxy-headers",
-                "tocsin.asgi:application",
             ],
         }
         if not options["no_worker"]:
