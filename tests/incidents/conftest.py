@@ -29,25 +29,34 @@ def receiver() -> Iterator[Receiver]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            if state.take_stall():
+                state.stalled.set()
+                state.released.wait(60)
+                self.close_connection = True
+                return
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             state.requests.append(Received(self.path, dict(self.headers.items()), body))
             code = state.next_code()
+            answer = b"ok" if code < 400 else b"boom"
             self.send_response(code)
             self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(b"ok" if code < 400 else b"boom")
+            self.wfile.write(answer)
 
         def log_message(self, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hook/s3cr3t-token"
     try:
         yield state
     finally:
+        state.release()
         server.shutdown()
         server.server_close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+import threading
 from dataclasses import dataclass, field
 from email.message import Message as MailMessage
 from typing import Any
@@ -29,20 +30,52 @@ class Received:
     headers: dict[str, str]
     body: bytes
 
+    @property
+    def delivery(self) -> str:
+        return self.headers.get("X-Tocsin-Delivery", "")
+
     def json(self) -> Any:
         return json.loads(self.body)
 
 
 @dataclass
 class Receiver:
-    """Answers each POST with the next status in ``codes`` (the last one repeats)."""
+    """Answers each POST with the next status in ``codes`` (the last one repeats).
+
+    After ``stall_next()`` the next POST hangs before its body is read, so the sender is stuck
+    mid-send holding its claim, until ``release()``. A stalled request is never answered and
+    never counts as received.
+    """
 
     codes: list[int] = field(default_factory=lambda: [200])
     requests: list[Received] = field(default_factory=list)
     url: str = ""
+    stalled: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    _stall: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def hits(self) -> list[Received]:
+        return self.requests
 
     def next_code(self) -> int:
         return self.codes.pop(0) if len(self.codes) > 1 else self.codes[0]
+
+    def stall_next(self) -> None:
+        with self._lock:
+            self._stall = True
+
+    def take_stall(self) -> bool:
+        with self._lock:
+            stall, self._stall = self._stall, False
+            return stall
+
+    def release(self) -> None:
+        self.released.set()
+
+    def for_key(self, prefix: str) -> list[Received]:
+        return [h for h in self.requests if h.delivery.startswith(prefix)]
 
 
 def make_incident(team: Any, **extra: Any) -> Incident:

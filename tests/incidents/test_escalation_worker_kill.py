@@ -28,11 +28,10 @@ from incidents.models import (
 from monitoring.models import Service, Severity
 from monitoring.pipeline import AlertInput, process
 from tests.conftest import make_user
-from tests.incidents import test_e2e_paging as e2e
 from tests.incidents.core_support import policy
+from tests.incidents.notify_support import Receiver
 from tests.incidents.test_e2e_paging import (
     WEBHOOK_SECRET,
-    Receiver,
     move_time,
     run_in_worker,
     signature_verifies,
@@ -45,7 +44,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-receiver = e2e.receiver  # the fixture: a real HTTP receiver on 127.0.0.1
 
 # Becoming due → on the receiver, with a fresh worker to start in between (interpreter, Django
 # and the cluster's processes), on a loaded CI machine.
