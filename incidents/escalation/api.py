@@ -6,8 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.permissions import IsAuthenticated
+from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
@@ -19,11 +18,9 @@ from incidents.models import (
     Priority,
 )
 from tocsin.api.filters import TeamRefField
-from tocsin.api.lookups import INT_LOOKUP, not_found, validated, visible_teams
-from tocsin.api.permissions import TeamRole
-from tocsin.api.serializers import StrictInputMixin, TeamRefSerializer
-from tocsin.api.views import ApiMixin
-from tocsin.permissions import Action, scope
+from tocsin.api.lookups import validated, visible_teams
+from tocsin.api.serializers import IdField, StrictInputMixin, TeamRefSerializer
+from tocsin.api.viewsets import MANAGER_WRITES, TeamScopedViewSet
 
 # --- Escalation policies --------------------------------------------------------------------------
 
@@ -32,10 +29,8 @@ MIN_PRIORITY_CHOICES = [("", "any"), *Priority.choices]
 
 class StepSerializer(StrictInputMixin, serializers.Serializer):
     delay_minutes = serializers.IntegerField(min_value=0, max_value=24 * 60, default=0)
-    user_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), default=list)
-    schedule = serializers.IntegerField(
-        min_value=1, allow_null=True, required=False, source="schedule_id"
-    )
+    user_ids = serializers.ListField(child=IdField(), default=list)
+    schedule = IdField(allow_null=True, required=False, source="schedule_id")
     notify_team = serializers.BooleanField(default=False)
     round_robin = serializers.BooleanField(default=False)
     reassign = serializers.BooleanField(default=False)
@@ -101,38 +96,19 @@ class PolicyCreateSerializer(PolicyWriteSerializer):
             raise serializers.ValidationError(exc.messages) from None
 
 
-class EscalationPolicyViewSet(
-    ApiMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
+class EscalationPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    model = EscalationPolicy
+    what = "escalation policy"
     serializer_class = PolicySerializer
-    permission_classes = [IsAuthenticated, TeamRole]
-    lookup_value_regex = INT_LOOKUP
-    required_actions = {
-        "create": Action.MANAGE,
-        "partial_update": Action.MANAGE,
-        "destroy": Action.MANAGE,
-    }
+    required_actions = MANAGER_WRITES
     conflict_actions = {"create", "partial_update"}
 
-    def get_queryset(self) -> QuerySet[EscalationPolicy]:
-        if getattr(self, "swagger_fake_view", False):
-            return EscalationPolicy.objects.none()
+    def shape(self, queryset: QuerySet[EscalationPolicy]) -> QuerySet[EscalationPolicy]:
         return (
-            scope(EscalationPolicy.objects.all(), self.request.user, Action.VIEW)
-            .select_related("team")
+            queryset.select_related("team")
             .prefetch_related("steps")
             .order_by("team__name", "name", "id")
         )
-
-    def get_object(self) -> EscalationPolicy:
-        policy = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if policy is None:
-            raise not_found("escalation policy")
-        self.check_object_permissions(self.request, policy)
-        return policy
 
     @extend_schema(request=PolicyCreateSerializer, responses={201: PolicySerializer})
     def create(self, request: Request) -> Response:

@@ -13,9 +13,8 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
@@ -28,10 +27,9 @@ from incidents.models import (
 )
 from monitoring.models import Service
 from tocsin.api.filters import IntegerFilter, StrictFilterSet, TeamRefFilter
-from tocsin.api.lookups import INT_LOOKUP, not_found, validated, visible_teams
-from tocsin.api.permissions import TeamRole
-from tocsin.api.serializers import EventSerializer, StrictInputMixin, TeamRefSerializer
-from tocsin.api.views import ApiMixin
+from tocsin.api.lookups import validated, visible_teams
+from tocsin.api.serializers import EventSerializer, IdField, StrictInputMixin, TeamRefSerializer
+from tocsin.api.viewsets import ApiMixin, TeamScopedViewSet
 from tocsin.permissions import Action, can, scope
 
 router = SimpleRouter()
@@ -105,7 +103,7 @@ class IncidentSerializer(serializers.ModelSerializer):
 
 
 class ReassignSerializer(StrictInputMixin, serializers.Serializer):
-    user = serializers.IntegerField(min_value=1, allow_null=True)
+    user = IdField(allow_null=True)
 
 
 class NoteSerializer(StrictInputMixin, serializers.Serializer):
@@ -113,14 +111,14 @@ class NoteSerializer(StrictInputMixin, serializers.Serializer):
 
 
 class MergeSerializer(StrictInputMixin, serializers.Serializer):
-    sources = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1)
+    sources = serializers.ListField(child=IdField(), min_length=1)
 
 
-class IncidentViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    model = Incident
+    what = "incident"
     serializer_class = IncidentSerializer
     filterset_class = IncidentFilter
-    permission_classes = [IsAuthenticated, TeamRole]
-    lookup_value_regex = INT_LOOKUP
     required_actions = {
         "acknowledge": Action.RESPOND,
         "resolve": Action.RESPOND,
@@ -129,22 +127,12 @@ class IncidentViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         "merge": Action.RESPOND,
     }
 
-    def get_queryset(self) -> QuerySet[Incident]:
-        if getattr(self, "swagger_fake_view", False):
-            return Incident.objects.none()
+    def shape(self, queryset: QuerySet[Incident]) -> QuerySet[Incident]:
         return (
-            scope(Incident.objects.all(), self.request.user, Action.VIEW)
-            .select_related("team", "service", "assignee", "commander")
+            queryset.select_related("team", "service", "assignee", "commander")
             .prefetch_related("alert_links")
             .order_by("-created_at", "-id")
         )
-
-    def get_object(self) -> Incident:
-        incident = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if incident is None:
-            raise not_found("incident")
-        self.check_object_permissions(self.request, incident)
-        return incident
 
     def _answer(self, incident: Incident) -> Response:
         incident = self.get_queryset().get(pk=incident.pk)
@@ -202,8 +190,9 @@ class IncidentViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
         services.merge(incident, sources, actor=request.user)
         return self._answer(incident)
 
+    # The whole timeline in one answer, oldest first: it is read as a story, not paged through.
     @extend_schema(responses=EventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def timeline(self, request: Request, pk: int) -> Response:
         incident = self.get_object()
         events = timeline.for_incident(incident).select_related("team")
@@ -214,7 +203,7 @@ class IncidentViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class PreviewSerializer(StrictInputMixin, serializers.Serializer):
-    service = serializers.IntegerField(min_value=1)
+    service = IdField()
     labels = serializers.DictField(child=serializers.CharField(allow_blank=True), allow_empty=False)
     fingerprint = serializers.CharField(max_length=255, required=False)
     severity = serializers.CharField(max_length=10, required=False)

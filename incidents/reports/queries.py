@@ -29,6 +29,7 @@ from incidents.models import Incident
 from incidents.slas.services import SLA_SERVICE_SLUG
 from monitoring.models import Service
 from tocsin.api.filters import TeamRefField
+from tocsin.api.lookups import MAX_ID
 from tocsin.models import Team
 from tocsin.permissions import Action, scope, teams_for
 
@@ -63,7 +64,7 @@ class ReportFilterForm(forms.Form):
     """The filters of the page, the CSV and the API; checks visibility with the user's roles."""
 
     team = TeamRefField(queryset=Team.objects.none(), required=False)
-    service = forms.IntegerField(required=False, min_value=1)
+    service = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     since = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
     until = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
 

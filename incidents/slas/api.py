@@ -14,9 +14,7 @@ import django_filters
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAuthenticated
+from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
@@ -26,11 +24,10 @@ from incidents.models import MAX_TARGET_MINUTES, Priority, ResponseTarget
 from incidents.reports import queries as reports
 from incidents.slas import services as slas
 from monitoring.models import Service
-from tocsin.api.filters import IntegerFilter, StrictFilterSet, TeamRefField, TeamRefFilter
-from tocsin.api.lookups import INT_LOOKUP, visible_teams
-from tocsin.api.permissions import TeamRole
-from tocsin.api.serializers import StrictInputMixin, TeamRefSerializer
-from tocsin.api.views import ApiMixin
+from tocsin.api.filters import IdFilter, StrictFilterSet, TeamRefField, TeamRefFilter
+from tocsin.api.lookups import visible_teams
+from tocsin.api.serializers import IdField, StrictInputMixin, TeamRefSerializer
+from tocsin.api.viewsets import MANAGER_WRITES, ApiMixin, TeamScopedViewSet
 from tocsin.permissions import Action, scope
 
 router = SimpleRouter()
@@ -41,7 +38,7 @@ router = SimpleRouter()
 
 class ResponseTargetFilter(StrictFilterSet):
     team = TeamRefFilter(queryset=visible_teams)
-    service = IntegerFilter(field_name="service", min_value=1)
+    service = IdFilter(field_name="service")
     priority = django_filters.MultipleChoiceFilter(choices=Priority.choices)
 
     class Meta:
@@ -90,8 +87,7 @@ class ResponseTargetWriteSerializer(StrictInputMixin, serializers.Serializer):
 class ResponseTargetCreateSerializer(ResponseTargetWriteSerializer):
     team = serializers.CharField(help_text="Team id or slug; you need the manager role in it.")
     priority = serializers.ChoiceField(choices=Priority.choices)
-    service = serializers.IntegerField(
-        min_value=1,
+    service = IdField(
         required=False,
         allow_null=True,
         help_text="A service of the team, to override the team's target for it; null = all.",
@@ -116,40 +112,20 @@ class ResponseTargetCreateSerializer(ResponseTargetWriteSerializer):
         return service
 
 
-class ResponseTargetViewSet(
-    ApiMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
+class ResponseTargetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
     """Response targets per team and priority (optionally per service)."""
 
+    model = ResponseTarget
+    what = "response target"
     serializer_class = ResponseTargetSerializer
     filterset_class = ResponseTargetFilter
-    permission_classes = [IsAuthenticated, TeamRole]
-    lookup_value_regex = INT_LOOKUP
-    required_actions = {
-        "create": Action.MANAGE,
-        "partial_update": Action.MANAGE,
-        "destroy": Action.MANAGE,
-    }
+    required_actions = MANAGER_WRITES
     conflict_actions = {"create"}
 
-    def get_queryset(self) -> QuerySet[ResponseTarget]:
-        if getattr(self, "swagger_fake_view", False):
-            return ResponseTarget.objects.none()
-        return (
-            scope(ResponseTarget.objects.all(), self.request.user, Action.VIEW)
-            .select_related("team", "service")
-            .order_by("team__name", "service__name", "priority", "id")
+    def shape(self, queryset: QuerySet[ResponseTarget]) -> QuerySet[ResponseTarget]:
+        return queryset.select_related("team", "service").order_by(
+            "team__name", "service__name", "priority", "id"
         )
-
-    def get_object(self) -> ResponseTarget:
-        target = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if target is None:
-            raise NotFound("no such response target, or you may not see it", code="not_found")
-        self.check_object_permissions(self.request, target)
-        return target
 
     @extend_schema(
         request=ResponseTargetCreateSerializer, responses={201: ResponseTargetSerializer}
