@@ -111,3 +111,11 @@ def test_compose_trusts_forwarded_headers_because_nginx_sets_them():
     conf = (ROOT / "deploy" / "nginx.conf").read_text()
     assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for" in conf
     assert compose()["services"]["web"]["environment"]["TOCSIN_BEHIND_PROXY"] == "1"
+
+
+def test_ci_checks_its_services_first_then_runs_both_suites():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "set -euo pipefail" in script  # any failing step fails the job
+    checks = script.index("CI needs PostgreSQL"), script.index("CI needs Redis")
+    embedded = script.index("make test\n")
+    assert max(checks) < embedded < script.index("make test-postgres")
