@@ -316,6 +316,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's default handler for these prints unfiltered under DEBUG (e.g. the runserver
+        # request lines, paths with keys in them); the root console handler above is enough.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         # httpx logs every request URL at INFO; webhook URLs carry tokens.
         "httpx": {"level": "WARNING"},
