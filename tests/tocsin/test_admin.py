@@ -276,7 +276,7 @@ def test_a_new_team_whose_slug_is_taken_gets_a_form_error(crew: Any) -> None:
 
 def test_a_team_with_history_cannot_be_deleted(crew: Any) -> None:
     with transaction.atomic():
-        record("team.test", team=crew.team)
+        record("team.updated", team=crew.team)
     client = client_for(crew.admin)
     url = reverse("admin:tocsin_team_delete", args=[crew.team.pk])
     response = client.get(url)
@@ -343,7 +343,7 @@ def test_tokens_are_not_created_changed_or_deleted_in_the_admin(crew: Any) -> No
 @pytest.fixture
 def event(crew: Any) -> Event:
     with transaction.atomic():
-        return record("team.test", team=crew.team, subject_label="hello", payload={"a": 1})
+        return record("team.updated", team=crew.team, subject_label="hello", payload={"a": 1})
 
 
 @pytest.mark.parametrize("who", ["manager", "admin"])
@@ -368,7 +368,11 @@ def test_events_cannot_be_edited_or_deleted_even_by_a_superuser(
         {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"},
     )
     stored = Event.objects.get(pk=event.pk)
-    assert (stored.kind, stored.subject_label, stored.payload) == ("team.test", "hello", {"a": 1})
+    assert (stored.kind, stored.subject_label, stored.payload) == (
+        "team.updated",
+        "hello",
+        {"a": 1},
+    )
 
 
 def test_event_page_shows_the_payload(crew: Any, event: Event) -> None:
@@ -412,7 +416,7 @@ def many(crew: Any) -> Any:
     )
     with transaction.atomic():
         for i in range(300):
-            record("team.test", team=teams[i % 40], subject_label=f"event {i}", actor=crew.admin)
+            record("team.updated", team=teams[i % 40], subject_label=f"event {i}", actor=crew.admin)
     return crew
 
 

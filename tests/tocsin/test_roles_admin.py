@@ -124,9 +124,9 @@ def test_team_filter_with_another_teams_id_shows_nothing_more(crew: Any) -> None
 def _events(crew: Any) -> dict[str, Event]:
     with transaction.atomic():
         return {
-            "own": record("test.own", team=crew.team, subject_label="own"),
-            "other": record("test.other", team=crew.other_team, subject_label="other"),
-            "teamless": record("user.signed_in", team=None, subject_label="sign-in"),
+            "own": record("team.updated", team=crew.team, subject_label="own"),
+            "other": record("team.updated", team=crew.other_team, subject_label="other"),
+            "teamless": record("user.logged_out", team=None, subject_label="sign-in"),
         }
 
 
