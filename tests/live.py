@@ -154,14 +154,20 @@ def start_web(log_dir: Path, **env: str) -> WebServer:
         **env,
     )
 
+    wait_until_serving(proc, port)
+    return WebServer(proc, port)
+
+
+def wait_until_serving(proc: Proc, port: int, timeout: float = 30) -> None:
+    """Until the web server ``proc`` started answers /health/live on ``port``."""
+
     def answers() -> bool:
         try:
             return httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_for(answers, 30, "the web server to answer", proc)
-    return WebServer(proc, port)
+    wait_for(answers, timeout, "the web server to answer", proc)
 
 
 def queued_tasks() -> int:

@@ -8,13 +8,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.test import override_settings
 
 from monitoring.models import Service
 from tests.incidents.core_support import make_service
-from tests.incidents.notify_support import Inbox, Received, Receiver
-from tests.live import free_port
+from tests.incidents.notify_support import Inbox, Received, Receiver, smtp_server
 
 
 @pytest.fixture
@@ -64,21 +62,17 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def smtp() -> Iterator[Inbox]:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 that Django's SMTP backend sends to."""
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        with override_settings(
+    with (
+        smtp_server() as server,
+        override_settings(
             EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
             EMAIL_HOST="127.0.0.1",
-            EMAIL_PORT=port,
+            EMAIL_PORT=server.port,
             EMAIL_HOST_USER="",
             EMAIL_HOST_PASSWORD="",
             EMAIL_USE_TLS=False,
             EMAIL_USE_SSL=False,
             TOCSIN_BASE_URL="https://tocsin.example.org",
-        ):
-            yield inbox
-    finally:
-        controller.stop()
+        ),
+    ):
+        yield server.inbox

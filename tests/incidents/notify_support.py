@@ -1,16 +1,21 @@
-"""Real receivers on 127.0.0.1 for notification tests: an HTTP server in a thread."""
+"""Real receivers on 127.0.0.1 for notification tests: an HTTP server and an SMTP server."""
 
 from __future__ import annotations
 
 import email
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message as MailMessage
 from typing import Any
 
+from aiosmtpd.controller import Controller
+
 from incidents.models import Incident, NotificationChannel
 from monitoring.models import Service
+from tests.live import free_port
 
 
 class Inbox:
@@ -22,6 +27,34 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
         return "250 OK"
+
+
+@dataclass
+class Smtp:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1, and what it accepted."""
+
+    inbox: Inbox
+    port: int
+
+    @property
+    def messages(self) -> list[tuple[list[str], MailMessage]]:
+        return self.inbox.messages
+
+    def env(self) -> dict[str, str]:
+        """What a web or worker process needs to send to it."""
+        return {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(self.port)}
+
+
+@contextmanager
+def smtp_server() -> Iterator[Smtp]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield Smtp(inbox, port)
+    finally:
+        controller.stop()
 
 
 @dataclass

@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 from django_q.models import Task
 from django_q.tasks import async_task
@@ -45,10 +44,9 @@ from incidents.models import (
 )
 from monitoring.models import IntegrationKind, Service
 from tests.conftest import make_user
-from tests.incidents.notify_support import Inbox, Received
+from tests.incidents.notify_support import Received, Smtp, smtp_server
 from tests.live import (
     Proc,
-    free_port,
     queued_tasks,
     start_web,
     start_worker,
@@ -69,29 +67,11 @@ WEBHOOK_SECRET = "e2e-shared-secret-0123456789abcdef"
 # --- Real receivers -----------------------------------------------------------------------------
 
 
-@dataclass
-class Smtp:
-    inbox: Inbox
-    port: int
-
-    @property
-    def messages(self) -> list[tuple[list[str], MailMessage]]:
-        return self.inbox.messages
-
-    def env(self) -> dict[str, str]:
-        return {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(self.port)}
-
-
 @pytest.fixture
 def smtp() -> Iterator[Smtp]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield Smtp(inbox, port)
-    finally:
-        controller.stop()
+    """Out of process: the web and worker processes get its address from ``Smtp.env()``."""
+    with smtp_server() as server:
+        yield server
 
 
 def body_of(message: MailMessage) -> str:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from monitoring.models import Integration, IntegrationKind, Service
-from tests.live import Proc, free_port, start, wait_for
+from tests.live import Proc, free_port, start, wait_for, wait_until_serving
 from tocsin.models import Event
 from tocsin.redaction import RedactSecrets, redact
 
@@ -57,16 +57,8 @@ def serve(launcher: str, log_dir: Path, **env: str) -> tuple[Proc, str]:
     port = free_port()
     args, launcher_env = ACCESS_LOGGING[launcher](port)
     proc = start(f"web-{port}", args, log_dir, **launcher_env, **env)
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{url}/health/live", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(answers, 60, "the web server to answer", proc)
-    return proc, url
+    wait_until_serving(proc, port, timeout=60)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def keyed_integration(service: Service, kind: str) -> str:
