@@ -26,7 +26,10 @@ from django.utils.text import slugify
 
 from tocsin import services
 from tocsin.admin_mixins import (
-    SuperuserReadOnlyAdmin,
+    AddOnlyAdmin,
+    Operation,
+    ReadOnlyAdmin,
+    SuperuserAdmin,
     TeamListFilter,
     TeamScopedAdmin,
     TeamScopedInline,
@@ -48,15 +51,14 @@ class MemberInline(TeamScopedInline, admin.TabularInline):
     extra = 0
     verbose_name = "member"
     verbose_name_plural = "members"
+    # New members come through NewMemberInline (the user is fixed once added).
+    refused_operations = (Operation.ADD,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("team", "user")  # row labels
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # new members come through NewMemberInline (the user is fixed once added)
 
-
-class NewMemberInline(TeamScopedInline, admin.TabularInline):
+class NewMemberInline(AddOnlyAdmin, TeamScopedInline, admin.TabularInline):
     """Empty rows to add people; a separate inline so existing rows keep their user fixed."""
 
     model = Membership
@@ -68,12 +70,6 @@ class NewMemberInline(TeamScopedInline, admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).none()
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _membership_changes(
@@ -114,6 +110,7 @@ class TeamAdmin(TeamScopedAdmin, admin.ModelAdmin):
     fields = ("name", "slug", "description", "created_at")
     readonly_fields = ("slug", "created_at")
     inlines = (MemberInline, NewMemberInline)
+    superuser_operations = (Operation.ADD, Operation.DELETE)  # managers run the teams they have
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(member_count=Count("memberships"))
@@ -121,12 +118,6 @@ class TeamAdmin(TeamScopedAdmin, admin.ModelAdmin):
     @admin.display(description="members", ordering="member_count")
     def member_count(self, team: Team) -> int:
         return team.member_count
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return is_admin(request.user)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_admin(request.user)
 
     def clean_admin_form(self, request: HttpRequest, form: BaseForm, obj: Any) -> None:
         super().clean_admin_form(request, form, obj)
@@ -249,7 +240,7 @@ class MembershipAdmin(TeamScopedAdmin, admin.ModelAdmin):
 
 # -- the event log --------------------------------------------------------------------------------
 @admin.register(Event)
-class EventAdmin(TeamScopedAdmin, admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
     """The event log, read-only for everyone: it is append-only by design."""
 
     view_action = Action.VIEW
@@ -281,15 +272,6 @@ class EventAdmin(TeamScopedAdmin, admin.ModelAdmin):
             "<pre>{}</pre>", json.dumps(event.payload, indent=2, sort_keys=True, default=str)
         )
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 # -- superuser-only operational tables ------------------------------------------------------------
 class TokenStatusFilter(admin.SimpleListFilter):
@@ -311,7 +293,7 @@ class TokenStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(SuperuserReadOnlyAdmin, admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin, SuperuserAdmin, admin.ModelAdmin):
     """Tokens are issued by their owner (who alone sees the secret, once); here they are revoked."""
 
     list_display = ("name", "user", "prefix", "status", "created_at", "expires_at", "last_used_at")
@@ -354,7 +336,7 @@ class ApiTokenAdmin(SuperuserReadOnlyAdmin, admin.ModelAdmin):
 
 
 @admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(SuperuserReadOnlyAdmin, admin.ModelAdmin):
+class WorkerHeartbeatAdmin(ReadOnlyAdmin, SuperuserAdmin, admin.ModelAdmin):
     """Proof that scheduled tasks run: each worker cluster writes its row every minute."""
 
     list_display = ("worker", "started_at", "last_seen_at", "age")

@@ -9,6 +9,16 @@ and edits exactly their teams' rows, and an app's admin is a few declarative lin
     @admin.register(Probe)
     class ProbeAdmin(TeamScopedAdmin, admin.ModelAdmin):
         list_display = ("name", "team", "kind")
+        team_scoped_fields = {"service": "team"}  # pick only services of the probe's team
+
+    @admin.register(ProbeResult)
+    class ProbeResultAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
+        view_action = Action.VIEW
+
+What an admin never offers is declared, not coded: ``ReadOnlyAdmin`` (rows the system writes),
+``AddOnlyAdmin`` (rows added and then left alone), or ``refused_operations`` with the reason
+next to it; who may do the rest is asked of ``tocsin.permissions``. Foreign keys to other
+team-owned rows are scoped with ``team_scoped_fields`` (see ``TeamScopedFields``).
 
 Writes should go through the app's services so the event log records them: override
 ``save_model``/``delete_model`` to call them (``adopt`` hands a created row back to the admin).
@@ -19,18 +29,28 @@ is opened with ``admin.site.allow_user_search(Model, "field")``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from enum import StrEnum
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models, transaction
-from django.forms import BaseForm
+from django.forms import BaseForm, BaseFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from tocsin.permissions import Action, can, is_admin, may_use_admin, scope, teams_for
+from tocsin.permissions import (
+    Action,
+    can,
+    is_admin,
+    may_use_admin,
+    scope,
+    team_id_of,
+    team_ids_for,
+    teams_for,
+)
 from tocsin.services import ServiceError
 
 # Where a service's refusal waits on the request for the form to pick it up (see changeform_view).
@@ -57,6 +77,23 @@ def adopt(target: models.Model, saved: models.Model) -> None:
         setattr(target, field.attname, getattr(saved, field.attname))
     target._state.adding = False
     target._state.db = saved._state.db
+
+
+def extend_clean(form_class: type[BaseForm], check: Callable[[BaseForm], None]) -> None:
+    """Run ``check(form)`` after the form's own ``clean``.
+
+    Django's factories (``modelform_factory``, ``inlineformset_factory``) build a new form class on
+    every call, so patching it affects this request only (a subclass would make Django build
+    every form field a second time).
+    """
+    base_clean: Callable[[BaseForm], Any] = form_class.clean
+
+    def clean(form: BaseForm) -> Any:
+        cleaned = base_clean(form)
+        check(form)
+        return cleaned
+
+    form_class.clean = clean  # type: ignore[method-assign]
 
 
 @admin.action(permissions=["delete"], description=delete_selected.short_description)
@@ -133,23 +170,147 @@ class ServiceBackedAdmin:
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> type[BaseForm]:
         form_class = super().get_form(request, obj, change=change, **kwargs)
-        # modelform_factory builds a new class on every call, so patching it affects this
-        # request only (a subclass would make Django build every form field a second time).
-        base_clean: Callable[[BaseForm], Any] = form_class.clean
 
-        def clean(form: BaseForm) -> Any:
-            cleaned = base_clean(form)
+        def check(form: BaseForm) -> None:
             self.clean_admin_form(request, form, obj)
             pending = getattr(request, _PENDING_ERROR, None)
             if pending is not None:
                 add_error_to_form(form, pending)
-            return cleaned
 
-        form_class.clean = clean
+        extend_clean(form_class, check)
         return form_class
 
     def clean_admin_form(self, request: HttpRequest, form: BaseForm, obj: Any) -> None:
         """Hook: validate the main form with the request at hand (add errors to ``form``)."""
+
+
+# -- what an admin offers at all -----------------------------------------------------------------
+class Operation(StrEnum):
+    ADD = "add"
+    CHANGE = "change"
+    DELETE = "delete"
+
+
+class DeclaredOperations:
+    """Which writes an admin offers, declared once; ``TeamScopedAdmin``, ``TeamScopedInline`` and
+    ``SuperuserAdmin`` honour it before asking ``tocsin.permissions`` who may do the rest.
+
+    An operation in ``refused_operations`` is refused to everyone, superusers included (say why
+    next to the declaration); one in ``superuser_operations`` is left to superusers.
+    """
+
+    refused_operations: tuple[Operation, ...] = ()
+    superuser_operations: tuple[Operation, ...] = ()
+    # Keeps "change" on the list page (no object) of rows that are otherwise refused it: for an
+    # admin whose list actions change rows through services (acknowledge, resolve selected).
+    changes_through_actions: bool = False
+
+    def offers(self, request: HttpRequest, operation: Operation, obj: Any = None) -> bool:
+        if operation in self.refused_operations:
+            return operation is Operation.CHANGE and obj is None and self.changes_through_actions
+        return operation not in self.superuser_operations or is_admin(request.user)
+
+    def may_write(self, request: HttpRequest, obj: Any) -> bool:
+        """Who may write what is offered: managers of ``obj``'s team (of the parent's, for an
+        inline); with no object, anyone who uses the admin (the list, the add page)."""
+        if obj is None:
+            return may_use_admin(request.user)
+        return can(request.user, Action.MANAGE, obj)
+
+    # ``obj`` is the row (ModelAdmin; Django passes none to has_add_permission) or the parent
+    # (InlineModelAdmin).
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.offers(request, Operation.ADD, obj) and self.may_write(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.offers(request, Operation.CHANGE, obj) and self.may_write(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.offers(request, Operation.DELETE, obj) and self.may_write(request, obj)
+
+
+class ReadOnlyAdmin(DeclaredOperations):
+    """Rows the system writes (alerts, the event log, deliveries, series): shown, never added,
+    changed or deleted through the admin, by anyone."""
+
+    refused_operations = (Operation.ADD, Operation.CHANGE, Operation.DELETE)
+
+
+class AddOnlyAdmin(DeclaredOperations):
+    """Rows added here and left alone afterwards (empty "add a member" rows; history)."""
+
+    refused_operations = (Operation.CHANGE, Operation.DELETE)
+
+
+# -- foreign keys to other team-owned rows --------------------------------------------------------
+def _team_attname(model: type[models.Model], team_path: str) -> str | None:
+    """The column holding the team when ``team_path`` is a foreign key of ``model`` itself."""
+    try:
+        field = model._meta.get_field(team_path)
+    except FieldDoesNotExist:
+        return None
+    return field.attname if field.many_to_one else None
+
+
+def scoped_rows(model: type[models.Model], user: Any, team_path: str) -> models.QuerySet:
+    """The rows of ``model`` in the teams ``user`` manages; ``team_path`` leads from a row to its
+    team (``"team"``, or ``"memberships__team"`` for users)."""
+    rows = model._default_manager.all()
+    if _team_attname(model, team_path) is not None:
+        return scope(rows.select_related(team_path), user, Action.MANAGE, team_path)
+    if team_ids_for(user, Action.MANAGE) is None:
+        return rows
+    # Through a to-many relation (a user's memberships) a row matches once per team: by id, so
+    # each is offered once and a chosen id finds exactly one row.
+    return rows.filter(pk__in=scope(rows, user, Action.MANAGE, team_path).values("pk"))
+
+
+def in_team(row: models.Model, team_path: str, team_id: int) -> bool:
+    attname = _team_attname(type(row), team_path)
+    if attname is not None:
+        return getattr(row, attname) == team_id
+    return type(row)._default_manager.filter(pk=row.pk, **{team_path: team_id}).exists()
+
+
+class TeamScopedFields:
+    """Declarative scoping of foreign keys to other team-owned rows (admins and inlines).
+
+    ``team_scoped_fields = {"service": "team", "user": "memberships__team"}`` names each foreign
+    key with the lookup from the row it points to, to that row's team. The field offers only
+    rows of the teams the user manages, so a POST naming any other row (a forged id) is refused
+    by the field itself; a row of a team other than the edited row's is refused with an error
+    on the field. Override ``team_scoped_choices`` to narrow the choices further.
+    """
+
+    team_scoped_fields: Mapping[str, str] = {}
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        team_path = self.team_scoped_fields.get(db_field.name)
+        if team_path is not None and "queryset" not in kwargs:
+            kwargs["queryset"] = self.team_scoped_choices(db_field, request)
+            noun = db_field.related_model._meta.verbose_name
+            refusal = f"Choose a {noun} of a team you manage."
+            if _team_attname(db_field.related_model, team_path) is None:
+                refusal = f"This {noun} is not a member of a team you manage."
+            kwargs.setdefault("error_messages", {"invalid_choice": refusal})
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+
+    def team_scoped_choices(self, db_field: Any, request: HttpRequest) -> models.QuerySet:
+        team_path = self.team_scoped_fields[db_field.name]
+        return scoped_rows(db_field.related_model, request.user, team_path)
+
+    def check_team_scoped_fields(self, form: BaseForm, team_id: int | None) -> None:
+        """Refuse a chosen row that is not in ``team_id`` (the edited row's team, when known)."""
+        if team_id is None:
+            return
+        for name, team_path in self.team_scoped_fields.items():
+            row = form.cleaned_data.get(name) if name in form.fields else None
+            if row is not None and not in_team(row, team_path, team_id):
+                noun = row._meta.verbose_name
+                where = "belongs to another team"
+                if _team_attname(type(row), team_path) is None:
+                    where = "is not a member of this team"  # a user, through memberships
+                form.add_error(name, f"This {noun} {where}.")
 
 
 class TeamListFilter(admin.SimpleListFilter):
@@ -190,13 +351,15 @@ class TeamListFilter(admin.SimpleListFilter):
         return queryset
 
 
-class TeamScopedAdmin(ServiceBackedAdmin):
+class TeamScopedAdmin(TeamScopedFields, DeclaredOperations, ServiceBackedAdmin):
     """A ModelAdmin mixin for team-owned models; every decision comes from ``tocsin.permissions``.
 
     - Superusers see and change everything; managers see the rows of the teams where they may
       ``view_action`` (MANAGE by default) and change those of the teams they manage.
-    - ``team`` choices on forms are the teams the user manages, and saving re-checks it.
-    - Module and list access follow ``may_use_admin`` (superusers and managers), not is_staff.
+    - ``team`` choices on forms are the teams the user manages, and saving re-checks it; other
+      foreign keys to team-owned rows are scoped by ``team_scoped_fields``.
+    - Module and list access follow ``may_use_admin`` (superusers and managers), not is_staff;
+      writes the admin never offers are declared (``refused_operations``, ``ReadOnlyAdmin``).
 
     The model exposes its team as ``team``/``team_id`` (what ``permissions.can`` reads);
     ``team_field`` is the lookup used to scope querysets (``"pk"`` for Team itself).
@@ -218,17 +381,6 @@ class TeamScopedAdmin(ServiceBackedAdmin):
             return may_use_admin(request.user)
         return can(request.user, self.view_action, obj)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return may_use_admin(request.user)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is None:
-            return may_use_admin(request.user)
-        return can(request.user, Action.MANAGE, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_change_permission(request, obj)
-
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == self.team_field:
             kwargs["queryset"] = teams_for(request.user, Action.MANAGE)
@@ -239,6 +391,16 @@ class TeamScopedAdmin(ServiceBackedAdmin):
         team = form.cleaned_data.get(self.team_field) if self.team_field in form.fields else None
         if team is not None and not can(request.user, Action.MANAGE, team):
             form.add_error(self.team_field, self.not_your_team_message)
+        self.check_team_scoped_fields(form, self.team_of_form(form, obj))
+
+    def team_of_form(self, form: BaseForm, obj: Any) -> int | None:
+        """The edited row's team: its team field, the field it comes through (``team_field =
+        "service__team"``: the chosen service's), else the stored row's; None while unknown."""
+        head = self.team_field.split("__", 1)[0]
+        if head in form.fields:
+            chosen = form.cleaned_data.get(head)
+            return None if chosen is None else team_id_of(chosen)
+        return None if obj is None else team_id_of(obj)
 
     def ensure_manages(self, request: HttpRequest, obj: Any) -> None:
         """The last line: never write a row into (or out of) a team the user does not manage."""
@@ -254,10 +416,12 @@ class TeamScopedAdmin(ServiceBackedAdmin):
         super().delete_model(request, obj)
 
 
-class TeamScopedInline:
+class TeamScopedInline(TeamScopedFields, DeclaredOperations):
     """An InlineModelAdmin mixin: rows belong to the parent's team, so the parent decides.
 
     Without it Django would ask ``has_perm`` and hide (or freeze) the inline for managers.
+    ``team_scoped_fields`` rows must be of the parent's team (checked once the parent exists;
+    before that, the service creating both refuses a stranger).
     """
 
     view_action: Action = Action.MANAGE
@@ -267,20 +431,18 @@ class TeamScopedInline:
             return may_use_admin(request.user)
         return can(request.user, self.view_action, obj)
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is None:
-            return may_use_admin(request.user)
-        return can(request.user, Action.MANAGE, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return TeamScopedInline.has_add_permission(self, request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return TeamScopedInline.has_add_permission(self, request, obj)
+    def get_formset(
+        self, request: HttpRequest, obj: Any = None, **kwargs: Any
+    ) -> type[BaseFormSet]:
+        formset = super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
+        if self.team_scoped_fields and obj is not None:
+            team_id = team_id_of(obj)
+            extend_clean(formset.form, lambda form: self.check_team_scoped_fields(form, team_id))
+        return formset
 
 
-class SuperuserReadOnlyAdmin:
-    """A ModelAdmin mixin for operational tables only superusers look at, and nobody edits."""
+class SuperuserAdmin(DeclaredOperations):
+    """A ModelAdmin mixin for operational tables only superusers look at (tokens, workers)."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_admin(request.user)
@@ -288,11 +450,5 @@ class SuperuserReadOnlyAdmin:
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return is_admin(request.user)
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def may_write(self, request: HttpRequest, obj: Any) -> bool:
+        return is_admin(request.user)

@@ -12,13 +12,8 @@ from django.forms import BaseForm
 from django.http import HttpRequest
 
 from incidents.escalation import services
-from incidents.models import (
-    EscalationPolicy,
-    EscalationStep,
-    Schedule,
-)
+from incidents.models import EscalationPolicy, EscalationStep
 from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin, TeamScopedInline, adopt
-from tocsin.permissions import Action, scope
 
 STEP_FIELDS = (
     "delay_minutes",
@@ -80,14 +75,10 @@ class StepInline(TeamScopedInline, admin.StackedInline):
     ]
     extra = 0
     verbose_name = "step"
+    team_scoped_fields = {"schedule": "team"}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).order_by("position", "id")
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "schedule":
-            kwargs["queryset"] = scope(Schedule.objects.all(), request.user, Action.MANAGE)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 def _steps_from(formsets: list[Any]) -> list[dict[str, Any]]:

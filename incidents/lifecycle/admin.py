@@ -20,16 +20,11 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from incidents.lifecycle import services
-from incidents.models import (
-    EscalationPolicy,
-    Incident,
-    ServiceIncidentSettings,
-)
+from incidents.models import Incident, ServiceIncidentSettings
 from monitoring.admin.alerts import ServiceListFilter
-from monitoring.models import Service
-from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin
+from tocsin.admin_mixins import ReadOnlyAdmin, TeamListFilter, TeamScopedAdmin
 from tocsin.events import record
-from tocsin.permissions import Action, can, scope
+from tocsin.permissions import Action, can
 from tocsin.services import ServiceError
 
 
@@ -61,6 +56,8 @@ class ServiceIncidentSettingsAdmin(TeamScopedAdmin, admin.ModelAdmin):
     list_display = ("service", "team_name", "grouping_mode", "auto_resolve", "escalation_policy")
     list_filter = (TeamListFilter, "grouping_mode")
     list_select_related = ("service__team", "escalation_policy")
+    # The policy must be one of the service's team (the team comes through the service).
+    team_scoped_fields = {"service": "team", "escalation_policy": "team"}
 
     @admin.display(description="team", ordering="service__team__name")
     def team_name(self, obj: ServiceIncidentSettings) -> str:
@@ -69,25 +66,8 @@ class ServiceIncidentSettingsAdmin(TeamScopedAdmin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return ("service",) if obj is not None else ()
 
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "service":
-            kwargs["queryset"] = scope(
-                Service.objects.select_related("team"), request.user, Action.MANAGE
-            )
-        if db_field.name == "escalation_policy":
-            kwargs["queryset"] = scope(
-                EscalationPolicy.objects.select_related("team"), request.user, Action.MANAGE
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
     def clean_admin_form(self, request: HttpRequest, form: BaseForm, obj: Any) -> None:
         super().clean_admin_form(request, form, obj)
-        service = form.cleaned_data.get("service") or (obj.service if obj else None)
-        policy = form.cleaned_data.get("escalation_policy")
-        if service is not None and not can(request.user, Action.MANAGE, service):
-            form.add_error("service" if "service" in form.fields else None, "Not your team.")
-        if service is not None and policy is not None and policy.team_id != service.team_id:
-            form.add_error("escalation_policy", "Choose a policy of the service's team.")
         labels = form.cleaned_data.get("group_labels")
         if labels is not None and not (
             isinstance(labels, list) and all(isinstance(x, str) for x in labels)
@@ -151,7 +131,9 @@ def _run(modeladmin: Any, request: HttpRequest, queryset: QuerySet, operation: A
 
 
 @admin.register(Incident)
-class IncidentAdmin(TeamScopedAdmin, admin.ModelAdmin):
+class IncidentAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
+    """Read-only: the page shows the fields; incidents open from alerts, their history stays."""
+
     list_display = ("id", "title", "service", "status", "priority", "created_at")
     list_display_links = ("id", "title")
     list_filter = (TeamListFilter, ServiceListFilter, "status", "priority", "urgency")
@@ -159,6 +141,7 @@ class IncidentAdmin(TeamScopedAdmin, admin.ModelAdmin):
     search_fields = ("title", "=id")
     date_hierarchy = "created_at"
     actions = [acknowledge_incidents, resolve_incidents]
+    changes_through_actions = True
     fields = (
         "page_link",
         "team",
@@ -180,13 +163,3 @@ class IncidentAdmin(TeamScopedAdmin, admin.ModelAdmin):
     @admin.display(description="page")
     def page_link(self, incident: Incident) -> str:
         return format_html('<a href="{}">Open the incident page</a>', incident.get_absolute_url())
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # incidents open from alerts, not from a form
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Read-only: the change form shows the fields; the actions below need this for the list.
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # the history stays

@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from incidents.models import Delivery, NotificationChannel
 from incidents.notifications import channels
 from incidents.notifications import outbox as notify
-from tocsin.admin_mixins import TeamScopedAdmin
+from tocsin.admin_mixins import ReadOnlyAdmin, TeamScopedAdmin
 from tocsin.permissions import Action
 
 
@@ -52,22 +52,13 @@ class NotificationChannelAdmin(TeamScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(TeamScopedAdmin, admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
     view_action = Action.VIEW
     list_display = ("id", "team", "kind", "subject", "status", "attempts", "next_attempt_at")
     list_filter = ("status", "kind")
     search_fields = ("subject", "dedup_key")
     list_select_related = ("team",)
     actions = ["retry_now"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in Delivery._meta.fields]

@@ -18,7 +18,14 @@ from django.http import HttpRequest
 from incidents.models import Schedule, ScheduleLayer, ScheduleOverride
 from incidents.oncall import services as oncall
 from incidents.oncall.models import _available_time_zones
-from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin, TeamScopedInline, adopt
+from tocsin.admin_mixins import (
+    AddOnlyAdmin,
+    Operation,
+    TeamListFilter,
+    TeamScopedAdmin,
+    TeamScopedInline,
+    adopt,
+)
 
 admin.site.allow_user_search(ScheduleOverride, "user")
 
@@ -108,30 +115,23 @@ class OverrideInline(TeamScopedInline, admin.TabularInline):
     readonly_fields = fields
     extra = 0
     verbose_name = "override"
+    refused_operations = (Operation.ADD,)  # new ones come through NewOverrideInline
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("user", "created_by")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-
-class NewOverrideInline(TeamScopedInline, admin.TabularInline):
+class NewOverrideInline(AddOnlyAdmin, TeamScopedInline, admin.TabularInline):
     model = ScheduleOverride
     fields = ("user", "start", "end", "reason")
     autocomplete_fields = ("user",)
     extra = 0
     verbose_name = "new override"
     verbose_name_plural = "add overrides"
+    team_scoped_fields = {"user": "memberships__team"}  # who covers: a member of the team
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).none()
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Schedule)

@@ -21,11 +21,9 @@ from django.utils.html import format_html
 
 from incidents.models import ActionItem, ActionItemStatus, Postmortem
 from incidents.postmortems import services as postmortems
-from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin, TeamScopedInline
+from tocsin.admin_mixins import Operation, TeamListFilter, TeamScopedAdmin, TeamScopedInline
 
 admin.site.allow_user_search(ActionItem, "owner")
-
-_ITEM_FIELDS = ("title", "owner", "due_date", "status", "tracker_url")
 
 
 class ActionItemForm(forms.ModelForm):
@@ -33,14 +31,15 @@ class ActionItemForm(forms.ModelForm):
 
     class Meta:
         model = ActionItem
-        fields = _ITEM_FIELDS
+        fields = postmortems.ITEM_FIELDS
 
 
 class ActionItemInline(TeamScopedInline, admin.TabularInline):
     model = ActionItem
     form = ActionItemForm
-    fields = _ITEM_FIELDS
+    fields = postmortems.ITEM_FIELDS
     autocomplete_fields = ("owner",)
+    team_scoped_fields = {"owner": "memberships__team"}  # owners are members of the team
     extra = 0
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -55,6 +54,8 @@ class PostmortemAdmin(TeamScopedAdmin, admin.ModelAdmin):
     search_fields = ("incident__title", "=incident__id", "summary")
     date_hierarchy = "created_at"
     inlines = [ActionItemInline]
+    # Started from the incident (page or API), prefilled from its timeline.
+    refused_operations = (Operation.ADD,)
     fields = (
         "page_link",
         "incident",
@@ -103,9 +104,6 @@ class PostmortemAdmin(TeamScopedAdmin, admin.ModelAdmin):
             '<a href="{}">Open the postmortem page</a>', postmortem.get_absolute_url()
         )
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # started from the incident (page or API), prefilled from its timeline
-
     def save_model(self, request: HttpRequest, obj: Any, form: BaseForm, change: bool) -> None:
         self.ensure_manages(request, obj)
         changes = {
@@ -135,7 +133,7 @@ class PostmortemAdmin(TeamScopedAdmin, admin.ModelAdmin):
                     changes = {
                         name: item_form.cleaned_data[name]
                         for name in item_form.changed_data
-                        if name in _ITEM_FIELDS
+                        if name in postmortems.ITEM_FIELDS
                     }
                     postmortems.update_action_item(item, actor=request.user, **changes)
                     formset.changed_objects.append((item, item_form.changed_data))

@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.forms import BaseForm
 from django.http import HttpRequest
 
 from incidents.models import ResponseTarget
 from incidents.slas import services as slas
-from monitoring.models import Service
 from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin, adopt
-from tocsin.permissions import Action, scope
 
 
 @admin.register(ResponseTarget)
@@ -27,6 +26,7 @@ class ResponseTargetAdmin(TeamScopedAdmin, admin.ModelAdmin):
     list_filter = (TeamListFilter, "priority")
     list_select_related = ("team", "service")
     fields = ("team", "service", "priority", ("ack_minutes", "resolve_minutes"))
+    team_scoped_fields = {"service": "team"}
 
     @admin.display(description="service", ordering="service__name")
     def service_name(self, target: ResponseTarget) -> str:
@@ -35,19 +35,9 @@ class ResponseTargetAdmin(TeamScopedAdmin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return ("team",) if obj is not None else ()
 
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "service":
-            kwargs["queryset"] = scope(
-                Service.objects.select_related("team"), request.user, Action.MANAGE
-            ).exclude(slug=slas.SLA_SERVICE_SLUG)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def clean_admin_form(self, request: HttpRequest, form: BaseForm, obj: Any) -> None:
-        super().clean_admin_form(request, form, obj)
-        team = form.cleaned_data.get("team") or (obj.team if obj else None)
-        service = form.cleaned_data.get("service")
-        if team is not None and service is not None and service.team_id != team.pk:
-            form.add_error("service", "Choose a service of the target's team.")
+    def team_scoped_choices(self, db_field: Any, request: HttpRequest) -> QuerySet:
+        # The internal service that carries SLA-breach alerts has no targets of its own.
+        return super().team_scoped_choices(db_field, request).exclude(slug=slas.SLA_SERVICE_SLUG)
 
     def save_model(self, request: HttpRequest, obj: Any, form: BaseForm, change: bool) -> None:
         self.ensure_manages(request, obj)

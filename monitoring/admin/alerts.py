@@ -25,7 +25,7 @@ from django.utils.html import format_html, format_html_join
 from monitoring import services
 from monitoring.models import Alert, Integration, Service, Suppression
 from monitoring.suppression import silence_alert
-from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin, adopt
+from tocsin.admin_mixins import Operation, ReadOnlyAdmin, TeamListFilter, TeamScopedAdmin, adopt
 from tocsin.permissions import Action, can, scope
 from tocsin.services import ServiceError
 
@@ -82,8 +82,8 @@ class ServiceAdmin(TeamScopedAdmin, admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
-            return ("team", "name", "slug", "description", "runbook_url", "tags")
-        return ("team", "name", "slug", "description", "runbook_url", "tags", "created_at")
+            return ServiceForm.Meta.fields
+        return (*ServiceForm.Meta.fields, "created_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
@@ -137,9 +137,7 @@ class ServiceAdmin(TeamScopedAdmin, admin.ModelAdmin):
             adopt(obj, service)
             return
         changes = {
-            name: data[name]
-            for name in form.changed_data
-            if name in ("name", "description", "runbook_url", "tags")
+            name: data[name] for name in form.changed_data if name in services.SERVICE_FIELDS
         }
         for name in changes:  # the form applied them; the service records before/after
             setattr(obj, name, form.initial.get(name))
@@ -248,15 +246,14 @@ class IntegrationAdmin(TeamScopedAdmin, admin.ModelAdmin):
     search_fields = ("name", "key_prefix", "service__name")
     search_help_text = "Search by name, key prefix or service."
     actions = ("rotate_keys", "revoke_integrations")
+    team_scoped_fields = {"service": "team"}
+    refused_operations = (Operation.DELETE,)  # revoke instead: alerts keep pointing at it
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is None:
-            return ("service", "kind", "name", "rate_limit_per_minute")
+            return IntegrationForm.Meta.fields
         return (
-            "service",
-            "kind",
-            "name",
-            "rate_limit_per_minute",
+            *IntegrationForm.Meta.fields,
             "key_prefix_display",
             "ingest_url_display",
             "created_at",
@@ -282,19 +279,6 @@ class IntegrationAdmin(TeamScopedAdmin, admin.ModelAdmin):
             return (*readonly, "name", "rate_limit_per_minute")
         return readonly
 
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "service":
-            kwargs["queryset"] = scope(
-                Service.objects.select_related("team"), request.user, Action.MANAGE
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def clean_admin_form(self, request: HttpRequest, form: BaseForm, obj: Any) -> None:
-        super().clean_admin_form(request, form, obj)
-        service = form.cleaned_data.get("service")
-        if service is not None and not can(request.user, Action.MANAGE, service):
-            form.add_error("service", self.not_your_team_message)
-
     @admin.display(description="team", ordering="service__team__name")
     def team_name(self, integration: Integration) -> str:
         return integration.service.team.name
@@ -310,9 +294,6 @@ class IntegrationAdmin(TeamScopedAdmin, admin.ModelAdmin):
     @admin.display(description="status", ordering="revoked_at")
     def status(self, integration: Integration) -> str:
         return "revoked" if integration.revoked_at else "active"
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # revoke instead: alerts keep pointing at their integration
 
     def has_rotate_permission(self, request: HttpRequest) -> bool:
         return self.has_change_permission(request)
@@ -334,9 +315,7 @@ class IntegrationAdmin(TeamScopedAdmin, admin.ModelAdmin):
             _show_key(self, request, integration, key, "The new key")
             return
         changes = {
-            name: data[name]
-            for name in form.changed_data
-            if name in ("name", "rate_limit_per_minute")
+            name: data[name] for name in form.changed_data if name in services.INTEGRATION_FIELDS
         }
         for name in changes:
             setattr(obj, name, form.initial.get(name))
@@ -403,7 +382,7 @@ class SuppressionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Alert)
-class AlertAdmin(TeamScopedAdmin, admin.ModelAdmin):
+class AlertAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
     """Alerts as the pipeline left them, read-only; the team's viewers see the same on /alerts/."""
 
     view_action = Action.VIEW
@@ -487,12 +466,3 @@ class AlertAdmin(TeamScopedAdmin, admin.ModelAdmin):
         return format_html(
             "<pre>{}</pre>", json.dumps(alert.annotations, indent=2, sort_keys=True, default=str)
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

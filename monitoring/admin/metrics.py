@@ -19,28 +19,13 @@ from django.utils.html import format_html, format_html_join
 
 from monitoring.matchers import MatcherError, format_matchers, from_stored, to_matchers
 from monitoring.metrics import rules
-from monitoring.models import AlertRule, MetricSeries, Service
+from monitoring.models import AlertRule, MetricSeries
 from monitoring.models.metrics import format_number
-from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin, adopt
-from tocsin.permissions import Action, can, scope
+from tocsin.admin_mixins import ReadOnlyAdmin, TeamListFilter, TeamScopedAdmin, adopt
+from tocsin.permissions import Action
 
-RULE_FIELDS = (
-    "team",
-    "service",
-    "name",
-    "metric",
-    "matchers",
-    "aggregation",
-    "window_seconds",
-    "comparison",
-    "threshold",
-    "for_seconds",
-    "severity",
-    "labels",
-    "summary_template",
-    "description_template",
-    "enabled",
-)
+# What the form edits: the rule's team (fixed once created) and what the service lets change.
+RULE_FIELDS = ("team", *rules.RULE_FIELDS)
 
 
 class MatchersField(forms.CharField):
@@ -105,6 +90,7 @@ class AlertRuleAdmin(TeamScopedAdmin, admin.ModelAdmin):
     search_fields = ("name", "metric")
     search_help_text = "Search by rule name or metric."
     actions = ("test_now",)
+    team_scoped_fields = {"service": "team"}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return (
@@ -122,19 +108,6 @@ class AlertRuleAdmin(TeamScopedAdmin, admin.ModelAdmin):
         if obj is None:
             return ()
         return ("team", "states_display", "last_evaluated_at", "created_at", "updated_at")
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "service":
-            kwargs["queryset"] = scope(
-                Service.objects.select_related("team"), request.user, Action.MANAGE
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def clean_admin_form(self, request: HttpRequest, form: BaseForm, obj: Any) -> None:
-        super().clean_admin_form(request, form, obj)
-        service = form.cleaned_data.get("service")
-        if service is not None and not can(request.user, Action.MANAGE, service):
-            form.add_error("service", self.not_your_team_message)
 
     @admin.display(description="expression")
     def expression_display(self, rule: AlertRule) -> str:
@@ -231,7 +204,7 @@ def _labels(labels: dict[str, str]) -> str:
 
 
 @admin.register(MetricSeries)
-class MetricSeriesAdmin(TeamScopedAdmin, admin.ModelAdmin):
+class MetricSeriesAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
     """Read-only: what is being recorded, and its latest value."""
 
     list_display = ("series_display", "team", "kind", "last_value_display", "last_at")
@@ -242,15 +215,6 @@ class MetricSeriesAdmin(TeamScopedAdmin, admin.ModelAdmin):
     fields = ("team", "name", "labels", "kind", "last_value", "last_at", "created_at")
     readonly_fields = fields
     view_action = Action.VIEW
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="series", ordering="name")
     def series_display(self, series: MetricSeries) -> str:

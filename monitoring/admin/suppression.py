@@ -19,9 +19,11 @@ from django.utils import timezone
 
 from monitoring import suppression as services
 from monitoring.matchers import MatcherError, format_matchers, from_stored, parse_matchers
-from monitoring.models import InhibitionRule, MaintenanceWindow, Service, Silence
-from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin, adopt
-from tocsin.permissions import Action, can, scope
+from monitoring.models import InhibitionRule, MaintenanceWindow, Silence
+from monitoring.suppression.inhibition import RULE_FIELDS
+from monitoring.suppression.maintenance import WINDOW_FIELDS
+from tocsin.admin_mixins import Operation, TeamListFilter, TeamScopedAdmin, adopt
+from tocsin.permissions import Action, can
 from tocsin.services import ServiceError
 
 MATCHERS_HELP = 'Comma-separated, e.g. alertname="HighLatency", env=~"prod.*", severity!="info".'
@@ -48,22 +50,6 @@ class MatchersFormField(forms.CharField):
         if not matchers and self.required:
             raise forms.ValidationError('Give at least one matcher, e.g. alertname="X".')
         return [m.as_dict() for m in matchers]
-
-
-class ScopedServiceMixin:
-    """Service choices: the services of teams the user manages."""
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "service":
-            kwargs["queryset"] = scope(
-                Service.objects.select_related("team"), request.user, Action.MANAGE
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
-
-    def check_service_team(self, form: BaseForm) -> None:
-        service, team = form.cleaned_data.get("service"), form.cleaned_data.get("team")
-        if service is not None and team is not None and service.team_id != team.pk:
-            form.add_error("service", "This service belongs to another team.")
 
 
 # --- Silences -----------------------------------------------------------------------------------
@@ -128,8 +114,9 @@ def expire_now(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Non
 
 
 @admin.register(Silence)
-class SilenceAdmin(ScopedServiceMixin, TeamScopedAdmin, admin.ModelAdmin):
+class SilenceAdmin(TeamScopedAdmin, admin.ModelAdmin):
     form = SilenceForm
+    team_scoped_fields = {"service": "team"}
     list_display = (
         "matchers_text",
         "team",
@@ -146,6 +133,8 @@ class SilenceAdmin(ScopedServiceMixin, TeamScopedAdmin, admin.ModelAdmin):
     search_help_text = "Search by comment or author."
     actions = (expire_now,)
     date_hierarchy = "starts_at"
+    # Silences are ended ("expire now"), never deleted: they are history.
+    refused_operations = (Operation.DELETE,)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -179,10 +168,9 @@ class SilenceAdmin(ScopedServiceMixin, TeamScopedAdmin, admin.ModelAdmin):
 
     def clean_admin_form(self, request: HttpRequest, form: BaseForm, obj: Any) -> None:
         super().clean_admin_form(request, form, obj)
-        if obj is None:
-            self.check_service_team(form)
-            if bool(form.cleaned_data.get("ends_at")) == bool(form.cleaned_data.get("duration")):
-                form.add_error("ends_at", "Give either an end or a duration (exactly one).")
+        ends_at, duration = form.cleaned_data.get("ends_at"), form.cleaned_data.get("duration")
+        if obj is None and bool(ends_at) == bool(duration):
+            form.add_error("ends_at", "Give either an end or a duration (exactly one).")
 
     def save_model(self, request: HttpRequest, obj: Silence, form: BaseForm, change: bool) -> None:
         self.ensure_manages(request, obj)
@@ -200,9 +188,6 @@ class SilenceAdmin(ScopedServiceMixin, TeamScopedAdmin, admin.ModelAdmin):
             actor=request.user,
         )
         adopt(obj, silence)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # silences are ended ("expire now"), never deleted: they are history
 
 
 # --- Inhibition rules ---------------------------------------------------------------------------
@@ -242,12 +227,10 @@ class InhibitionRuleForm(forms.ModelForm):
             raise forms.ValidationError(exc.message) from None
 
 
-_RULE_FIELDS = ("service", "name", "source_matchers", "target_matchers", "equal", "enabled")
-
-
 @admin.register(InhibitionRule)
-class InhibitionRuleAdmin(ScopedServiceMixin, TeamScopedAdmin, admin.ModelAdmin):
+class InhibitionRuleAdmin(TeamScopedAdmin, admin.ModelAdmin):
     form = InhibitionRuleForm
+    team_scoped_fields = {"service": "team"}
     list_display = ("name", "team", "service", "sources", "targets", "equal", "enabled")
     list_filter = ("enabled", TeamListFilter)
     list_select_related = ("team", "service")
@@ -264,20 +247,11 @@ class InhibitionRuleAdmin(ScopedServiceMixin, TeamScopedAdmin, admin.ModelAdmin)
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ("team",) if obj is not None else ()
 
-    def clean_admin_form(self, request: HttpRequest, form: BaseForm, obj: Any) -> None:
-        super().clean_admin_form(request, form, obj)
-        if obj is None:
-            self.check_service_team(form)
-        else:
-            service = form.cleaned_data.get("service")
-            if service is not None and service.team_id != obj.team_id:
-                form.add_error("service", "This service belongs to another team.")
-
     def save_model(
         self, request: HttpRequest, obj: InhibitionRule, form: BaseForm, change: bool
     ) -> None:
         self.ensure_manages(request, obj)
-        data = {name: form.cleaned_data.get(name) for name in _RULE_FIELDS}
+        data = {name: form.cleaned_data.get(name) for name in RULE_FIELDS}
         if not change:
             rule = services.create_inhibition_rule(
                 team=form.cleaned_data["team"], actor=request.user, **data
@@ -318,17 +292,7 @@ class MaintenanceWindowForm(forms.ModelForm):
 
     class Meta:
         model = MaintenanceWindow
-        fields = (
-            "service",
-            "title",
-            "description",
-            "starts_at",
-            "ends_at",
-            "weekdays",
-            "start_time",
-            "duration",
-            "time_zone",
-        )
+        fields = ("service", *WINDOW_FIELDS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -348,22 +312,11 @@ class MaintenanceWindowForm(forms.ModelForm):
             raise forms.ValidationError(str(exc)) from None
 
 
-_WINDOW_FIELDS = (
-    "title",
-    "description",
-    "starts_at",
-    "ends_at",
-    "weekdays",
-    "start_time",
-    "duration",
-    "time_zone",
-)
-
-
 @admin.register(MaintenanceWindow)
-class MaintenanceWindowAdmin(ScopedServiceMixin, TeamScopedAdmin, admin.ModelAdmin):
+class MaintenanceWindowAdmin(TeamScopedAdmin, admin.ModelAdmin):
     form = MaintenanceWindowForm
     team_field = "service__team"
+    team_scoped_fields = {"service": "team"}
     list_display = ("title", "service", "when", "is_active_now")
     list_filter = (TeamListFilter,)
     list_select_related = ("service", "service__team")
@@ -389,7 +342,7 @@ class MaintenanceWindowAdmin(ScopedServiceMixin, TeamScopedAdmin, admin.ModelAdm
         self, request: HttpRequest, obj: MaintenanceWindow, form: BaseForm, change: bool
     ) -> None:
         self.ensure_manages(request, obj)
-        data = {name: form.cleaned_data.get(name) for name in _WINDOW_FIELDS}
+        data = {name: form.cleaned_data.get(name) for name in WINDOW_FIELDS}
         data["weekdays"] = data["weekdays"] or []
         data["time_zone"] = data["time_zone"] or "UTC"
         if not change:

@@ -18,7 +18,7 @@ from monitoring.suppression.evaluate import reevaluate_team
 from tocsin.events import record
 from tocsin.services import ServiceError
 
-_RULE_FIELDS = ("name", "source_matchers", "target_matchers", "equal", "enabled", "service")
+RULE_FIELDS = ("name", "source_matchers", "target_matchers", "equal", "enabled", "service")
 
 
 def clean_equal_labels(equal: Any) -> list[str]:
@@ -106,7 +106,7 @@ def create_inhibition_rule(
 
 
 def update_inhibition_rule(rule: Any, *, actor: Any = None, **changes: Any) -> Any:
-    unknown = set(changes) - set(_RULE_FIELDS)
+    unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
         raise ServiceError(f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
     values = _rule_values(changes, rule.team_id)

@@ -16,7 +16,7 @@ from monitoring.suppression.evaluate import reevaluate_team
 from tocsin.events import record
 from tocsin.services import ServiceError
 
-_WINDOW_FIELDS = (
+WINDOW_FIELDS = (
     "title",
     "description",
     "starts_at",
@@ -109,7 +109,7 @@ def _window_payload(window: Any) -> dict[str, Any]:
 
 
 def create_maintenance_window(*, service: Any, title: str, actor: Any = None, **fields: Any) -> Any:
-    unknown = set(fields) - set(_WINDOW_FIELDS)
+    unknown = set(fields) - set(WINDOW_FIELDS)
     if unknown:
         raise ServiceError(f"unknown field {sorted(unknown)[0]}", sorted(unknown)[0])
     values = _check_window({"title": title, **fields})
@@ -131,10 +131,10 @@ def create_maintenance_window(*, service: Any, title: str, actor: Any = None, **
 
 
 def update_maintenance_window(window: Any, *, actor: Any = None, **changes: Any) -> Any:
-    unknown = set(changes) - set(_WINDOW_FIELDS)
+    unknown = set(changes) - set(WINDOW_FIELDS)
     if unknown:
         raise ServiceError(f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
-    current = {name: getattr(window, name) for name in _WINDOW_FIELDS}
+    current = {name: getattr(window, name) for name in WINDOW_FIELDS}
     values = _check_window({**current, **changes})
     changed = {k: v for k, v in values.items() if current.get(k) != v}
     if not changed:
