@@ -28,7 +28,7 @@ from tocsin.models import Team
 
 class MaintenanceWindowSerializer(serializers.ModelSerializer):
     team = serializers.IntegerField(source="service.team_id", read_only=True)
-    duration = DurationTextField(read_only=True)
+    duration = serializers.SerializerMethodField(help_text="Seconds; null for a one-off window.")
     active = serializers.SerializerMethodField()
 
     class Meta:
@@ -49,6 +49,10 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_duration(self, window: MaintenanceWindow) -> int | None:
+        return None if window.duration is None else int(window.duration.total_seconds())
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_active(self, window: MaintenanceWindow) -> bool:

@@ -22,7 +22,7 @@ from monitoring import suppression as services
 from monitoring.api.filters import InhibitionRuleFilter, SilenceFilter
 from monitoring.matchers import MatcherError, to_matchers
 from monitoring.models import InhibitionRule, Service, Silence
-from tocsin.api.lookups import object_id
+from tocsin.api.lookups import id_in_body, team_in_body
 from tocsin.api.serializers import StrictInputMixin
 from tocsin.api.viewsets import MANAGER_WRITES, TeamScopedViewSet
 from tocsin.models import Team
@@ -128,7 +128,9 @@ class SilenceSerializer(serializers.ModelSerializer):
     matchers_text = serializers.CharField(source="label", read_only=True)
     state = serializers.SerializerMethodField()
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    expired_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    expired_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Null until ended early."
+    )
 
     class Meta:
         model = Silence
@@ -191,7 +193,7 @@ class SilenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
         return queryset.select_related("created_by", "expired_by").order_by("-starts_at", "-id")
 
     def permission_team(self) -> Team | None:
-        return team_from_body(self.request, "team") if self.action == "create" else None
+        return team_in_body(self.request) if self.action == "create" else None
 
     @extend_schema(
         summary="Create a silence (responders)",
@@ -220,30 +222,14 @@ class SilenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
         return Response(SilenceSerializer(silence).data)
 
 
-def team_from_body(request: Request, key: str) -> Team | None:
-    """The team a write names, when the caller can view it: TeamRole then answers 403 to a
-    member whose role is too low before any input is validated. Anything else is left to the
-    serializer (400 on the field)."""
-    pk = _id_in_body(request, key)
-    return None if pk is None else teams_for(request.user, Action.VIEW).filter(pk=pk).first()
-
-
 def service_team_from_body(request: Request) -> Team | None:
-    """The team of the service a write names, as :func:`team_from_body` does for teams."""
-    pk = _id_in_body(request, "service")
+    """The team of the service a write names, as ``team_in_body`` does for teams."""
+    pk = id_in_body(request, "service")
     if pk is None:
         return None
     visible = scope(Service.objects.select_related("team"), request.user, Action.VIEW)
     service = visible.filter(pk=pk).first()
     return service.team if service else None
-
-
-def _id_in_body(request: Request, key: str) -> int | None:
-    data = request.data
-    raw = data.get(key) if hasattr(data, "get") else None
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        return None
-    return object_id(raw)
 
 
 # --- Inhibition rules ---------------------------------------------------------------------------
@@ -318,7 +304,7 @@ class InhibitionRuleViewSet(ManagedViewSet):
         return queryset.order_by("name", "id")
 
     def permission_team(self) -> Team | None:
-        return team_from_body(self.request, "team") if self.action == "create" else None
+        return team_in_body(self.request) if self.action == "create" else None
 
     @extend_schema(
         summary="Create an inhibition rule (managers)",

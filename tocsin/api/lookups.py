@@ -40,6 +40,25 @@ def visible_teams(request: Any) -> QuerySet[Team]:
     return teams_for(request.user, Action.VIEW)
 
 
+def id_in_body(request: Any, key: str) -> int | None:
+    """The id a request body gives under ``key``, or None when it gives none that can exist."""
+    data = request.data
+    raw = data.get(key) if hasattr(data, "get") else None
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        return None
+    return object_id(raw)
+
+
+def team_in_body(request: Any, key: str = "team") -> Team | None:
+    """The team a write names, when the caller can view it.
+
+    Views return it from ``permission_team`` so that TeamRole answers 403 to a member whose role
+    is too low before any input is validated; anything else is left to the serializer (400).
+    """
+    pk = id_in_body(request, key)
+    return None if pk is None else visible_teams(request).filter(pk=pk).first()
+
+
 def validated(serializer_class: type[BaseSerializer], data: Any, context: dict) -> dict[str, Any]:
     """Validated input, or the one 400 error shape (raised by DRF, shaped by tocsin.api.errors)."""
     serializer = serializer_class(data=data, context=context)

@@ -31,6 +31,16 @@ class StrictPageSizeMixin:
             )
         return min(int(raw), self.max_page_size)
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        """The parameters with the bounds they are checked against, so clients know them."""
+        parameters = super().get_schema_operation_parameters(view)  # type: ignore[misc]
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+            elif parameter["name"] == "page":
+                parameter["schema"].update(minimum=1)
+        return parameters
+
 
 class PageNumberPagination(StrictPageSizeMixin, pagination.PageNumberPagination):
     """For lists that stay small (teams, members, tokens): totals and page links."""

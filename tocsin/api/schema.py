@@ -24,6 +24,7 @@ from drf_spectacular.views import (
     SpectacularRedocView,
     SpectacularSwaggerView,
 )
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -36,9 +37,29 @@ ERROR_DESCRIPTIONS = {
     "400": "Invalid input: see `error.fields`.",
     "401": "Not authenticated, or the API token is invalid, expired or revoked.",
     "403": "Authenticated, but your role does not allow this.",
-    "404": "No such object, or you may not see it.",
+    "404": "No such object (or page of a list), or you may not see it.",
     "409": "Conflicts with existing data (e.g. a duplicate).",
 }
+
+
+TIME_OF_DAY = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$"
+
+
+def _as_answered(field: Any, schema: Any) -> Any:
+    """A field's schema corrected to what the API really reads and answers."""
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return schema
+    if schema.get("format") == "time":
+        # Local times of day ("09:00:00"); JSON Schema's "time" wants an offset, which a time in
+        # the schedule's own zone does not have.
+        schema.pop("format")
+        schema["pattern"] = TIME_OF_DAY
+    blank_link = isinstance(field, serializers.URLField) and (field.allow_blank or field.read_only)
+    if schema.get("format") == "uri" and (blank_link or "anyOf" in schema):
+        # An optional link is stored (and answered) as "" when there is none.
+        schema.pop("format")
+        schema["anyOf"] = [{"format": "uri"}, {"maxLength": 0}]
+    return schema
 
 
 class TocsinAutoSchema(AutoSchema):
@@ -58,11 +79,24 @@ class TocsinAutoSchema(AutoSchema):
             codes.append("401")
         if self.method not in ("GET", "HEAD", "OPTIONS"):
             codes.append("403")  # role, administrator-only, or CSRF for browser sessions
-        if "{" in self.path:
-            codes.append("404")
+        if "{" in self.path or self._is_paginated_list():
+            codes.append("404")  # a page past the last is not found either
         if getattr(view, "action", None) in getattr(view, "conflict_actions", ()):
             codes.append("409")
         return codes
+
+    def _map_serializer_field(
+        self, field: Any, direction: str, bypass_extensions: bool = False
+    ) -> Any:
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        return _as_answered(field, schema)
+
+    def _insert_field_validators(self, field: Any, schema: dict[str, Any]) -> None:
+        super()._insert_field_validators(field, schema)  # URLValidator puts "format: uri" back
+        _as_answered(field, schema)
+
+    def _is_paginated_list(self) -> bool:
+        return self._is_list_view() and getattr(self.view, "pagination_class", None) is not None
 
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
