@@ -13,6 +13,36 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 
+class Timestamped(models.Model):
+    """When a row was created and last changed; the service that changes it sets ``updated_at``.
+
+    Abstract: configuration models (probes, SLOs, status pages, backup plans, ...) inherit the
+    columns instead of declaring them again.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class Authored(Timestamped):
+    """A ``Timestamped`` row that also remembers who created it (kept if that account goes)."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        abstract = True
+
+
 class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
     RESPONDER = "responder", "Responder"

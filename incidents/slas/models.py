@@ -13,11 +13,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-from django.utils import timezone
 
 from incidents.lifecycle.models import Priority
 from monitoring.models import Service
-from tocsin.models import Team
+from tocsin.models import Team, Timestamped
 
 __all__ = ["MAX_TARGET_MINUTES", "ResponseTarget"]
 
@@ -26,7 +25,7 @@ MAX_TARGET_MINUTES = 90 * 24 * 60  # a quarter: anything longer is not a respons
 _MINUTES = [MinValueValidator(1), MaxValueValidator(MAX_TARGET_MINUTES)]
 
 
-class ResponseTarget(models.Model):
+class ResponseTarget(Timestamped):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="response_targets")
     service = models.ForeignKey(
         Service,
@@ -49,8 +48,6 @@ class ResponseTarget(models.Model):
         validators=_MINUTES,
         help_text="Resolve within this many minutes of opening; blank = no target.",
     )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["team", F("service").asc(nulls_first=True), "priority"]

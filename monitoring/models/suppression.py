@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from monitoring.matchers import Matcher, format_matchers, from_stored, matches_all
 from monitoring.models.catalog import Service
-from tocsin.models import Team
+from tocsin.models import Authored, Team
 
 __all__ = ["InhibitionRule", "MaintenanceWindow", "Silence", "SilenceState"]
 
@@ -118,7 +118,7 @@ class Silence(models.Model):
         return matches_all(self.matcher_list, alert.labels or {})
 
 
-class InhibitionRule(models.Model):
+class InhibitionRule(Authored):
     """While an alert matching the source matchers fires, alerts matching the target matchers
     and agreeing with it on every ``equal`` label are muted (Alertmanager's inhibit_rules).
 
@@ -136,16 +136,6 @@ class InhibitionRule(models.Model):
     # Label names whose values must be the same on source and target (missing = "").
     equal = models.JSONField(default=list, blank=True)
     enabled = models.BooleanField(default=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        editable=False,
-    )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["team__name", "name", "id"]
