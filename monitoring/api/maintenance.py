@@ -23,6 +23,7 @@ from monitoring.api.suppression import (
     visible_service_field,
 )
 from monitoring.models import MaintenanceWindow, Service
+from monitoring.suppression import maintenance
 from tocsin.models import Team
 
 
@@ -33,21 +34,7 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = MaintenanceWindow
-        fields = [
-            "id",
-            "team",
-            "service",
-            "title",
-            "description",
-            "starts_at",
-            "ends_at",
-            "weekdays",
-            "start_time",
-            "duration",
-            "time_zone",
-            "active",
-            "created_at",
-        ]
+        fields = ["id", "team", "service", *maintenance.WINDOW_FIELDS, "active", "created_at"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))

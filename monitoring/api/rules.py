@@ -40,24 +40,12 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AlertRule
+        # The editable fields are the service's (monitoring.metrics.rules), not a second list.
         fields = [
             "id",
             "team",
-            "service",
-            "name",
-            "metric",
-            "matchers",
+            *rules.RULE_FIELDS,
             "matchers_text",
-            "aggregation",
-            "window_seconds",
-            "comparison",
-            "threshold",
-            "for_seconds",
-            "severity",
-            "labels",
-            "summary_template",
-            "description_template",
-            "enabled",
             "expression",
             "firing_series",
             "created_at",

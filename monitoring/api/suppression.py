@@ -22,6 +22,7 @@ from monitoring import suppression as services
 from monitoring.api.filters import InhibitionRuleFilter, SilenceFilter
 from monitoring.matchers import MatcherError, to_matchers
 from monitoring.models import InhibitionRule, Service, Silence
+from monitoring.suppression import inhibition
 from tocsin.api.lookups import id_in_body, team_in_body
 from tocsin.api.serializers import StrictInputMixin
 from tocsin.api.viewsets import MANAGER_WRITES, TeamScopedViewSet
@@ -242,18 +243,7 @@ class InhibitionRuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = InhibitionRule
-        fields = [
-            "id",
-            "team",
-            "service",
-            "name",
-            "source_matchers",
-            "target_matchers",
-            "equal",
-            "enabled",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", "team", *inhibition.RULE_FIELDS, "created_at", "updated_at"]
         read_only_fields = fields
 
 
