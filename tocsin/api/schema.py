@@ -72,8 +72,9 @@ class TocsinAutoSchema(AutoSchema):
     def _error_statuses(self) -> list[str]:
         view = self.view
         codes = []
-        # Any write may meet a malformed body; lists may meet bad filters or page parameters.
-        if self.method in ("POST", "PUT", "PATCH") or self._is_list_view():
+        # Any write may meet a malformed body or a domain rule (a deletion too: "still in use",
+        # "already ended"); reads may meet bad filters, page or other query parameters.
+        if self.method != "GET" or self._is_list_view() or self.get_override_parameters():
             codes.append("400")
         if not any(isinstance(p, AllowAny) for p in view.get_permissions()):
             codes.append("401")
@@ -81,7 +82,9 @@ class TocsinAutoSchema(AutoSchema):
             codes.append("403")  # role, administrator-only, or CSRF for browser sessions
         if "{" in self.path or self._is_paginated_list():
             codes.append("404")  # a page past the last is not found either
-        if getattr(view, "action", None) in getattr(view, "conflict_actions", ()):
+        # Viewsets name their conflicting actions ("create"); plain views their methods ("post").
+        operation = getattr(view, "action", None) or self.method.lower()
+        if operation in getattr(view, "conflict_actions", ()):
             codes.append("409")
         return codes
 
