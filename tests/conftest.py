@@ -28,6 +28,7 @@ from django.core.management import call_command
 from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
+from tocsin.events.registry import get_kind
 from tocsin.models import Membership, Role, Team
 
 PASSWORD = "correct-horse-battery-staple"
@@ -128,6 +129,12 @@ def _clean_redis_namespace() -> None:
         client.delete(key)
     for key in client.scan_iter(f"*{settings.Q_CLUSTER['name']}*"):
         client.delete(key)
+
+
+def declared_payload(kind: str, **payload: Any) -> dict[str, Any]:
+    """``payload`` plus a placeholder for each key event ``kind`` promises (``record`` checks
+    them), for tests that need an event of that kind rather than a particular payload."""
+    return dict.fromkeys(get_kind(kind).payload) | payload
 
 
 def make_user(username: str, **extra: Any) -> Any:

@@ -19,6 +19,9 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 
+from monitoring.models import AlertStatus, Service
+from monitoring.pipeline import AlertInput, process
+from tests.conftest import declared_payload
 from tests.live import ASYNC_UNSAFE, WebServer, free_port, start, wait_for
 from tocsin.events import record
 
@@ -57,7 +60,10 @@ def test_event_written_by_the_server_appears_within_two_seconds(
         wait_connected(page)
         with transaction.atomic():
             event = record(
-                "team.test", team=crew.team, subject=crew.team, payload={"message": "hello"}
+                "team.test",
+                team=crew.team,
+                subject=crew.team,
+                payload=declared_payload("team.test", message="hello"),
             )
         row = page.locator(f'#live-events [data-event-id="{event.pk}"]')
         row.wait_for(timeout=2_000)
@@ -69,8 +75,18 @@ def test_event_written_by_the_server_appears_within_two_seconds(
         assert shown.get_attribute("title") == event.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
         assert page.locator(".event-head [data-tz-label]").inner_text() == "GMT+5:30"
         with transaction.atomic():
-            hidden = record("team.test", team=crew.other_team, subject=crew.other_team)
-            after = record("team.test", team=crew.team, subject=crew.team)
+            hidden = record(
+                "team.test",
+                team=crew.other_team,
+                subject=crew.other_team,
+                payload=declared_payload("team.test"),
+            )
+            after = record(
+                "team.test",
+                team=crew.team,
+                subject=crew.team,
+                payload=declared_payload("team.test"),
+            )
         page.locator(f'[data-event-id="{after.pk}"]').wait_for(timeout=2_000)
         assert page.locator(f'[data-event-id="{hidden.pk}"]').count() == 0
         page.screenshot(path=str(SCREENSHOT_DIR / "tocsin-live.png"), full_page=True)
@@ -83,8 +99,18 @@ def test_team_filter_subscribes_to_that_team_only(transactional_db, crew, web, b
     try:
         wait_connected(page)
         with transaction.atomic():
-            other = record("team.test", team=crew.other_team, subject=crew.other_team)
-            mine = record("team.test", team=crew.team, subject=crew.team)
+            other = record(
+                "team.test",
+                team=crew.other_team,
+                subject=crew.other_team,
+                payload=declared_payload("team.test"),
+            )
+            mine = record(
+                "team.test",
+                team=crew.team,
+                subject=crew.team,
+                payload=declared_payload("team.test"),
+            )
         page.locator(f'[data-event-id="{mine.pk}"]').wait_for(timeout=2_000)
         assert page.locator(f'[data-event-id="{other.pk}"]').count() == 0
     finally:
@@ -95,7 +121,9 @@ def test_events_missed_while_disconnected_are_replayed_exactly_once(
     transactional_db, crew, web, browser
 ):
     with transaction.atomic():
-        before = record("team.test", team=crew.team, subject=crew.team)
+        before = record(
+            "team.test", team=crew.team, subject=crew.team, payload=declared_payload("team.test")
+        )
     context, page = open_page(browser, web, crew.responder)
     try:
         wait_connected(page)
@@ -105,7 +133,13 @@ def test_events_missed_while_disconnected_are_replayed_exactly_once(
         page.evaluate("window.Tocsin.live.socket.close()")
         page.wait_for_selector('#live-status[data-state="reconnecting"]', timeout=5_000)
         with transaction.atomic():
-            missed = record("team.test", team=crew.team, subject=crew.team, subject_label="missed")
+            missed = record(
+                "team.test",
+                team=crew.team,
+                subject=crew.team,
+                subject_label="missed",
+                payload=declared_payload("team.test"),
+            )
         # Long enough for the page's first reconnection attempts to fail while offline.
         time.sleep(2.5)
         assert page.locator(f'[data-event-id="{missed.pk}"]').count() == 0
@@ -114,7 +148,12 @@ def test_events_missed_while_disconnected_are_replayed_exactly_once(
         page.locator(f'[data-event-id="{missed.pk}"]').wait_for(timeout=15_000)
         wait_connected(page)
         with transaction.atomic():
-            later = record("team.test", team=crew.team, subject=crew.team)
+            later = record(
+                "team.test",
+                team=crew.team,
+                subject=crew.team,
+                payload=declared_payload("team.test"),
+            )
         page.locator(f'[data-event-id="{later.pk}"]').wait_for(timeout=2_000)
         ids = [
             int(i)
@@ -178,7 +217,12 @@ def test_browser_reconnects_after_the_web_server_restarts(
         proc.stop(signal.SIGTERM)
         page.wait_for_selector('#live-status[data-state="reconnecting"]', timeout=10_000)
         with transaction.atomic():
-            missed = record("team.test", team=crew.team, subject=crew.team)
+            missed = record(
+                "team.test",
+                team=crew.team,
+                subject=crew.team,
+                payload=declared_payload("team.test"),
+            )
         proc = serve()
         page.locator(f'[data-event-id="{missed.pk}"]').wait_for(timeout=30_000)
         wait_connected(page)
@@ -189,9 +233,15 @@ def test_browser_reconnects_after_the_web_server_restarts(
 
 
 def test_screenshots_of_dashboard_and_team_page(transactional_db, crew, web, browser):
+    # Alert events come from the pipeline (their subscribers open incidents from the alert).
+    service = Service.objects.create(team=crew.team, name="Checkout API")
+    for status in (AlertStatus.FIRING, AlertStatus.RESOLVED, AlertStatus.FIRING):
+        labels = {"alertname": "HighLatency"}
+        process(service, [AlertInput(labels=labels, status=status)], source="test")
     with transaction.atomic():
-        for kind in ("team.test", "alert.firing", "alert.acknowledged", "alert.resolved"):
-            record(kind, team=crew.team, subject=crew.team, subject_label=f"checkout-api {kind}")
+        record(
+            "team.test", team=crew.team, subject=crew.team, payload=declared_payload("team.test")
+        )
     context, page = open_page(browser, web, crew.manager, "/")
     try:
         assert page.locator("h1").inner_text() == "Dashboard"

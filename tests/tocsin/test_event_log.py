@@ -3,7 +3,7 @@
 import pytest
 from django.db import transaction
 
-from tests.conftest import make_user
+from tests.conftest import declared_payload, make_user
 from tocsin.events import EventOutsideTransaction, record
 from tocsin.models import Event, EventLogIsAppendOnly, Membership, Role
 from tocsin.services import ServiceError, add_member, change_role, remove_member
@@ -12,13 +12,19 @@ from tocsin.services import ServiceError, add_member, change_role, remove_member
 @pytest.mark.django_db(transaction=True)
 def test_record_refuses_to_run_outside_a_transaction(crew):
     with pytest.raises(EventOutsideTransaction):
-        record("team.test", team=crew.team)
+        record("team.test", team=crew.team, payload=declared_payload("team.test"))
     assert not Event.objects.filter(kind="team.test").exists()
 
 
 def test_record_takes_subject_and_actor_from_objects(crew):
     with transaction.atomic():
-        event = record("team.test", team=crew.team, subject=crew.team, actor=crew.manager)
+        event = record(
+            "team.test",
+            team=crew.team,
+            subject=crew.team,
+            actor=crew.manager,
+            payload=declared_payload("team.test"),
+        )
     assert (event.subject_type, event.subject_id, event.subject_label) == (
         "team",
         str(crew.team.pk),
@@ -30,7 +36,7 @@ def test_record_takes_subject_and_actor_from_objects(crew):
 
 def test_an_event_cannot_be_changed_or_deleted(crew):
     with transaction.atomic():
-        event = record("team.test", team=crew.team)
+        event = record("team.test", team=crew.team, payload=declared_payload("team.test"))
     event.kind = "tampered"
     with pytest.raises(EventLogIsAppendOnly):
         event.save()

@@ -16,6 +16,7 @@ from django.db import transaction
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.conftest import declared_payload
 from tests.live import start_web
 from tocsin.events import record
 from tocsin.models import Event
@@ -26,7 +27,13 @@ pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 def write_event(team, kind="team.test", **payload):
     with transaction.atomic():
-        return record(kind, team=team, subject=team, actor_label="test", payload=payload)
+        return record(
+            kind,
+            team=team,
+            subject=team,
+            actor_label="test",
+            payload=declared_payload(kind, **payload),
+        )
 
 
 @contextmanager
@@ -196,7 +203,12 @@ def test_superuser_receives_every_team_and_team_less_events(web, crew):
         a = write_event(crew.team)
         b = write_event(crew.other_team)
         with transaction.atomic():
-            c = record("user.logged_in", team=None, subject=crew.viewer)
+            c = record(
+                "user.logged_in",
+                team=None,
+                subject=crew.viewer,
+                payload=declared_payload("user.logged_in"),
+            )
         seen = events_until(ws, c.pk)
     # Signing in for this socket wrote a sign-in event of its own; it may come first.
     assert [i for i in seen if i >= a.pk] == [a.pk, b.pk, c.pk]
@@ -207,7 +219,12 @@ def test_too_long_a_gap_asks_the_browser_to_reload(web, crew, settings):
     first = write_event(crew.team)
     with transaction.atomic():
         for i in range(501):
-            record("team.test", team=crew.team, subject=crew.team, payload={"i": i})
+            record(
+                "team.test",
+                team=crew.team,
+                subject=crew.team,
+                payload=declared_payload("team.test", i=i),
+            )
     with open_stream(web, crew.viewer, after=first.pk) as ws:
         message = next_message(ws)
     assert message["type"] == "reset"
@@ -267,7 +284,15 @@ def test_stream_survives_many_events_in_order(web, crew):
     with open_stream(web, crew.viewer) as ws:
         time.sleep(0.3)
         with transaction.atomic():
-            written = [record("team.test", team=crew.team, subject=crew.team).pk for _ in range(50)]
+            written = [
+                record(
+                    "team.test",
+                    team=crew.team,
+                    subject=crew.team,
+                    payload=declared_payload("team.test"),
+                ).pk
+                for _ in range(50)
+            ]
         assert events_until(ws, written[-1]) == written
 
 

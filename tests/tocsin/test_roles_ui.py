@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.conftest import make_user
+from tests.conftest import declared_payload, make_user
 from tocsin.models import ApiToken, Event, Membership, Team
 
 PEOPLE = ["anonymous", "viewer", "responder", "manager", "outsider", "admin"]
@@ -76,8 +76,15 @@ def test_live_page_without_filter_shows_only_visible_events(crew, who):
     from tocsin.events import record
 
     with transaction.atomic():
-        payments = record("team.test", team=crew.team, subject=crew.team)
-        search = record("team.test", team=crew.other_team, subject=crew.other_team)
+        payments = record(
+            "team.test", team=crew.team, subject=crew.team, payload=declared_payload("team.test")
+        )
+        search = record(
+            "team.test",
+            team=crew.other_team,
+            subject=crew.other_team,
+            payload=declared_payload("team.test"),
+        )
     response = client_for(crew, who).get(reverse("live"))
     if who == "anonymous":
         assert_status(response, LOGIN)

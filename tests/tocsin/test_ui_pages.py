@@ -13,7 +13,7 @@ from django.db import transaction
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD, declared_payload, make_user
 from tocsin import views
 from tocsin.events import record
 from tocsin.models import Membership, Role, Team
@@ -35,7 +35,9 @@ def logged_in(user: Any) -> Client:
 
 def write_event(kind: str = "team.test", team: Team | None = None, label: str = "") -> Any:
     with transaction.atomic():
-        return record(kind, team=team, subject=team, subject_label=label)
+        return record(
+            kind, team=team, subject=team, subject_label=label, payload=declared_payload(kind)
+        )
 
 
 # -- signing in and out ----------------------------------------------------------------------
