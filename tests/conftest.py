@@ -28,6 +28,7 @@ from django.core.management import call_command
 from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
+from tocsin.events import record
 from tocsin.events.registry import get_kind
 from tocsin.models import Membership, Role, Team
 
@@ -135,6 +136,13 @@ def declared_payload(kind: str, **payload: Any) -> dict[str, Any]:
     """``payload`` plus a placeholder for each key event ``kind`` promises (``record`` checks
     them), for tests that need an event of that kind rather than a particular payload."""
     return dict.fromkeys(get_kind(kind).payload) | payload
+
+
+def team_test_event(team: Team, **extra: Any) -> Any:
+    """A ``team.test`` event about ``team`` (call inside a transaction, as ``record`` wants)."""
+    return record(
+        "team.test", team=team, subject=team, payload=declared_payload("team.test"), **extra
+    )
 
 
 def make_user(username: str, **extra: Any) -> Any:

@@ -21,7 +21,7 @@ from django.db import transaction
 
 from monitoring.models import AlertStatus, Service
 from monitoring.pipeline import AlertInput, process
-from tests.conftest import declared_payload
+from tests.conftest import declared_payload, team_test_event
 from tests.live import ASYNC_UNSAFE, WebServer, free_port, start, wait_for
 from tocsin.events import record
 
@@ -75,18 +75,8 @@ def test_event_written_by_the_server_appears_within_two_seconds(
         assert shown.get_attribute("title") == event.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
         assert page.locator(".event-head [data-tz-label]").inner_text() == "GMT+5:30"
         with transaction.atomic():
-            hidden = record(
-                "team.test",
-                team=crew.other_team,
-                subject=crew.other_team,
-                payload=declared_payload("team.test"),
-            )
-            after = record(
-                "team.test",
-                team=crew.team,
-                subject=crew.team,
-                payload=declared_payload("team.test"),
-            )
+            hidden = team_test_event(crew.other_team)
+            after = team_test_event(crew.team)
         page.locator(f'[data-event-id="{after.pk}"]').wait_for(timeout=2_000)
         assert page.locator(f'[data-event-id="{hidden.pk}"]').count() == 0
         page.screenshot(path=str(SCREENSHOT_DIR / "tocsin-live.png"), full_page=True)
@@ -99,18 +89,8 @@ def test_team_filter_subscribes_to_that_team_only(transactional_db, crew, web, b
     try:
         wait_connected(page)
         with transaction.atomic():
-            other = record(
-                "team.test",
-                team=crew.other_team,
-                subject=crew.other_team,
-                payload=declared_payload("team.test"),
-            )
-            mine = record(
-                "team.test",
-                team=crew.team,
-                subject=crew.team,
-                payload=declared_payload("team.test"),
-            )
+            other = team_test_event(crew.other_team)
+            mine = team_test_event(crew.team)
         page.locator(f'[data-event-id="{mine.pk}"]').wait_for(timeout=2_000)
         assert page.locator(f'[data-event-id="{other.pk}"]').count() == 0
     finally:
@@ -121,9 +101,7 @@ def test_events_missed_while_disconnected_are_replayed_exactly_once(
     transactional_db, crew, web, browser
 ):
     with transaction.atomic():
-        before = record(
-            "team.test", team=crew.team, subject=crew.team, payload=declared_payload("team.test")
-        )
+        before = team_test_event(crew.team)
     context, page = open_page(browser, web, crew.responder)
     try:
         wait_connected(page)
@@ -133,13 +111,7 @@ def test_events_missed_while_disconnected_are_replayed_exactly_once(
         page.evaluate("window.Tocsin.live.socket.close()")
         page.wait_for_selector('#live-status[data-state="reconnecting"]', timeout=5_000)
         with transaction.atomic():
-            missed = record(
-                "team.test",
-                team=crew.team,
-                subject=crew.team,
-                subject_label="missed",
-                payload=declared_payload("team.test"),
-            )
+            missed = team_test_event(crew.team, subject_label="missed")
         # Long enough for the page's first reconnection attempts to fail while offline.
         time.sleep(2.5)
         assert page.locator(f'[data-event-id="{missed.pk}"]').count() == 0
@@ -148,12 +120,7 @@ def test_events_missed_while_disconnected_are_replayed_exactly_once(
         page.locator(f'[data-event-id="{missed.pk}"]').wait_for(timeout=15_000)
         wait_connected(page)
         with transaction.atomic():
-            later = record(
-                "team.test",
-                team=crew.team,
-                subject=crew.team,
-                payload=declared_payload("team.test"),
-            )
+            later = team_test_event(crew.team)
         page.locator(f'[data-event-id="{later.pk}"]').wait_for(timeout=2_000)
         ids = [
             int(i)
@@ -217,12 +184,7 @@ def test_browser_reconnects_after_the_web_server_restarts(
         proc.stop(signal.SIGTERM)
         page.wait_for_selector('#live-status[data-state="reconnecting"]', timeout=10_000)
         with transaction.atomic():
-            missed = record(
-                "team.test",
-                team=crew.team,
-                subject=crew.team,
-                payload=declared_payload("team.test"),
-            )
+            missed = team_test_event(crew.team)
         proc = serve()
         page.locator(f'[data-event-id="{missed.pk}"]').wait_for(timeout=30_000)
         wait_connected(page)
@@ -239,9 +201,7 @@ def test_screenshots_of_dashboard_and_team_page(transactional_db, crew, web, bro
         labels = {"alertname": "HighLatency"}
         process(service, [AlertInput(labels=labels, status=status)], source="test")
     with transaction.atomic():
-        record(
-            "team.test", team=crew.team, subject=crew.team, payload=declared_payload("team.test")
-        )
+        team_test_event(crew.team)
     context, page = open_page(browser, web, crew.manager, "/")
     try:
         assert page.locator("h1").inner_text() == "Dashboard"

@@ -3,7 +3,7 @@
 import pytest
 from django.db import transaction
 
-from tests.conftest import declared_payload, make_user
+from tests.conftest import declared_payload, make_user, team_test_event
 from tocsin.events import EventOutsideTransaction, record
 from tocsin.models import Event, EventLogIsAppendOnly, Membership, Role
 from tocsin.services import ServiceError, add_member, change_role, remove_member
@@ -18,13 +18,7 @@ def test_record_refuses_to_run_outside_a_transaction(crew):
 
 def test_record_takes_subject_and_actor_from_objects(crew):
     with transaction.atomic():
-        event = record(
-            "team.test",
-            team=crew.team,
-            subject=crew.team,
-            actor=crew.manager,
-            payload=declared_payload("team.test"),
-        )
+        event = team_test_event(crew.team, actor=crew.manager)
     assert (event.subject_type, event.subject_id, event.subject_label) == (
         "team",
         str(crew.team.pk),

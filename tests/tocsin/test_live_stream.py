@@ -16,7 +16,7 @@ from django.db import transaction
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.conftest import declared_payload
+from tests.conftest import declared_payload, team_test_event
 from tests.live import start_web
 from tocsin.events import record
 from tocsin.models import Event
@@ -284,15 +284,7 @@ def test_stream_survives_many_events_in_order(web, crew):
     with open_stream(web, crew.viewer) as ws:
         time.sleep(0.3)
         with transaction.atomic():
-            written = [
-                record(
-                    "team.test",
-                    team=crew.team,
-                    subject=crew.team,
-                    payload=declared_payload("team.test"),
-                ).pk
-                for _ in range(50)
-            ]
+            written = [team_test_event(crew.team).pk for _ in range(50)]
         assert events_until(ws, written[-1]) == written
 
 

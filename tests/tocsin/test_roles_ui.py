@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.conftest import declared_payload, make_user
+from tests.conftest import make_user, team_test_event
 from tocsin.models import ApiToken, Event, Membership, Team
 
 PEOPLE = ["anonymous", "viewer", "responder", "manager", "outsider", "admin"]
@@ -73,18 +73,9 @@ def test_live_page_team_filter(crew, who):
 def test_live_page_without_filter_shows_only_visible_events(crew, who):
     from django.db import transaction
 
-    from tocsin.events import record
-
     with transaction.atomic():
-        payments = record(
-            "team.test", team=crew.team, subject=crew.team, payload=declared_payload("team.test")
-        )
-        search = record(
-            "team.test",
-            team=crew.other_team,
-            subject=crew.other_team,
-            payload=declared_payload("team.test"),
-        )
+        payments = team_test_event(crew.team)
+        search = team_test_event(crew.other_team)
     response = client_for(crew, who).get(reverse("live"))
     if who == "anonymous":
         assert_status(response, LOGIN)

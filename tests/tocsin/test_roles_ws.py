@@ -10,8 +10,7 @@ from django.db import transaction
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.conftest import declared_payload
-from tocsin.events import record
+from tests.conftest import team_test_event
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -48,18 +47,8 @@ def test_role_matrix_for_team_events(web, crew, role):
         ws.send(json.dumps({"action": "subscribe", "after": 0}))
         time.sleep(0.3)
         with transaction.atomic():
-            team_event = record(
-                "team.test",
-                team=crew.team,
-                subject=crew.team,
-                payload=declared_payload("team.test"),
-            )
-            marker = record(
-                "team.test",
-                team=crew.other_team,
-                subject=crew.other_team,
-                payload=declared_payload("team.test"),
-            )
+            team_event = team_test_event(crew.team)
+            marker = team_test_event(crew.other_team)
         # Events arrive in id order, so once the last one this user should see has arrived,
         # the team event has arrived too if it was ever going to.
         last_expected = marker.pk if role in ("outsider", "admin") else team_event.pk
