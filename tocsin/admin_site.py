@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from tocsin.admin_mixins import scoped_rows
 from tocsin.permissions import may_use_admin
 
 
@@ -48,7 +49,9 @@ class TocsinAutocompleteJsonView(AutocompleteJsonView):
 
     Django allows an autocomplete only to those who may view the target model's admin; the user
     admin is superuser-only, yet a manager adding a member must find the person. For the fields
-    the site allows (``allow_user_search``), any admin user may search active users by name.
+    the site allows (``allow_user_search``), any admin user may search active users by name;
+    a field its admin scopes (``team_scoped_fields``, e.g. an override's person) offers only the
+    people of the teams the user manages, as its form accepts.
     """
 
     def _is_user_search(self) -> bool:
@@ -63,6 +66,10 @@ class TocsinAutocompleteJsonView(AutocompleteJsonView):
         queryset = super().get_queryset()
         if self._is_user_search():
             queryset = queryset.filter(is_active=True)
+            team_path = self.admin_site.team_path_of(self.source_field)
+            if team_path is not None:
+                people = scoped_rows(queryset.model, self.request.user, team_path)
+                queryset = queryset.filter(pk__in=people.values("pk"))
         return queryset
 
 
@@ -89,6 +96,16 @@ class TocsinAdminSite(admin.AdminSite):
             getattr(field.remote_field, "model", None) is get_user_model()
             and (field.model._meta.label_lower, field.name) in self._user_search_fields
         )
+
+    def team_path_of(self, field: Any) -> str | None:
+        """How the admin (or inline) editing ``field`` scopes it to teams, if it does."""
+        for model_admin in self._registry.values():
+            for editor in (model_admin, *model_admin.inlines):
+                if getattr(editor, "model", None) is field.model:
+                    team_path = getattr(editor, "team_scoped_fields", {}).get(field.name)
+                    if team_path is not None:
+                        return team_path
+        return None
 
     def autocomplete_view(self, request: HttpRequest) -> HttpResponse:
         return TocsinAutocompleteJsonView.as_view(admin_site=self)(request)

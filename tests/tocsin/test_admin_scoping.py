@@ -211,3 +211,26 @@ def test_an_override_for_a_member_of_the_team_is_saved(crew: Any) -> None:
     response = override_post(client_for(crew.manager), schedule, crew.responder)
     assert response.status_code == 302, override_errors(response)
     assert ScheduleOverride.objects.get().user == crew.responder
+
+
+def user_search(client: Client, model: str, field: str, term: str) -> set[str]:
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "incidents", "model_name": model, "field_name": field, "term": term},
+    )
+    assert response.status_code == 200
+    return {row["text"] for row in response.json()["results"]}
+
+
+@pytest.mark.parametrize(
+    ("model", "field"), [("scheduleoverride", "user"), ("actionitem", "owner")]
+)
+def test_the_person_picker_offers_people_of_managed_teams(
+    crew: Any, doors: Team, model: str, field: str
+) -> None:
+    for name, team in (("rosa", doors), ("rolf", crew.other_team), ("ronja", None)):
+        person = make_user(name)
+        if team is not None:
+            Membership.objects.create(team=team, user=person, role=Role.RESPONDER)
+    assert user_search(client_for(crew.manager), model, field, "ro") == {"rosa"}
+    assert user_search(client_for(crew.admin), model, field, "ro") == {"rosa", "rolf", "ronja"}
