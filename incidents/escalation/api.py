@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
@@ -102,6 +103,9 @@ class EscalationPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     serializer_class = PolicySerializer
     required_actions = MANAGER_WRITES
     conflict_actions = {"create", "partial_update"}
+    # JSON only: steps are a list of objects, which a form body cannot carry (DRF would read a
+    # form's "steps" as absent and answer 200 without changing them).
+    parser_classes = [JSONParser]
 
     def shape(self, queryset: QuerySet[EscalationPolicy]) -> QuerySet[EscalationPolicy]:
         return (
