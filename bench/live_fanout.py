@@ -79,7 +79,7 @@ async def subscriber(
         seen = 0
         while seen < expected:
             message = json.loads(await ws.recv())
-            if message["type"] == "event" and message["event"]["kind"] == "bench.tick":
+            if message["type"] == "event" and message["event"]["kind"] == "team.test":
                 arrivals.append((time.time(), message["event"]["payload"]["at"]))
                 seen += 1
         done.set()
@@ -130,7 +130,8 @@ async def main() -> None:
         def write_burst(n: int) -> None:
             with transaction.atomic():
                 for _ in range(n):
-                    record("bench.tick", team=team, payload={"at": time.time()})
+                    now = time.time()
+                    record("team.test", team=team, payload={"requested_at": str(now), "at": now})
 
         started = time.time()
         written = 0

@@ -214,7 +214,7 @@ def _targets(incident: Incident, step: dict[str, Any], round_: int, now: datetim
 
 def _on_call(schedule_id: int, now: datetime) -> list[Any]:
     from incidents.models import Schedule
-    from incidents.oncall.services import on_call_users
+    from incidents.oncall.rotations import on_call_users
 
     schedule = Schedule.objects.filter(pk=schedule_id).first()
     if schedule is None:

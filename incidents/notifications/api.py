@@ -9,34 +9,53 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from django.db import IntegrityError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from incidents.models import (
-    ChannelKind,
     ContactMethod,
     Delivery,
+    DeliveryStatus,
     NotificationChannel,
     NotificationRule,
 )
 from incidents.notifications import channels
 from incidents.notifications import outbox as notify
-from tocsin.api.lookups import not_found
-from tocsin.api.permissions import TeamRole
+from tocsin.api.filters import IdFilter, StrictFilterSet
+from tocsin.api.lookups import team_in_body
 from tocsin.api.serializers import StrictInputMixin
-from tocsin.api.views import ApiMixin
+from tocsin.api.viewsets import MANAGER_WRITES, OwnedViewSet, TeamScopedViewSet
 from tocsin.models import Team
-from tocsin.permissions import Action, scope, teams_for
+from tocsin.permissions import Action, teams_for
 from tocsin.services import ServiceError
 
 router = SimpleRouter()
+
+
+class ChannelFilter(StrictFilterSet):
+    team = IdFilter(field_name="team")
+
+    class Meta:
+        model = NotificationChannel
+        fields: list[str] = []
+
+
+class DeliveryFilter(StrictFilterSet):
+    incident = IdFilter(field_name="incident")
+    channel = IdFilter(field_name="channel")
+    team = IdFilter(field_name="team")
+    status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices)
+
+    class Meta:
+        model = Delivery
+        fields: list[str] = []
 
 
 class _ConfigMixin:
@@ -121,48 +140,26 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 
 class ChannelViewSet(
-    ApiMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    TeamScopedViewSet,
 ):
     """A team's outbound channels. Viewers see them (without config); managers configure."""
 
+    model = NotificationChannel
+    what = "notification channel"
     serializer_class = ChannelSerializer
-    permission_classes = [IsAuthenticated, TeamRole]
-    required_actions = {
-        "create": Action.MANAGE,
-        "partial_update": Action.MANAGE,
-        "destroy": Action.MANAGE,
-        "test": Action.MANAGE,
-    }
+    filterset_class = ChannelFilter
+    required_actions = {**MANAGER_WRITES, "test": Action.MANAGE}
 
-    def get_queryset(self) -> QuerySet[NotificationChannel]:
-        if getattr(self, "swagger_fake_view", False):
-            return NotificationChannel.objects.none()
-        qs = scope(NotificationChannel.objects.all(), self.request.user, Action.VIEW)
-        team = self.request.query_params.get("team", "")
-        if team.isdigit():
-            qs = qs.filter(team_id=int(team))
-        return qs.order_by("team_id", "name", "id")
+    def shape(self, queryset: QuerySet[NotificationChannel]) -> QuerySet[NotificationChannel]:
+        return queryset.order_by("team_id", "name", "id")
 
     def permission_team(self) -> Team | None:
-        if self.action != "create":
-            return None
-        raw = self.request.data.get("team") if hasattr(self.request.data, "get") else None
-        if isinstance(raw, bool) or not str(raw or "").isdigit():
-            return None
-        return teams_for(self.request.user, Action.VIEW).filter(pk=int(raw)).first()
-
-    def get_object(self) -> NotificationChannel:
-        obj = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if obj is None:
-            raise not_found("notification channel")
-        self.check_object_permissions(self.request, obj)
-        return obj
+        return team_in_body(self.request) if self.action == "create" else None
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         self.check_object_permissions(self.request, serializer.validated_data["team"])
@@ -181,7 +178,7 @@ class ChannelViewSet(
 
 
 # A person is paged through these; PagerDuty is a channel for a whole team, not a person.
-CONTACT_METHOD_KINDS = [c for c in ChannelKind.choices if c[0] != "pagerduty"]
+CONTACT_METHOD_KINDS = channels.choices(personal_only=True)
 
 
 class ContactMethodSerializer(StrictInputMixin, _ConfigMixin, serializers.ModelSerializer):
@@ -217,29 +214,17 @@ class RuleSerializer(StrictInputMixin, serializers.ModelSerializer):
 
 
 class _OwnViewSet(
-    ApiMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    OwnedViewSet,
 ):
     """Objects that belong to the calling user alone (nobody else sees them, not even admins)."""
 
-    model: Any = None
-    what = "object"
-
-    def get_queryset(self) -> QuerySet:
-        if getattr(self, "swagger_fake_view", False):
-            return self.model.objects.none()
-        return self.model.objects.filter(user=self.request.user).order_by("id")
-
-    def get_object(self) -> Any:
-        obj = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if obj is None:
-            raise not_found(self.what)
-        return obj
+    def shape(self, queryset: QuerySet) -> QuerySet:
+        return queryset.order_by("id")
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         serializer.save(user=self.request.user)
@@ -266,25 +251,16 @@ class RuleViewSet(_OwnViewSet):
     what = "notification rule"
 
 
-class DeliveryViewSet(ApiMixin, viewsets.ReadOnlyModelViewSet):
+class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
     """Deliveries of the teams you can view; ``?incident=`` for one incident's."""
 
+    model = Delivery
+    what = "delivery"
     serializer_class = DeliverySerializer
+    filterset_class = DeliveryFilter
 
-    def get_queryset(self) -> QuerySet[Delivery]:
-        if getattr(self, "swagger_fake_view", False):
-            return Delivery.objects.none()
-        qs = scope(Delivery.objects.all(), self.request.user, Action.VIEW)
-        params = self.request.query_params
-        for name in ("incident", "channel", "team"):
-            value = params.get(name, "")
-            if value:
-                if not value.isdigit():
-                    raise serializers.ValidationError({name: ["must be an id"]})
-                qs = qs.filter(**{f"{name}_id": int(value)})
-        if params.get("status"):
-            qs = qs.filter(status=params["status"])
-        return qs.select_related("channel", "contact_method", "recipient").order_by("-id")
+    def shape(self, queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
+        return queryset.select_related("channel", "contact_method", "recipient").order_by("-id")
 
 
 router.register("notification-channels", ChannelViewSet, basename="api-notification-channel")

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from incidents.notifications import channels
 from tocsin.crypto import EncryptedJSONField
 from tocsin.models import Team
 
@@ -29,13 +30,10 @@ __all__ = [
 ]
 
 
-class ChannelKind(models.TextChoices):
-    EMAIL = "email", "Email"
-    SLACK = "slack", "Slack (incoming webhook)"
-    TEAMS = "teams", "Microsoft Teams (webhook)"
-    WEBHOOK = "webhook", "Generic webhook (HMAC-signed)"
-    PAGERDUTY = "pagerduty", "PagerDuty (Events API v2)"
-    APPRISE = "apprise", "Apprise URL"
+# Derived from the channel registry: a kind is declared once, in its module under channels/.
+ChannelKind = models.TextChoices(
+    "ChannelKind", [(kind.upper(), (kind, label)) for kind, label in channels.choices()]
+)
 
 
 class NotificationChannel(models.Model):

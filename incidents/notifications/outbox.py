@@ -22,10 +22,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
-from django.urls import NoReverseMatch
 from django.utils import timezone
 
 from incidents.models import (
@@ -36,7 +34,10 @@ from incidents.models import (
     Incident,
     NotificationChannel,
 )
+from incidents.notifications import channels
+from incidents.notifications.breaker import channel_failed, channel_succeeded
 from incidents.notifications.channels import ConfigError, Message, SendResult, get_sender
+from incidents.notifications.render import render
 from tocsin.events import record
 from tocsin.scheduling import run_soon
 
@@ -45,78 +46,17 @@ logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)  # longer than any one send (HTTP and SMTP time out at 10 s)
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(minutes=30)
-BREAKER_THRESHOLD = 5
-BREAKER_COOLDOWN = timedelta(minutes=5)
 RATE_WINDOW = timedelta(minutes=1)
-INTERNAL_SERVICE_NAME = "Tocsin notifications"
-INTERNAL_SERVICE_SLUG = "tocsin-notifications"
-SOURCE = "notifier"
 
 __all__ = [
     "backoff",
-    "breaker_fingerprint",
     "message_user",
     "notify_channel",
     "page_user",
-    "render",
     "retry_now",
     "send_due_deliveries",
     "send_test",
 ]
-
-
-# --- Rendering ----------------------------------------------------------------------------------
-
-
-def incident_url(incident: Incident) -> str:
-    try:
-        path = incident.get_absolute_url()
-    except NoReverseMatch:  # the incident pages are not routed (a trimmed URLconf)
-        path = f"/incidents/{incident.pk}/"
-    return getattr(settings, "TOCSIN_BASE_URL", "").rstrip("/") + path
-
-
-def render(
-    incident: Incident | None,
-    *,
-    event_kind: str = "trigger",
-    reason: str = "",
-    links: dict[str, str] | None = None,
-) -> tuple[str, str, dict[str, Any]]:
-    """(subject, body, payload) for a notification about ``incident``."""
-    links = {k: v for k, v in (links or {}).items() if v}
-    if incident is None:
-        subject = "[Tocsin] Test notification"
-        body = reason or "This is a test message from Tocsin. If you can read it, it works."
-        return subject, body, {"incident": {}, "links": links, "reason": reason}
-    service = incident.service.name if incident.service_id else ""
-    url = incident_url(incident)
-    info = {
-        "id": incident.pk,
-        "key": f"tocsin-incident-{incident.pk}",
-        "title": incident.title,
-        "status": incident.status,
-        "priority": incident.priority,
-        "urgency": incident.urgency,
-        "service": service,
-        "team": incident.team.name if incident.team_id else "",
-        "url": url,
-    }
-    subject = f"[{incident.priority}] #{incident.pk} {incident.title} ({incident.status})"[:300]
-    lines = [
-        incident.title,
-        "",
-        f"Status: {incident.get_status_display()}",
-        f"Priority: {incident.get_priority_display()}",
-        f"Urgency: {incident.get_urgency_display()}",
-        f"Service: {service}",
-    ]
-    if reason:
-        lines += ["", reason]
-    lines += ["", f"Open: {url}"]
-    lines += [f"{name.replace('_', ' ').title()}: {href}" for name, href in links.items()]
-    payload = {"incident": info, "links": links, "reason": reason, "event": event_kind}
-    return subject, "\n".join(lines), payload
 
 
 # --- Enqueueing ---------------------------------------------------------------------------------
@@ -219,7 +159,7 @@ def notify_channel(
 
 # Kinds that can carry a personal, non-incident message. PagerDuty is left out: everything
 # sent there becomes a PagerDuty incident, and a shift swap is not one.
-PERSONAL_KINDS = frozenset(ChannelKind.values) - {ChannelKind.PAGERDUTY}
+PERSONAL_KINDS = frozenset(kind for kind, _ in channels.choices(personal_only=True))
 
 
 def message_user(
@@ -405,7 +345,7 @@ def _send_claimed(deliveries: list[Delivery], now: datetime) -> int:
             _finish(delivery, DeliveryStatus.SENT, result, now)
             sent += 1
             if channel is not None:
-                _channel_succeeded(channel)
+                channel_succeeded(channel)
         else:
             exhausted = not result.retryable or delivery.attempts >= Delivery.MAX_ATTEMPTS
             if exhausted:
@@ -413,7 +353,7 @@ def _send_claimed(deliveries: list[Delivery], now: datetime) -> int:
             else:
                 _retry_later(delivery, result, now + backoff(delivery.attempts))
             if channel is not None:
-                _channel_failed(channel, result, now)
+                channel_failed(channel, result, now)
     return sent
 
 
@@ -504,74 +444,3 @@ def _finish(
                 "error": "" if result.ok else result.error[:300],
             },
         )
-
-
-# --- Circuit breaker ----------------------------------------------------------------------------
-
-
-def breaker_fingerprint(channel: NotificationChannel) -> str:
-    return f"notification-channel-{channel.pk}"
-
-
-def _internal_service(channel: NotificationChannel) -> Any:
-    from monitoring.models import Integration, IntegrationKind, Service
-
-    service, _ = Service.objects.get_or_create(
-        team_id=channel.team_id,
-        slug=INTERNAL_SERVICE_SLUG,
-        defaults={
-            "name": INTERNAL_SERVICE_NAME,
-            "description": "Alerts Tocsin raises about its own notification channels.",
-        },
-    )
-    if not service.integrations.filter(kind=IntegrationKind.INTERNAL).exists():
-        integration = Integration(service=service, kind=IntegrationKind.INTERNAL, name="Notifier")
-        integration.set_key(Integration.new_key())
-        integration.save()
-    return service
-
-
-def _channel_failed(channel: NotificationChannel, result: SendResult, now: datetime) -> None:
-    NotificationChannel.objects.filter(pk=channel.pk).update(
-        consecutive_failures=F("consecutive_failures") + 1
-    )
-    channel.refresh_from_db(fields=["consecutive_failures", "open_until"])
-    if channel.consecutive_failures < BREAKER_THRESHOLD:
-        return
-    channel.open_until = now + BREAKER_COOLDOWN
-    NotificationChannel.objects.filter(pk=channel.pk).update(open_until=channel.open_until)
-    from monitoring.pipeline import AlertInput, raise_alert
-
-    logger.warning("notification channel %s: breaker open until %s", channel.pk, channel.open_until)
-    raise_alert(
-        _internal_service(channel),
-        AlertInput(
-            labels={
-                "alertname": "NotificationChannelFailing",
-                "channel": channel.name,
-                "channel_kind": channel.kind,
-            },
-            fingerprint=breaker_fingerprint(channel),
-            severity="critical",
-            summary=f"Notification channel {channel.name!r} is failing",
-            description=(
-                f"{channel.consecutive_failures} consecutive failures (last: {result.error}); "
-                f"its deliveries are held until {channel.open_until.isoformat()} and retried."
-            ),
-        ),
-        source=SOURCE,
-    )
-
-
-def _channel_succeeded(channel: NotificationChannel) -> None:
-    if channel.consecutive_failures == 0 and channel.open_until is None:
-        return
-    was_tripped = channel.consecutive_failures >= BREAKER_THRESHOLD
-    NotificationChannel.objects.filter(pk=channel.pk).update(
-        consecutive_failures=0, open_until=None
-    )
-    channel.consecutive_failures, channel.open_until = 0, None
-    if was_tripped:
-        from monitoring.pipeline import resolve_alert
-
-        resolve_alert(_internal_service(channel), breaker_fingerprint(channel), source=SOURCE)

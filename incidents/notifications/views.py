@@ -10,7 +10,6 @@ URLs with tokens): after saving they are only ever shown redacted.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import messages
@@ -35,7 +34,6 @@ from incidents.notifications.api import (
 )
 
 TEMPLATE = "incidents/notifications/settings.html"
-URL_KINDS = {ChannelKind.SLACK, ChannelKind.TEAMS, ChannelKind.WEBHOOK}
 
 
 # -- forms ---------------------------------------------------------------------------------------
@@ -70,14 +68,7 @@ class ContactMethodForm(forms.Form):
         """The API's input for this form: ``{"kind", "label", "config"}``."""
         data = self.cleaned_data
         kind, address = data["kind"], data["address"].strip()
-        if kind == ChannelKind.EMAIL:
-            config: dict[str, Any] = {"to": [address]}
-        elif kind == ChannelKind.APPRISE:
-            config = {"urls": [address]}
-        else:
-            config = {"url": address}
-        if kind == ChannelKind.WEBHOOK:
-            config["secret"] = data["secret"]
+        config = channels.sender_class(kind).config_from_address(address, data["secret"])
         return {"kind": kind, "label": data["label"].strip(), "config": config}
 
 
@@ -132,23 +123,10 @@ def _add_api_errors(form: forms.Form, errors: dict[str, Any], config_field: str 
 # -- presentation --------------------------------------------------------------------------------
 def redacted(method: ContactMethod) -> str:
     """Enough of the destination to recognise it, never enough to use it."""
-    config = method.config or {}
-    if method.kind == ChannelKind.EMAIL:
-        shown = []
-        for address in config.get("to") or []:
-            local, _, domain = str(address).partition("@")
-            shown.append(f"{local[:1]}…@{domain}")
-        return ", ".join(shown)
-    if method.kind in URL_KINDS:
-        parts = urlsplit(str(config.get("url", "")))
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return f"{parts.scheme}://{host}/…" if host else "…"
-    if method.kind == ChannelKind.APPRISE:
-        # An Apprise URL's "host" is often the token itself: the scheme alone.
-        return ", ".join(f"{urlsplit(str(u)).scheme}://…" for u in config.get("urls") or [])
-    return "…"
+    try:
+        return channels.sender_class(method.kind).redacted(method.config or {})
+    except channels.ConfigError:
+        return "…"
 
 
 def describe(method: ContactMethod) -> str:

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from incidents.models import Schedule, ScheduleOverride, ShiftSwapRequest, SwapStatus
+from incidents.oncall import rotations, swaps
 from incidents.oncall import services as oncall
 from tocsin.forms import add_service_error
 from tocsin.permissions import Action, can, members_who_may, scope
@@ -43,7 +44,9 @@ PALETTE_SIZE = 8
 
 def _schedule_or_404(request: HttpRequest, pk: int, action: Action = Action.VIEW) -> Schedule:
     schedule = (
-        oncall.schedules_with_layers(Schedule.objects.select_related("team")).filter(pk=pk).first()
+        rotations.schedules_with_layers(Schedule.objects.select_related("team"))
+        .filter(pk=pk)
+        .first()
     )
     if schedule is None or not can(request.user, Action.VIEW, schedule):
         raise Http404("no such schedule")
@@ -150,7 +153,7 @@ def render_ics(name: str, events: list[dict[str, Any]]) -> str:
     return "".join(ics_fold(line) + "\r\n" for line in lines)
 
 
-def _shift_event(schedule: Schedule, shift: oncall.Shift, host: str) -> dict[str, Any]:
+def _shift_event(schedule: Schedule, shift: rotations.Shift, host: str) -> dict[str, Any]:
     # Stable across refreshes: the same shift (schedule, person, start) keeps its UID.
     key = f"{schedule.pk}:{shift.user.pk}:{shift.start.timestamp():.0f}"
     uid = hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -175,13 +178,15 @@ def schedule_ical(request: HttpRequest, pk: int, token: str) -> HttpResponse:
     """Every shift of one schedule, for whoever holds the token."""
     user = _feed_user(token, f"schedule.{pk}")
     schedule = (
-        oncall.schedules_with_layers(Schedule.objects.select_related("team")).filter(pk=pk).first()
+        rotations.schedules_with_layers(Schedule.objects.select_related("team"))
+        .filter(pk=pk)
+        .first()
     )
     if schedule is None or not can(user, Action.VIEW, schedule):
         raise Http404("no such feed")
     now = timezone.now()
     host = request.get_host().split(":")[0] or "tocsin"
-    found = oncall.shifts(schedule, now - FEED_PAST, now + FEED_FUTURE, merge_sources=True)
+    found = rotations.shifts(schedule, now - FEED_PAST, now + FEED_FUTURE, merge_sources=True)
     events = [_shift_event(schedule, shift, host) for shift in found]
     return _ics_response(f"On call: {schedule.name}", events)
 
@@ -191,8 +196,8 @@ def user_ical(request: HttpRequest, token: str) -> HttpResponse:
     user = _feed_user(token, "user")
     now = timezone.now()
     start, end = now - FEED_PAST, now + FEED_FUTURE
-    schedules = oncall.with_window_overrides(
-        oncall.schedules_with_layers(
+    schedules = rotations.with_window_overrides(
+        rotations.schedules_with_layers(
             scope(Schedule.objects.select_related("team"), user, Action.VIEW)
         ),
         start,
@@ -202,7 +207,7 @@ def user_ical(request: HttpRequest, token: str) -> HttpResponse:
     events = [
         _shift_event(schedule, shift, host)
         for schedule in schedules
-        for shift in oncall.shifts(schedule, start, end, merge_sources=True)
+        for shift in rotations.shifts(schedule, start, end, merge_sources=True)
         if shift.user.pk == user.pk
     ]
     return _ics_response(f"My on-call shifts ({user.get_username()})", events)
@@ -266,8 +271,8 @@ class SwapForm(forms.Form):
 def schedule_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     schedules = list(
-        oncall.with_window_overrides(
-            oncall.schedules_with_layers(
+        rotations.with_window_overrides(
+            rotations.schedules_with_layers(
                 scope(Schedule.objects.select_related("team"), request.user, Action.VIEW)
             ),
             now,
@@ -275,7 +280,7 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
         ).order_by("team__name", "name")
     )
     for schedule in schedules:
-        schedule.on_call = [(u, colour_of(u)) for u in oncall.on_call_users(schedule, now)]
+        schedule.on_call = [(u, colour_of(u)) for u in rotations.on_call_users(schedule, now)]
     return render(request, "incidents/schedules/list.html", {"schedules": schedules, "now": now})
 
 
@@ -297,7 +302,9 @@ class Day:
     is_today: bool
 
 
-def _calendar(schedule: Schedule, found: list[oncall.Shift], first: date, days: int) -> list[Day]:
+def _calendar(
+    schedule: Schedule, found: list[rotations.Shift], first: date, days: int
+) -> list[Day]:
     zone = schedule.zone
     today = timezone.now().astimezone(zone).date()
     out = []
@@ -346,12 +353,12 @@ def _render_detail(
     first = now.astimezone(zone).date()
     start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
     end = datetime.combine(first + timedelta(days=7 * weeks), datetime.min.time(), tzinfo=zone)
-    schedule = oncall.with_window_overrides(
-        oncall.schedules_with_layers(Schedule.objects.select_related("team")),
+    schedule = rotations.with_window_overrides(
+        rotations.schedules_with_layers(Schedule.objects.select_related("team")),
         start,
         end,
     ).get(pk=schedule.pk)
-    found = oncall.shifts(schedule, start, end)
+    found = rotations.shifts(schedule, start, end)
     can_respond = can(user, Action.RESPOND, schedule)
     people: dict[int, Any] = {}
     for shift in found:
@@ -380,7 +387,7 @@ def _render_detail(
             "weeks": weeks,
             "week_choices": range(1, MAX_WEEKS + 1),
             "shifts": found,
-            "on_call": [(u, colour_of(u)) for u in oncall.on_call_users(schedule, now)],
+            "on_call": [(u, colour_of(u)) for u in rotations.on_call_users(schedule, now)],
             "legend": legend,
             "overrides": [
                 (o, can_manage or user.pk in (o.user_id, o.created_by_id)) for o in overrides
@@ -457,7 +464,7 @@ def swap_add(request: HttpRequest, pk: int) -> HttpResponse:
     if valid:
         data = form.cleaned_data
         try:
-            oncall.request_swap(
+            swaps.request_swap(
                 schedule,
                 request.user,
                 data["start"],
@@ -500,16 +507,16 @@ def _decide(request: HttpRequest, pk: int, swap_id: int, call: Any, done: str) -
 @login_required
 @require_POST
 def swap_accept(request: HttpRequest, pk: int, swap_id: int) -> HttpResponse:
-    return _decide(request, pk, swap_id, oncall.accept_swap, "You took the shift.")
+    return _decide(request, pk, swap_id, swaps.accept_swap, "You took the shift.")
 
 
 @login_required
 @require_POST
 def swap_decline(request: HttpRequest, pk: int, swap_id: int) -> HttpResponse:
-    return _decide(request, pk, swap_id, oncall.decline_swap, "Swap declined.")
+    return _decide(request, pk, swap_id, swaps.decline_swap, "Swap declined.")
 
 
 @login_required
 @require_POST
 def swap_cancel(request: HttpRequest, pk: int, swap_id: int) -> HttpResponse:
-    return _decide(request, pk, swap_id, oncall.cancel_swap, "Swap request withdrawn.")
+    return _decide(request, pk, swap_id, swaps.cancel_swap, "Swap request withdrawn.")

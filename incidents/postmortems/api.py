@@ -28,7 +28,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
 )
-from rest_framework import mixins, renderers, serializers, status, viewsets
+from rest_framework import mixins, renderers, serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -44,12 +44,13 @@ from incidents.models import (
     Postmortem,
     PostmortemStatus,
 )
+from incidents.postmortems import prefill
 from incidents.postmortems import services as postmortems
-from tocsin.api.filters import IntegerFilter, StrictFilterSet, TeamRefFilter
-from tocsin.api.lookups import INT_LOOKUP, not_found, validated, visible_teams
+from tocsin.api.filters import IdFilter, StrictFilterSet, TeamRefFilter
+from tocsin.api.lookups import not_found, object_id, validated, visible_teams
 from tocsin.api.permissions import TeamRole
-from tocsin.api.serializers import StrictInputMixin, TeamRefSerializer
-from tocsin.api.views import ApiMixin
+from tocsin.api.serializers import IdField, StrictInputMixin, TeamRefSerializer
+from tocsin.api.viewsets import ApiMixin, TeamScopedViewSet
 from tocsin.permissions import Action, scope
 
 router = SimpleRouter()
@@ -69,8 +70,8 @@ def _user(pk: int | None, field: str = "owner") -> Any:
 
 class TimelineRowSerializer(StrictInputMixin, serializers.Serializer):
     at = serializers.DateTimeField(help_text="When, ISO 8601 (stored in UTC, whole seconds).")
-    text = serializers.CharField(max_length=postmortems.MAX_ROW_TEXT)
-    event_id = serializers.IntegerField(
+    text = serializers.CharField(max_length=prefill.MAX_ROW_TEXT)
+    event_id = IdField(
         required=False, allow_null=True, help_text="The event the row was prefilled from."
     )
     kind = serializers.CharField(required=False, allow_blank=True, max_length=64)
@@ -156,9 +157,7 @@ class PostmortemWriteSerializer(StrictInputMixin, serializers.Serializer):
 
 class ActionItemWriteSerializer(StrictInputMixin, serializers.Serializer):
     title = serializers.CharField(max_length=postmortems.TITLE_MAX, required=False)
-    owner = serializers.IntegerField(
-        min_value=1, allow_null=True, required=False, help_text="A member of the incident's team."
-    )
+    owner = IdField(allow_null=True, required=False, help_text="A member of the incident's team.")
     due_date = serializers.DateField(allow_null=True, required=False)
     status = serializers.ChoiceField(choices=ActionItemStatus.choices, required=False)
     tracker_url = serializers.URLField(
@@ -167,9 +166,7 @@ class ActionItemWriteSerializer(StrictInputMixin, serializers.Serializer):
 
 
 class ActionItemCreateSerializer(ActionItemWriteSerializer):
-    incident = serializers.IntegerField(
-        min_value=1, help_text="The incident whose postmortem gets the item."
-    )
+    incident = IdField(help_text="The incident whose postmortem gets the item.")
     title = serializers.CharField(max_length=postmortems.TITLE_MAX)
 
 
@@ -321,15 +318,15 @@ class OwnerFilter(django_filters.CharFilter):
             return qs
         if value == "me":
             return qs.filter(owner=self.parent.request.user)
-        if not value.isdigit():
+        if object_id(value) is None:
             raise serializers.ValidationError({"owner": ["a user id or “me”"]})
-        return qs.filter(owner_id=int(value))
+        return qs.filter(owner_id=object_id(value))
 
 
 class ActionItemFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=ActionItemStatus.choices)
     owner = OwnerFilter(help_text="A user id, or `me`.")
-    incident = IntegerFilter(field_name="postmortem__incident", min_value=1)
+    incident = IdFilter(field_name="postmortem__incident")
     team = TeamRefFilter(queryset=visible_teams, field_name="postmortem__team")
 
     class Meta:
@@ -337,42 +334,25 @@ class ActionItemFilter(StrictFilterSet):
         fields: list[str] = []
 
 
-class ActionItemViewSet(
-    ApiMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
+class ActionItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
     """Postmortem action items of the teams you can view, soonest due first."""
 
+    model = ActionItem
+    what = "action item"
+    team_field = "postmortem__team"
     serializer_class = ActionItemSerializer
     filterset_class = ActionItemFilter
-    permission_classes = [IsAuthenticated, TeamRole]
-    lookup_value_regex = INT_LOOKUP
     required_actions = {
         "create": Action.RESPOND,
         "partial_update": Action.RESPOND,
         "destroy": Action.RESPOND,
     }
 
-    def get_queryset(self) -> QuerySet[ActionItem]:
-        if getattr(self, "swagger_fake_view", False):
-            return ActionItem.objects.none()
-        return (
-            scope(ActionItem.objects.all(), self.request.user, Action.VIEW, "postmortem__team")
-            .select_related("owner", "postmortem")
-            .order_by("status", "due_date", "id")
-        )
+    def shape(self, queryset: QuerySet[ActionItem]) -> QuerySet[ActionItem]:
+        return queryset.select_related("owner", "postmortem").order_by("status", "due_date", "id")
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "today": timezone.now().date()}
-
-    def get_object(self) -> ActionItem:
-        item = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        if item is None:
-            raise not_found("action item")
-        self.check_object_permissions(self.request, item)
-        return item
 
     def _answer(self, item: ActionItem, code: int = status.HTTP_200_OK) -> Response:
         item = self.get_queryset().get(pk=item.pk)

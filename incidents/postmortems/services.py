@@ -16,11 +16,9 @@ Rules:
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
@@ -28,9 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from django.utils.text import slugify
 
-from incidents.lifecycle import timeline
 from incidents.models import (
     ActionItem,
     ActionItemStatus,
@@ -38,12 +34,18 @@ from incidents.models import (
     Postmortem,
     PostmortemStatus,
 )
+from incidents.postmortems.prefill import (
+    MAX_ROW_TEXT,
+    _iso,
+    prefill_impact,
+    prefill_summary,
+    prefill_timeline,
+)
 from tocsin.events import record
-from tocsin.models import Event, Membership
+from tocsin.models import Membership
 from tocsin.services import ServiceError
 
 MAX_TEXT = 20_000  # per narrative section
-MAX_ROW_TEXT = 2_000  # per timeline row
 MAX_ROWS = 500
 MAX_ACTION_ITEMS = 200
 TEXT_FIELDS = ("summary", "impact", "root_cause", "contributing_factors")
@@ -54,130 +56,12 @@ URL_MAX = ActionItem._meta.get_field("tracker_url").max_length
 
 # The events worth a line in a postmortem's timeline; the rest (alert re-fires, the
 # postmortem's own edits) stays in the event log.
-KEY_KINDS = frozenset(
-    {
-        "incident.triggered",
-        "incident.alert_added",
-        "incident.acknowledged",
-        "incident.unacknowledged",
-        "incident.escalated",
-        "incident.reassigned",
-        "incident.commander_set",
-        "incident.priority_changed",
-        "incident.note",
-        "incident.status_update",
-        "incident.resolved",
-        "incident.reopened",
-        "incident.merged",
-        "incident.merged_into",
-        "incident.split",
-        "alert.resolved",
-    }
-)
 # Events a person did, worth naming who ("Acknowledged by alice").
-_BY_WHOM = frozenset(
-    {
-        "incident.acknowledged",
-        "incident.resolved",
-        "incident.reopened",
-        "incident.priority_changed",
-        "incident.merged",
-        "incident.split",
-    }
-)
 STATUS_EVENTS = {
     PostmortemStatus.DRAFT: "postmortem.reopened",
     PostmortemStatus.IN_REVIEW: "postmortem.submitted",
     PostmortemStatus.PUBLISHED: "postmortem.published",
 }
-
-
-# --- prefill ----------------------------------------------------------------------------------
-
-
-def duration_text(delta: timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    parts = [f"{days} d" if days else "", f"{hours} h" if hours else ""]
-    parts.append(f"{minutes} min" if minutes or not (days or hours) else "")
-    return " ".join(p for p in parts if p)
-
-
-def _when(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _iso(value: datetime) -> str:
-    """Timeline row times: UTC, whole seconds (what people read and type back)."""
-    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def timeline_line(event: Event, users: dict[int, str], title: str = "") -> str:
-    """One line for a postmortem reader: what happened, by whom, and what was written."""
-    sentence = timeline.describe(event, users)
-    if event.kind == "incident.triggered" and title and not event.payload.get("split_from"):
-        return f"{sentence}: “{title}”"
-    who = event.actor.get_username() if event.actor else (event.actor_label or "")
-    text = " ".join(str((event.payload or {}).get("text") or "").split())
-    if event.kind == "incident.note":
-        return f"Note by {who or 'someone'}: {text}"
-    if event.kind == "incident.status_update":
-        return f"Status update by {who or 'someone'}: {text}"
-    if event.kind in _BY_WHOM and event.actor is not None:
-        head, colon, reason = sentence.partition(": ")
-        return f"{head} by {who}{colon}{reason}"
-    return sentence
-
-
-def prefill_timeline(incident: Incident) -> list[dict[str, Any]]:
-    """The incident's key events as editable rows, oldest first."""
-    events = [e for e in timeline.for_incident(incident) if e.kind in KEY_KINDS]
-    events = [
-        e for e in events if not (e.kind == "incident.escalated" and e.payload.get("skipped"))
-    ]
-    user_ids = {
-        u for e in events if e.kind == "incident.escalated" for u in e.payload.get("user_ids") or []
-    }
-    User = get_user_model()
-    users = dict(User.objects.filter(pk__in=user_ids).values_list("pk", User.USERNAME_FIELD))
-    return [
-        {
-            "at": _iso(e.created_at),
-            "text": timeline_line(e, users, incident.title)[:MAX_ROW_TEXT],
-            "event_id": e.pk,
-            "kind": e.kind,
-        }
-        for e in events
-    ]
-
-
-def prefill_summary(incident: Incident) -> str:
-    service = incident.service.name
-    opened = _when(incident.created_at)
-    if incident.resolved_at:
-        took = duration_text(incident.resolved_at - incident.created_at)
-        line = (
-            f"“{incident.title}” on {service}: triggered {opened} UTC, "
-            f"resolved {_when(incident.resolved_at)} UTC after {took}."
-        )
-    else:
-        line = f"“{incident.title}” on {service}: triggered {opened} UTC, still open."
-    return line + (f"\n\n{incident.summary.strip()}" if incident.summary.strip() else "")
-
-
-def prefill_impact(incident: Incident) -> str:
-    end = incident.resolved_at or timezone.now()
-    took = duration_text(end - incident.created_at)
-    alerts = incident.alert_links.count()
-    until = f"until {_when(incident.resolved_at)} UTC" if incident.resolved_at else "and counting"
-    return (
-        f"{incident.service.name} was affected for {took} (from {_when(incident.created_at)} UTC "
-        f"{until}). Priority {incident.get_priority_display()}, "
-        f"{incident.get_urgency_display().lower()} urgency; "
-        f"{alerts} alert{'s' if alerts != 1 else ''}."
-    )
-
 
 # --- validation -------------------------------------------------------------------------------
 
@@ -576,102 +460,3 @@ def delete_action_item(item: ActionItem, *, actor: Any) -> None:
         item.delete()
         _touch(postmortem)
         _event("postmortem.action_item_deleted", postmortem, actor=actor, payload=snapshot)
-
-
-# --- Markdown ---------------------------------------------------------------------------------
-
-_INLINE_ESCAPES = str.maketrans({"\\": "\\\\", "|": "\\|", "<": "&lt;", ">": "&gt;", "&": "&amp;"})
-
-
-def md_inline(text: Any) -> str:
-    """One line of user text that can sit in a table cell, a list item or a heading.
-
-    Newlines would end the cell or item, a pipe would split the cell, a trailing backslash
-    would escape the next delimiter, and angle brackets could smuggle raw HTML into renderers
-    that pass it through; all are neutralised. Emphasis and code spans are left alone.
-    """
-    return " ".join(str(text or "").split()).translate(_INLINE_ESCAPES)
-
-
-def md_url(url: str) -> str:
-    """A URL for an autolink: characters that would end the link or split a cell, encoded."""
-    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
-
-
-def md_block(text: str) -> str:
-    """A section's own Markdown, kept as written; raw HTML is neutralised, not rendered."""
-    text = (text or "").replace("\r\n", "\n").replace("\r", "\n").strip()
-    return text.replace("<", "&lt;").replace(">", "&gt;") if text else "_Not written yet._"
-
-
-def _cell_time(value: str) -> str:
-    when = parse_datetime(value or "")
-    if when is None:
-        return md_inline(value)
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def render_markdown(postmortem: Postmortem, items: list[ActionItem] | None = None) -> str:
-    incident = postmortem.incident
-    if items is None:
-        items = list(postmortem.action_items.select_related("owner").order_by("position", "id"))
-    base = settings.TOCSIN_BASE_URL.rstrip("/")
-    lines = [
-        f"# Postmortem: #{incident.pk} {md_inline(incident.title)}",
-        "",
-        f"- **Incident:** [#{incident.pk}]({base}{incident.get_absolute_url()})",
-        f"- **Service:** {md_inline(incident.service.name)}",
-        f"- **Team:** {md_inline(incident.team.name)}",
-        f"- **Priority:** {incident.priority}",
-        f"- **Opened:** {_when(incident.created_at)} UTC",
-    ]
-    if incident.resolved_at:
-        took = duration_text(incident.resolved_at - incident.created_at)
-        lines.append(f"- **Resolved:** {_when(incident.resolved_at)} UTC (after {took})")
-    else:
-        lines.append("- **Resolved:** not yet")
-    author = postmortem.author.get_username() if postmortem.author else "unknown"
-    lines += [
-        f"- **Postmortem status:** {postmortem.get_status_display()}"
-        + (f" ({_when(postmortem.published_at)} UTC)" if postmortem.published_at else ""),
-        f"- **Author:** {md_inline(author)}",
-        "",
-    ]
-    for field, heading in (
-        ("summary", "Summary"),
-        ("impact", "Impact"),
-        ("root_cause", "Root cause"),
-        ("contributing_factors", "Contributing factors"),
-    ):
-        lines += [f"## {heading}", "", md_block(getattr(postmortem, field)), ""]
-    lines += ["## Timeline", ""]
-    if postmortem.timeline:
-        lines += ["| Time (UTC) | Event |", "| --- | --- |"]
-        lines += [
-            f"| {_cell_time(row.get('at', ''))} | {md_inline(row.get('text', ''))} |"
-            for row in postmortem.timeline
-        ]
-    else:
-        lines.append("_No timeline._")
-    lines += ["", "## Action items", ""]
-    if items:
-        lines += [
-            "| # | Action | Owner | Due | Status | Tracker |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        for n, item in enumerate(items, start=1):
-            owner = md_inline(item.owner.get_username()) if item.owner else "_unassigned_"
-            due = item.due_date.isoformat() if item.due_date else "—"
-            tracker = f"<{md_url(item.tracker_url)}>" if item.tracker_url else "—"
-            lines.append(
-                f"| {n} | {md_inline(item.title)} | {owner} | {due} | "
-                f"{item.get_status_display().lower()} | {tracker} |"
-            )
-    else:
-        lines.append("_No action items._")
-    return "\n".join(lines) + "\n"
-
-
-def markdown_filename(postmortem: Postmortem) -> str:
-    slug = slugify(postmortem.incident.title)[:60].strip("-") or "incident"
-    return f"postmortem-{postmortem.incident_id}-{slug}.md"

@@ -35,6 +35,7 @@ from incidents.models import (
     Postmortem,
     PostmortemStatus,
 )
+from incidents.postmortems import markdown
 from incidents.postmortems import services as postmortems
 from tocsin.forms import add_service_error
 from tocsin.models import Event
@@ -349,10 +350,10 @@ def postmortem_markdown(request: HttpRequest, pk: int) -> HttpResponse:
 def markdown_response(postmortem: Postmortem) -> HttpResponse:
     """The export as a download (also served by the API)."""
     response = HttpResponse(
-        postmortems.render_markdown(postmortem), content_type="text/markdown; charset=utf-8"
+        markdown.render_markdown(postmortem), content_type="text/markdown; charset=utf-8"
     )
     response["Content-Disposition"] = content_disposition_header(
-        True, postmortems.markdown_filename(postmortem)
+        True, markdown.markdown_filename(postmortem)
     )
     return response
 

@@ -275,7 +275,7 @@ def _sla_service(team_id: int) -> Service:
 
 
 def _raise_breach_alert(incident: Incident, target: str, minutes: int) -> None:
-    from incidents.notifications.outbox import incident_url
+    from incidents.notifications.render import incident_url
     from monitoring.pipeline import AlertInput, raise_alert
 
     verb = "acknowledged" if target == ACK else "resolved"

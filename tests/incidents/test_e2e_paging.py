@@ -32,6 +32,7 @@ from django_q.models import Task
 from django_q.tasks import async_task
 
 from incidents.escalation import engine as escalation
+from incidents.escalation import services as policies
 from incidents.lifecycle import services, timeline
 from incidents.models import (
     ContactMethod,
@@ -144,7 +145,7 @@ def setup(crew, receiver) -> Setup:
     )
     email_rule = NotificationRule.objects.create(user=oncall, contact_method=mail)
     webhook_rule = NotificationRule.objects.create(user=backup, contact_method=hook)
-    policy = services.create_policy(
+    policy = policies.create_policy(
         crew.team,
         actor=crew.manager,
         name="Checkout on call",

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from incidents.models import Delivery, DeliveryStatus, NotificationChannel
+from incidents.notifications import breaker
 from incidents.notifications import outbox as notify
 from monitoring.models import Alert, AlertStatus, Service
 from tests.incidents.notify_support import make_channel, make_incident
@@ -98,19 +99,19 @@ def test_a_failing_receiver_trips_the_breaker_and_recovery_resolves_the_alert(
     receiver.codes = [500]
     channel = webhook(crew, receiver, rate_limit_per_minute=0)
     incident = make_incident(crew.team)
-    for i in range(notify.BREAKER_THRESHOLD):
+    for i in range(breaker.BREAKER_THRESHOLD):
         notify.notify_channel(channel, incident, dedup_key=f"k{i}", event_kind="trigger")
     now = timezone.now()
     notify.send_due_deliveries(now=now)
     channel.refresh_from_db()
-    assert channel.consecutive_failures == notify.BREAKER_THRESHOLD
+    assert channel.consecutive_failures == breaker.BREAKER_THRESHOLD
     assert channel.is_open(now)
     assert channel.breaker_state == "open"
 
-    service = Service.objects.get(team=crew.team, slug=notify.INTERNAL_SERVICE_SLUG)
+    service = Service.objects.get(team=crew.team, slug=breaker.INTERNAL_SERVICE_SLUG)
     assert service.name == "Tocsin notifications"
     assert service.integrations.filter(kind="internal").exists()
-    alert = Alert.objects.get(service=service, fingerprint=notify.breaker_fingerprint(channel))
+    alert = Alert.objects.get(service=service, fingerprint=breaker.breaker_fingerprint(channel))
     assert alert.status == AlertStatus.FIRING
 
     # While open, new and retried deliveries are deferred, not attempted and not lost.

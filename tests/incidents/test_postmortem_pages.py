@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from incidents.lifecycle import services
 from incidents.models import ActionItem, Incident, Postmortem
+from incidents.postmortems import markdown
 from incidents.postmortems import services as postmortems
 from tests.incidents.core_support import NOON, fire
 from tocsin.models import Event
@@ -102,7 +103,7 @@ def test_markdown_download_follows_the_viewer_role(crew, pm, role):
     if response.status_code == 200:
         assert response["Content-Type"] == "text/markdown; charset=utf-8"
         assert response["Content-Disposition"] == (
-            f'attachment; filename="{postmortems.markdown_filename(pm)}"'
+            f'attachment; filename="{markdown.markdown_filename(pm)}"'
         )
         assert "## Root cause" in response.content.decode()
 

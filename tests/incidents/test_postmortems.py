@@ -9,6 +9,7 @@ import pytest
 from incidents.escalation import engine as escalation
 from incidents.lifecycle import services, timeline
 from incidents.models import ActionItem, Incident, Postmortem
+from incidents.postmortems import markdown, prefill
 from incidents.postmortems import services as postmortems
 from tests.conftest import make_user
 from tests.incidents.core_support import NOON, fire, policy, settings_for
@@ -49,7 +50,7 @@ def test_prefill_lists_the_incidents_key_events_in_order(crew, incident):
     key = [
         e
         for e in timeline.for_incident(incident)
-        if e.kind in postmortems.KEY_KINDS and not e.kind.startswith("postmortem.")
+        if e.kind in prefill.KEY_KINDS and not e.kind.startswith("postmortem.")
     ]
     assert [r["event_id"] for r in pm.timeline] == [e.pk for e in key]
     assert [r["kind"] for r in pm.timeline] == [
@@ -314,7 +315,7 @@ def test_markdown_has_every_section_the_timeline_and_the_action_items(crew, inci
         pm, actor=crew.responder, title="Page sooner", tracker_url="https://tracker.example/T-1"
     )
 
-    md = postmortems.render_markdown(pm)
+    md = markdown.render_markdown(pm)
 
     assert md.startswith(f"# Postmortem: #{incident.pk} ")
     positions = [
@@ -333,7 +334,7 @@ def test_markdown_has_every_section_the_timeline_and_the_action_items(crew, inci
     assert "- no canary\n- alert too late" in md
     assert "| Triggered with priority P1: “HighLatency” |" in md
     for row in pm.timeline:
-        assert postmortems.md_inline(row["text"]) in md
+        assert markdown.md_inline(row["text"]) in md
     assert "| 1 | Add a canary | viewer | 2025-02-01 | open | — |" in md
     assert "| 2 | Page sooner | _unassigned_ | — | open | <https://tracker.example/T-1> |" in md
     assert "- **Service:** Checkout API" in md and "- **Author:** responder" in md
@@ -359,7 +360,7 @@ def test_markdown_survives_tricky_text(crew, incident):
         tracker_url="https://t.example/a|b<c>?q=1&r=2",
     )
 
-    md = postmortems.render_markdown(pm)
+    md = markdown.render_markdown(pm)
     lines = md.splitlines()
 
     assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt; and a | pipe" in md
@@ -379,7 +380,7 @@ def test_markdown_filename_is_safe(crew, service):
     Incident.objects.filter(pk=incident.pk).update(title='Disk "full" / on ../../etc\r\nX: ä')
     incident.refresh_from_db()
     pm = postmortems.create(incident, actor=crew.responder)
-    name = postmortems.markdown_filename(pm)
+    name = markdown.markdown_filename(pm)
     assert name == f"postmortem-{incident.pk}-disk-full-on-etc-x-a.md" or name.startswith(
         f"postmortem-{incident.pk}-"
     )

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from incidents.models import Rotation, Schedule, ScheduleLayer, ScheduleOverride, ShiftSwapRequest
+from incidents.oncall import rotations
 from incidents.oncall import services as oncall
 from tocsin.models import Event
 
@@ -360,9 +361,9 @@ def future_shift(crew, schedule):
     start = timezone.now().replace(microsecond=0) + timedelta(days=1)
     for _ in range(14):
         if (
-            oncall.on_call_users(schedule, start)
+            rotations.on_call_users(schedule, start)
             == [crew.responder]
-            == oncall.on_call_users(schedule, start + timedelta(hours=4))
+            == rotations.on_call_users(schedule, start + timedelta(hours=4))
         ):
             return start, start + timedelta(hours=4)
         start += timedelta(days=1)

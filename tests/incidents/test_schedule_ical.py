@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from incidents.models import Rotation
+from incidents.oncall import rotations
 from incidents.oncall import services as oncall
 from incidents.oncall.views import (
     ics_escape,
@@ -114,7 +115,7 @@ def test_schedule_feed_lists_the_shifts(crew, client, schedule):
     assert any(len(line.encode()) > 75 for line in lines)  # something was folded
     events = events_of(text)
     now = timezone.now()
-    expected = oncall.shifts(
+    expected = rotations.shifts(
         schedule, now - timedelta(days=7), now + timedelta(days=60), merge_sources=True
     )
     assert len(events) == len(expected) > 2
@@ -135,7 +136,7 @@ def test_user_feed_lists_only_that_users_shifts(crew, client, schedule):
     now = timezone.now()
     mine = [
         s
-        for s in oncall.shifts(schedule, now - timedelta(days=7), now + timedelta(days=60))
+        for s in rotations.shifts(schedule, now - timedelta(days=7), now + timedelta(days=60))
         if s.user == crew.responder
     ]
     assert [e["DTSTART"] for e in events] == [ical_time(s.start) for s in mine]

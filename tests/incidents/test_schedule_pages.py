@@ -17,6 +17,7 @@ from incidents.models import (
     ShiftSwapRequest,
     SwapStatus,
 )
+from incidents.oncall import rotations
 from incidents.oncall import services as oncall
 from tocsin.models import Event
 
@@ -53,7 +54,7 @@ def test_list_shows_who_is_on_call_now(crew, client, schedule):
     response = login(client, crew.viewer).get("/schedules/")
     assert response.status_code == 200
     body = response.content.decode()
-    on_call = oncall.on_call_users(schedule)[0]
+    on_call = rotations.on_call_users(schedule)[0]
     assert "Primary" in body and on_call.username in body
 
 
@@ -176,7 +177,7 @@ def test_bad_override_window_rerenders_with_errors(crew, client, schedule):
 
 def test_swap_request_and_accept_through_the_pages(crew, client, schedule):
     start = timezone.now().replace(second=0, microsecond=0) + timedelta(days=1)
-    while oncall.on_call_users(schedule, start) != [crew.responder] or oncall.on_call_users(
+    while rotations.on_call_users(schedule, start) != [crew.responder] or rotations.on_call_users(
         schedule, start + timedelta(hours=2)
     ) != [crew.responder]:
         start += timedelta(hours=6)
@@ -197,7 +198,7 @@ def test_swap_request_and_accept_through_the_pages(crew, client, schedule):
     assert client.post(f"/schedules/{schedule.pk}/swaps/{swap.pk}/accept/").status_code == 302
     swap.refresh_from_db()
     assert swap.status == SwapStatus.ACCEPTED
-    assert oncall.on_call_users(schedule, start + timedelta(hours=1)) == [crew.manager]
+    assert rotations.on_call_users(schedule, start + timedelta(hours=1)) == [crew.manager]
 
 
 def test_swap_for_a_shift_that_is_not_yours_shows_an_error(crew, client, schedule):
@@ -355,7 +356,7 @@ def test_calendar_bars_follow_the_local_day_across_dst(crew):
         starts_at=datetime(2026, 3, 1, 9, tzinfo=berlin),
     )
     start = datetime(2026, 3, 29, tzinfo=berlin)
-    found = oncall.shifts(schedule, start, datetime(2026, 3, 30, tzinfo=berlin))
+    found = rotations.shifts(schedule, start, datetime(2026, 3, 30, tzinfo=berlin))
     (day,) = _calendar(schedule, found, date(2026, 3, 29), 1)
     # The 23-hour day: 00:00-09:00 local is 8 real hours (02:00 does not exist).
     assert [(b.left, b.width) for b in day.bars] == [

@@ -19,6 +19,7 @@ from incidents.models import (
     Rotation,
 )
 from incidents.notifications import outbox as notify
+from incidents.oncall import rotations, swaps
 from incidents.oncall import services as oncall
 from tests.conftest import make_user
 from tests.incidents.test_notify_email import body_of
@@ -44,7 +45,7 @@ def setup(crew):
         starts_at=midnight - timedelta(days=3),
     )
     day = midnight + timedelta(days=1)
-    while oncall.on_call_users(schedule, day + timedelta(hours=1)) != [crew.responder]:
+    while rotations.on_call_users(schedule, day + timedelta(hours=1)) != [crew.responder]:
         day += timedelta(days=1)
     crew.other = other
     end = (day + timedelta(days=1, hours=2)).replace(hour=0)  # the next local midnight
@@ -59,7 +60,7 @@ def recipients(event_kind: str) -> set[str]:
 
 def test_the_person_asked_gets_an_email_with_a_link_to_the_schedule(crew, setup, smtp):
     schedule, start, end = setup
-    swap = oncall.request_swap(
+    swap = swaps.request_swap(
         schedule, crew.responder, start, end, proposed_taker=crew.other, note="dentist"
     )
     assert notify.send_due_deliveries() == 1
@@ -91,14 +92,14 @@ def test_an_open_request_asks_everyone_else_in_the_rotation_who_can_respond(crew
     )
     membership.role = Role.VIEWER  # since demoted: a viewer cannot take shifts, so is not asked
     membership.save()
-    oncall.request_swap(schedule, crew.responder, start, end)
+    swaps.request_swap(schedule, crew.responder, start, end)
     assert recipients("swap.requested") == {"manager", "other"}
 
 
 def test_the_requester_hears_when_the_shift_is_taken(crew, setup):
     schedule, start, end = setup
-    swap = oncall.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
-    oncall.accept_swap(swap, crew.other)
+    swap = swaps.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
+    swaps.accept_swap(swap, crew.other)
     assert recipients("swap.accepted") == {"responder"}
     (accepted,) = Delivery.objects.filter(event_kind="swap.accepted")
     assert accepted.subject == "[Tocsin] other took your shift"
@@ -106,19 +107,19 @@ def test_the_requester_hears_when_the_shift_is_taken(crew, setup):
 
 def test_the_requester_hears_a_decline_and_the_person_asked_hears_a_cancel(crew, setup):
     schedule, start, end = setup
-    declined = oncall.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
-    oncall.decline_swap(declined, crew.other)
+    declined = swaps.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
+    swaps.decline_swap(declined, crew.other)
     assert recipients("swap.declined") == {"responder"}
 
-    cancelled = oncall.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
-    oncall.cancel_swap(cancelled, crew.responder)
+    cancelled = swaps.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
+    swaps.cancel_swap(cancelled, crew.responder)
     assert recipients("swap.cancelled") == {"other"}
 
 
 def test_nobody_is_told_about_their_own_action(crew, setup):
     schedule, start, end = setup
-    swap = oncall.request_swap(schedule, crew.responder, start, end)
-    oncall.cancel_swap(swap, crew.responder)  # an open request: nobody was asked by name
+    swap = swaps.request_swap(schedule, crew.responder, start, end)
+    swaps.cancel_swap(swap, crew.responder)  # an open request: nobody was asked by name
     assert recipients("swap.cancelled") == set()
     assert crew.responder.username not in recipients("swap.requested")
 
@@ -138,7 +139,7 @@ def test_it_goes_to_immediate_contact_methods_never_to_pagerduty(crew, setup, re
     NotificationRule.objects.create(user=crew.other, contact_method=later, delay_minutes=5)
     NotificationRule.objects.create(user=crew.other, contact_method=pager)
 
-    oncall.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
+    swaps.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
     (delivery,) = Delivery.objects.all()
     assert delivery.contact_method == hook
     assert notify.send_due_deliveries() == 1
@@ -152,5 +153,5 @@ def test_it_goes_to_immediate_contact_methods_never_to_pagerduty(crew, setup, re
 def test_a_failed_request_tells_nobody(crew, setup):
     schedule, start, end = setup
     with pytest.raises(ServiceError):
-        oncall.request_swap(schedule, crew.manager, start, end, proposed_taker=crew.other)
+        swaps.request_swap(schedule, crew.manager, start, end, proposed_taker=crew.other)
     assert not Delivery.objects.exists()

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from incidents.models import Rotation, ScheduleOverride, ShiftSwapRequest, SwapStatus
+from incidents.oncall import rotations, swaps
 from incidents.oncall import services as oncall
 from tests.conftest import make_user
 from tocsin.models import Event, Membership, Role
@@ -32,7 +33,7 @@ def setup(crew):
     )
     # Find the responder's next full day.
     day = midnight + timedelta(days=1)
-    if oncall.on_call_users(schedule, day + timedelta(hours=1)) != [crew.responder]:
+    if rotations.on_call_users(schedule, day + timedelta(hours=1)) != [crew.responder]:
         day += timedelta(days=1)
     crew.other = other
     return schedule, day, day + timedelta(days=1)
@@ -40,15 +41,15 @@ def setup(crew):
 
 def test_accepting_writes_an_override_for_the_taker(crew, setup):
     schedule, start, end = setup
-    swap = oncall.request_swap(schedule, crew.responder, start, end, note="dentist")
+    swap = swaps.request_swap(schedule, crew.responder, start, end, note="dentist")
     assert swap.status == SwapStatus.OPEN
-    swap = oncall.accept_swap(swap, crew.other)
+    swap = swaps.accept_swap(swap, crew.other)
     assert swap.status == SwapStatus.ACCEPTED
     assert swap.taker == crew.other
     override = ScheduleOverride.objects.get()
     assert (override.user, override.start, override.end) == (crew.other, start, end)
     assert swap.override == override
-    assert oncall.on_call_users(schedule, start + timedelta(hours=3)) == [crew.other]
+    assert rotations.on_call_users(schedule, start + timedelta(hours=3)) == [crew.other]
     kinds = list(
         Event.objects.filter(kind__in=["swap.requested", "swap.accepted", "override.created"])
         .order_by("id")
@@ -59,31 +60,31 @@ def test_accepting_writes_an_override_for_the_taker(crew, setup):
 
 def test_only_the_proposed_taker_may_accept(crew, setup):
     schedule, start, end = setup
-    swap = oncall.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
+    swap = swaps.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
     with pytest.raises(PermissionDenied):
-        oncall.accept_swap(swap, crew.manager)
-    oncall.accept_swap(swap, crew.other)
+        swaps.accept_swap(swap, crew.manager)
+    swaps.accept_swap(swap, crew.other)
     assert ShiftSwapRequest.objects.get().status == SwapStatus.ACCEPTED
 
 
 def test_an_accepted_swap_cannot_be_accepted_again(crew, setup):
     schedule, start, end = setup
-    swap = oncall.request_swap(schedule, crew.responder, start, end)
+    swap = swaps.request_swap(schedule, crew.responder, start, end)
     stale = ShiftSwapRequest.objects.get(pk=swap.pk)
-    oncall.accept_swap(swap, crew.other)
+    swaps.accept_swap(swap, crew.other)
     with pytest.raises(ServiceError) as exc:
-        oncall.accept_swap(stale, crew.manager)
+        swaps.accept_swap(stale, crew.manager)
     assert exc.value.code == "conflict"
     assert ScheduleOverride.objects.count() == 1
 
 
 def test_a_failed_accept_leaves_nothing_behind(crew, setup):
     schedule, start, end = setup
-    swap = oncall.request_swap(schedule, crew.responder, start, end)
+    swap = swaps.request_swap(schedule, crew.responder, start, end)
     with pytest.raises(ServiceError):
-        oncall.accept_swap(swap, crew.responder)  # one's own shift
+        swaps.accept_swap(swap, crew.responder)  # one's own shift
     with pytest.raises(PermissionDenied):
-        oncall.accept_swap(swap, crew.viewer)
+        swaps.accept_swap(swap, crew.viewer)
     swap.refresh_from_db()
     assert swap.status == SwapStatus.OPEN
     assert not ScheduleOverride.objects.exists()
@@ -92,38 +93,38 @@ def test_a_failed_accept_leaves_nothing_behind(crew, setup):
 
 def test_decline_by_the_person_asked(crew, setup):
     schedule, start, end = setup
-    swap = oncall.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
+    swap = swaps.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.other)
     with pytest.raises(PermissionDenied):
-        oncall.decline_swap(swap, crew.responder)
-    swap = oncall.decline_swap(swap, crew.other)
+        swaps.decline_swap(swap, crew.responder)
+    swap = swaps.decline_swap(swap, crew.other)
     assert swap.status == SwapStatus.DECLINED
     assert Event.objects.filter(kind="swap.declined").count() == 1
     with pytest.raises(ServiceError):
-        oncall.accept_swap(swap, crew.other)
+        swaps.accept_swap(swap, crew.other)
 
 
 def test_requester_cancels(crew, setup):
     schedule, start, end = setup
-    swap = oncall.request_swap(schedule, crew.responder, start, end)
+    swap = swaps.request_swap(schedule, crew.responder, start, end)
     with pytest.raises(PermissionDenied):
-        oncall.cancel_swap(swap, crew.other)
-    assert oncall.cancel_swap(swap, crew.responder).status == SwapStatus.CANCELLED
+        swaps.cancel_swap(swap, crew.other)
+    assert swaps.cancel_swap(swap, crew.responder).status == SwapStatus.CANCELLED
 
 
 def test_you_can_only_give_away_your_own_shift(crew, setup):
     schedule, start, end = setup
     with pytest.raises(ServiceError) as exc:
-        oncall.request_swap(schedule, crew.manager, start, end)
+        swaps.request_swap(schedule, crew.manager, start, end)
     assert exc.value.field == "start"
     with pytest.raises(ServiceError):
-        oncall.request_swap(schedule, crew.responder, start, end + timedelta(hours=1))
+        swaps.request_swap(schedule, crew.responder, start, end + timedelta(hours=1))
     with pytest.raises(PermissionDenied):
-        oncall.request_swap(schedule, crew.viewer, start, end)
+        swaps.request_swap(schedule, crew.viewer, start, end)
     with pytest.raises(ServiceError) as exc:
-        oncall.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.viewer)
+        swaps.request_swap(schedule, crew.responder, start, end, proposed_taker=crew.viewer)
     assert exc.value.field == "proposed_taker"
     past = datetime(2020, 1, 1, tzinfo=UTC)
     with pytest.raises(ServiceError):
-        oncall.request_swap(schedule, crew.responder, past, past + timedelta(hours=1))
+        swaps.request_swap(schedule, crew.responder, past, past + timedelta(hours=1))
     assert not ShiftSwapRequest.objects.exists()
     assert not Event.objects.filter(kind__startswith="swap.").exists()

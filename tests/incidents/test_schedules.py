@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from incidents.models import Rotation, ScheduleOverride
+from incidents.oncall import rotations
 from incidents.oncall import services as oncall
 from tests.conftest import make_user
 from tocsin.models import Event, Membership, Role
@@ -51,7 +52,7 @@ def test_daily_rotation_hands_off_at_the_handoff_time(crew, people):
         handoff_time=time(9),
         starts_at=utc(2026, 1, 5, 9),
     )
-    got = oncall.shifts(schedule, utc(2026, 1, 5, 0), utc(2026, 1, 8, 12))
+    got = rotations.shifts(schedule, utc(2026, 1, 5, 0), utc(2026, 1, 8, 12))
     assert names(got) == [
         ("alice", utc(2026, 1, 5, 9), utc(2026, 1, 6, 9), "Days"),
         ("bob", utc(2026, 1, 6, 9), utc(2026, 1, 7, 9), "Days"),
@@ -71,7 +72,7 @@ def test_rotation_far_from_its_start_keeps_the_order(crew, people):
         starts_at=utc(2026, 1, 1, 9),
     )
     # 100 days later: 100 % 3 == 1 → bob.
-    got = oncall.shifts(schedule, utc(2026, 4, 11, 10), utc(2026, 4, 11, 11))
+    got = rotations.shifts(schedule, utc(2026, 4, 11, 10), utc(2026, 4, 11, 11))
     assert [s.user.username for s in got] == ["bob"]
 
 
@@ -85,7 +86,7 @@ def test_rotation_start_between_handoffs_gives_first_person_a_partial_shift(crew
         handoff_time=time(9),
         starts_at=utc(2026, 1, 5, 15),
     )
-    got = oncall.shifts(schedule, utc(2026, 1, 5), utc(2026, 1, 7))
+    got = rotations.shifts(schedule, utc(2026, 1, 5), utc(2026, 1, 7))
     assert names(got) == [
         ("alice", utc(2026, 1, 5, 15), utc(2026, 1, 6, 9), "Days"),
         ("bob", utc(2026, 1, 6, 9), utc(2026, 1, 7), "Days"),
@@ -104,7 +105,7 @@ def test_weekly_rotation_hands_off_on_the_weekday(crew, people):
         handoff_time=time(10),
         starts_at=utc(2026, 1, 7),
     )
-    got = oncall.shifts(schedule, utc(2026, 1, 7), utc(2026, 1, 27))
+    got = rotations.shifts(schedule, utc(2026, 1, 7), utc(2026, 1, 27))
     assert names(got) == [
         ("alice", utc(2026, 1, 7), utc(2026, 1, 12, 10), "Weeks"),
         ("bob", utc(2026, 1, 12, 10), utc(2026, 1, 19, 10), "Weeks"),
@@ -123,7 +124,7 @@ def test_custom_rotation_counts_real_hours(crew, people):
         shift_length_hours=12,
         starts_at=utc(2026, 3, 28, 20),
     )
-    got = oncall.shifts(schedule, utc(2026, 3, 28, 20), utc(2026, 3, 30, 8))
+    got = rotations.shifts(schedule, utc(2026, 3, 28, 20), utc(2026, 3, 30, 8))
     assert [(s.user.username, s.duration) for s in got] == [
         ("alice", timedelta(hours=12)),
         ("bob", timedelta(hours=12)),
@@ -153,7 +154,7 @@ def test_daily_handoff_stays_at_local_time_across_dst(crew, people, tz, day, exp
         starts_at=start,
     )
     window_start = (day - timedelta(days=2)).replace(tzinfo=zone)
-    got = oncall.shifts(schedule, window_start, window_start + timedelta(days=4))
+    got = rotations.shifts(schedule, window_start, window_start + timedelta(days=4))
     # Every handoff is at 09:00 local time.
     for shift in got[1:]:
         assert shift.start.astimezone(zone).time() == time(9)
@@ -173,7 +174,7 @@ def test_weekly_handoff_across_dst_stays_at_local_time(crew, people):
         handoff_time=time(9),
         starts_at=datetime(2026, 2, 23, 9, tzinfo=NY),
     )
-    got = oncall.shifts(
+    got = rotations.shifts(
         schedule, datetime(2026, 3, 2, 9, tzinfo=NY), datetime(2026, 3, 16, 9, tzinfo=NY)
     )
     assert [s.duration for s in got] == [timedelta(hours=167), timedelta(hours=168)]
@@ -190,7 +191,7 @@ def test_handoff_in_the_skipped_hour_happens_just_after_the_gap(crew, people):
         handoff_time=time(2, 30),
         starts_at=datetime(2026, 3, 27, 2, 30, tzinfo=BERLIN),
     )
-    got = oncall.shifts(schedule, utc(2026, 3, 27, 12), utc(2026, 3, 30, 12))
+    got = rotations.shifts(schedule, utc(2026, 3, 27, 12), utc(2026, 3, 30, 12))
     starts = [s.start for s in got[1:]]
     assert utc(2026, 3, 29, 1, 30) in starts  # 03:30 CEST, the first moment after 02:00
     assert all(a < b for a, b in pairwise(starts))
@@ -219,7 +220,7 @@ def test_higher_layer_wins_and_lower_layer_fills_the_gaps(crew, people):
         restrict_start=time(9),
         restrict_end=time(17),
     )
-    got = oncall.shifts(schedule, utc(2026, 1, 5), utc(2026, 1, 6))
+    got = rotations.shifts(schedule, utc(2026, 1, 5), utc(2026, 1, 6))
     assert names(got) == [
         ("alice", utc(2026, 1, 5), utc(2026, 1, 5, 9), "Base"),
         ("bob", utc(2026, 1, 5, 9), utc(2026, 1, 5, 17), "Office"),
@@ -238,7 +239,7 @@ def test_restriction_wrapping_midnight(crew, people):
         restrict_start=time(22),
         restrict_end=time(6),
     )
-    got = oncall.shifts(schedule, utc(2026, 1, 5, 12), utc(2026, 1, 6, 12))
+    got = rotations.shifts(schedule, utc(2026, 1, 5, 12), utc(2026, 1, 6, 12))
     assert names(got) == [("carol", utc(2026, 1, 5, 22), utc(2026, 1, 6, 6), "Nights")]
 
 
@@ -258,7 +259,7 @@ def test_overrides_win_over_every_layer_and_latest_override_wins(crew, people):
     oncall.create_override(
         schedule, carol, utc(2026, 1, 5, 12), utc(2026, 1, 5, 13), actor=crew.manager
     )
-    got = oncall.shifts(schedule, utc(2026, 1, 5, 8), utc(2026, 1, 5, 16))
+    got = rotations.shifts(schedule, utc(2026, 1, 5, 8), utc(2026, 1, 5, 16))
     assert names(got) == [
         ("alice", utc(2026, 1, 5, 8), utc(2026, 1, 5, 10), "Base"),
         ("bob", utc(2026, 1, 5, 10), utc(2026, 1, 5, 12), "override"),
@@ -266,8 +267,8 @@ def test_overrides_win_over_every_layer_and_latest_override_wins(crew, people):
         ("bob", utc(2026, 1, 5, 13), utc(2026, 1, 5, 14), "override"),
         ("alice", utc(2026, 1, 5, 14), utc(2026, 1, 5, 16), "Base"),
     ]
-    assert oncall.on_call_users(schedule, utc(2026, 1, 5, 12, 30)) == [carol]
-    assert oncall.on_call_users(schedule, utc(2026, 1, 5, 14)) == [alice]
+    assert rotations.on_call_users(schedule, utc(2026, 1, 5, 12, 30)) == [carol]
+    assert rotations.on_call_users(schedule, utc(2026, 1, 5, 14)) == [alice]
 
 
 def test_adjacent_shifts_of_the_same_user_merge(crew, people):
@@ -281,12 +282,12 @@ def test_adjacent_shifts_of_the_same_user_merge(crew, people):
         starts_at=utc(2026, 1, 1),
         handoff_time=time(9),
     )
-    got = oncall.shifts(schedule, utc(2026, 1, 5), utc(2026, 1, 9))
+    got = rotations.shifts(schedule, utc(2026, 1, 5), utc(2026, 1, 9))
     assert names(got) == [("alice", utc(2026, 1, 5), utc(2026, 1, 9), "Solo")]
     # Two overrides of bob back to back read as one.
     oncall.create_override(schedule, bob, utc(2026, 1, 6), utc(2026, 1, 6, 12), actor=crew.manager)
     oncall.create_override(schedule, bob, utc(2026, 1, 6, 12), utc(2026, 1, 7), actor=crew.manager)
-    got = oncall.shifts(schedule, utc(2026, 1, 5), utc(2026, 1, 9))
+    got = rotations.shifts(schedule, utc(2026, 1, 5), utc(2026, 1, 9))
     assert [(s.user.username, s.start, s.end) for s in got] == [
         ("alice", utc(2026, 1, 5), utc(2026, 1, 6)),
         ("bob", utc(2026, 1, 6), utc(2026, 1, 7)),
@@ -296,9 +297,9 @@ def test_adjacent_shifts_of_the_same_user_merge(crew, people):
 
 def test_nobody_on_call_before_the_rotation_starts_or_without_layers(crew, people):
     schedule = make_schedule(crew)
-    assert oncall.on_call_users(schedule, utc(2026, 1, 1)) == []
+    assert rotations.on_call_users(schedule, utc(2026, 1, 1)) == []
     oncall.add_layer(schedule, name="L", participants=people, starts_at=utc(2026, 2, 1))
-    assert oncall.shifts(schedule, utc(2026, 1, 1), utc(2026, 1, 31)) == []
+    assert rotations.shifts(schedule, utc(2026, 1, 1), utc(2026, 1, 31)) == []
 
 
 def test_on_call_now_lists_each_schedule_of_the_team(crew, people, django_assert_max_num_queries):
@@ -307,7 +308,7 @@ def test_on_call_now_lists_each_schedule_of_the_team(crew, people, django_assert
     oncall.add_layer(first, name="L", participants=[people[0]], starts_at=utc(2026, 1, 1))
     oncall.add_layer(second, name="L", participants=[people[1]], starts_at=utc(2026, 1, 1))
     with django_assert_max_num_queries(5):
-        now = oncall.on_call_now(crew.team)
+        now = rotations.on_call_now(crew.team)
     assert [(s.name, [u.username for u in users]) for s, users in now.items()] == [
         ("A", ["alice"]),
         ("B", ["bob"]),
@@ -398,8 +399,8 @@ def test_merge_sources_joins_a_users_stretch_across_layers_and_overrides(crew, p
         schedule, bob, utc(2026, 1, 5, 17), utc(2026, 1, 5, 19), actor=crew.manager
     )
     window = (utc(2026, 1, 5, 8), utc(2026, 1, 5, 20))
-    assert len(oncall.shifts(schedule, *window)) == 4
-    assert names(oncall.shifts(schedule, *window, merge_sources=True)) == [
+    assert len(rotations.shifts(schedule, *window)) == 4
+    assert names(rotations.shifts(schedule, *window, merge_sources=True)) == [
         ("alice", utc(2026, 1, 5, 8), utc(2026, 1, 5, 9), "Base"),
         ("bob", utc(2026, 1, 5, 9), utc(2026, 1, 5, 19), "Office + override"),
         ("alice", utc(2026, 1, 5, 19), utc(2026, 1, 5, 20), "Base"),
@@ -418,10 +419,10 @@ def test_times_given_in_the_schedule_zone_are_handled_as_instants(crew, people):
         starts_at=datetime(2026, 3, 27, 12, tzinfo=BERLIN),
     )
     window = (datetime(2026, 3, 30, 12, tzinfo=BERLIN), datetime(2026, 4, 1, 12, tzinfo=BERLIN))
-    fresh = oncall.shifts(schedule, *window)
+    fresh = rotations.shifts(schedule, *window)
     layer.refresh_from_db()
     schedule.refresh_from_db()
-    reloaded = oncall.shifts(schedule, *window)
+    reloaded = rotations.shifts(schedule, *window)
     assert names(fresh) == names(reloaded)
     assert all(s.start.utcoffset() == timedelta(0) for s in fresh)
     # 24 real hours from 12:00 CET: after the change the handoffs are at 13:00 CEST.

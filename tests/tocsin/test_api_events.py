@@ -227,7 +227,7 @@ def test_bad_filter_values_are_400s_naming_the_parameter(
 
 
 def test_cursor_pages_walk_the_whole_log_without_repeats(crew: Any, api: Any) -> None:
-    made = [add_event(f"demo.{n}", crew.team).pk for n in range(7)]
+    made = [add_event("team.updated", crew.team).pk for n in range(7)]
     client = api(crew.viewer)
 
     seen: list[int] = []
@@ -237,7 +237,7 @@ def test_cursor_pages_walk_the_whole_log_without_repeats(crew: Any, api: Any) ->
         seen += [e["id"] for e in body["results"]]
         url = body["next"]
         # New events arriving between pages must not shift what the next page holds.
-        add_event("demo.late", crew.team)
+        add_event("team.updated", crew.team)
 
     assert seen == sorted(made, reverse=True)
 
@@ -246,7 +246,7 @@ def test_event_list_query_count_does_not_grow_with_events(
     crew: Any, api: Any, django_assert_max_num_queries: Any
 ) -> None:
     for n in range(60):
-        add_event("demo.bulk", crew.team if n % 2 else crew.other_team, actor=crew.admin)
+        add_event("team.updated", crew.team if n % 2 else crew.other_team, actor=crew.admin)
     client = api(crew.admin)
 
     with django_assert_max_num_queries(3):  # session, user, page (with teams joined)
@@ -259,7 +259,7 @@ def test_member_event_list_query_count_with_a_team_filter(
     crew: Any, api: Any, django_assert_max_num_queries: Any
 ) -> None:
     for _ in range(30):
-        add_event("demo.bulk", crew.team)
+        add_event("team.updated", crew.team)
     client = api(crew.viewer)
 
     with django_assert_max_num_queries(5):  # session, user, roles, team lookup, page

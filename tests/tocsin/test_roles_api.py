@@ -149,8 +149,8 @@ def targets(crew: Any) -> dict[str, int]:
     make_user("newcomer")
     token, _ = services.issue_token(crew.viewer, "viewers-laptop")
     with transaction.atomic():
-        team_event = record("demo.event", team=crew.team)
-        other_team_event = record("demo.event", team=crew.other_team)
+        team_event = record("team.updated", team=crew.team)
+        other_team_event = record("team.updated", team=crew.other_team)
     return {
         "team": crew.team.pk,
         "other_team": crew.other_team.pk,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -25,11 +26,13 @@ __all__ = [
     "Message",
     "SendResult",
     "Sender",
+    "choices",
     "get_sender",
     "kinds",
     "post_json",
     "redact",
     "register",
+    "sender_class",
     "validate_config",
 ]
 
@@ -83,15 +86,50 @@ class SendResult:
 
 
 class Sender:
+    """One channel kind. Everything Tocsin knows about a kind is declared on its class."""
+
     kind: ClassVar[str]
-    label: ClassVar[str]
+    label: ClassVar[str]  # as offered in choices (model, forms, API schema)
+    menu_order: ClassVar[int]  # position in those choices
     config_serializer: ClassVar[type[serializers.Serializer]]
+    # Usable as a person's contact method (PagerDuty is a service integration, not a person).
+    personal: ClassVar[bool] = True
+    # What the one "address" field of the contact-method form holds: an email address, a URL
+    # (the config's ``url``) or an Apprise URL (the config's ``urls``).
+    address_style: ClassVar[str] = "email"
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
 
     def send(self, message: Message) -> SendResult:  # pragma: no cover - interface
         raise NotImplementedError
+
+    @classmethod
+    def config_from_address(cls, address: str, secret: str = "") -> dict[str, Any]:
+        """The config a personal contact method's form fields stand for."""
+        if cls.address_style == "url":
+            return {"url": address, **({"secret": secret} if cls.kind == "webhook" else {})}
+        if cls.address_style == "apprise":
+            return {"urls": [address]}
+        return {"to": [address]}
+
+    @classmethod
+    def redacted(cls, config: dict[str, Any]) -> str:
+        """Enough of the destination to recognise it, never enough to use it."""
+        if cls.address_style == "url":
+            parts = urlsplit(str(config.get("url", "")))
+            host = parts.hostname or ""
+            if parts.port:
+                host = f"{host}:{parts.port}"
+            return f"{parts.scheme}://{host}/…" if host else "…"
+        if cls.address_style == "apprise":
+            # An Apprise URL's "host" is often the token itself: the scheme alone.
+            return ", ".join(f"{urlsplit(str(u)).scheme}://…" for u in config.get("urls") or [])
+        shown = []
+        for address in config.get("to") or []:
+            local, _, domain = str(address).partition("@")
+            shown.append(f"{local[:1]}…@{domain}")
+        return ", ".join(shown)
 
     def secrets(self) -> list[str]:
         """Config values that must be scrubbed from error texts."""
@@ -108,6 +146,19 @@ def register(cls: type[Sender]) -> type[Sender]:
 
 def kinds() -> list[str]:
     return sorted(_registry)
+
+
+def sender_class(kind: str) -> type[Sender]:
+    try:
+        return _registry[kind]
+    except KeyError:
+        raise ConfigError(f"unknown channel kind {kind!r}") from None
+
+
+def choices(*, personal_only: bool = False) -> list[tuple[str, str]]:
+    """(kind, label) pairs in menu order: the model's choices derive from these."""
+    ordered = sorted(_registry.values(), key=lambda cls: cls.menu_order)
+    return [(cls.kind, cls.label) for cls in ordered if cls.personal or not personal_only]
 
 
 def get_sender(kind: str, config: dict[str, Any]) -> Sender:

@@ -41,7 +41,9 @@ class AppriseConfig(serializers.Serializer):
 @register
 class AppriseSender(Sender):
     kind = "apprise"
-    label = "Apprise"
+    label = "Apprise URL"
+    menu_order = 60
+    address_style = "apprise"
     config_serializer = AppriseConfig
 
     def secrets(self) -> list[str]:

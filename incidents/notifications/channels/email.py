@@ -25,6 +25,7 @@ class EmailConfig(serializers.Serializer):
 class EmailSender(Sender):
     kind = "email"
     label = "Email"
+    menu_order = 10
     config_serializer = EmailConfig
 
     def recipients(self, message: Message) -> list[str]:

@@ -66,7 +66,9 @@ def build_payload(message: Message, routing_key: str) -> dict[str, Any]:
 @register
 class PagerDutySender(Sender):
     kind = "pagerduty"
-    label = "PagerDuty"
+    label = "PagerDuty (Events API v2)"
+    menu_order = 50
+    personal = False  # a service integration, not a way to reach a person
     config_serializer = PagerDutyConfig
 
     def send(self, message: Message) -> SendResult:

@@ -59,7 +59,9 @@ def build_payload(message: Message, config: dict[str, Any]) -> dict[str, Any]:
 @register
 class SlackSender(Sender):
     kind = "slack"
-    label = "Slack"
+    label = "Slack (incoming webhook)"
+    menu_order = 20
+    address_style = "url"
     config_serializer = SlackConfig
 
     def send(self, message: Message) -> SendResult:

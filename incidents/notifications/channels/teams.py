@@ -57,7 +57,9 @@ def build_payload(message: Message) -> dict[str, Any]:
 @register
 class TeamsSender(Sender):
     kind = "teams"
-    label = "Microsoft Teams"
+    label = "Microsoft Teams (webhook)"
+    menu_order = 30
+    address_style = "url"
     config_serializer = TeamsConfig
 
     def send(self, message: Message) -> SendResult:

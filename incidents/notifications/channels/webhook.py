@@ -67,7 +67,9 @@ def build_payload(message: Message) -> dict[str, Any]:
 @register
 class WebhookSender(Sender):
     kind = "webhook"
-    label = "Generic webhook"
+    label = "Generic webhook (HMAC-signed)"
+    menu_order = 40
+    address_style = "url"
     config_serializer = WebhookConfig
 
     def send(self, message: Message) -> SendResult:
