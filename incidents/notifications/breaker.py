@@ -34,21 +34,15 @@ def breaker_fingerprint(channel: NotificationChannel) -> str:
 
 
 def _internal_service(channel: NotificationChannel) -> Any:
-    from monitoring.models import Integration, IntegrationKind, Service
+    from monitoring.services import ensure_internal_service
 
-    service, _ = Service.objects.get_or_create(
-        team_id=channel.team_id,
+    return ensure_internal_service(
+        channel.team_id,
         slug=INTERNAL_SERVICE_SLUG,
-        defaults={
-            "name": INTERNAL_SERVICE_NAME,
-            "description": "Alerts Tocsin raises about its own notification channels.",
-        },
+        name=INTERNAL_SERVICE_NAME,
+        integration_name="Notifier",
+        description="Alerts Tocsin raises about its own notification channels.",
     )
-    if not service.integrations.filter(kind=IntegrationKind.INTERNAL).exists():
-        integration = Integration(service=service, kind=IntegrationKind.INTERNAL, name="Notifier")
-        integration.set_key(Integration.new_key())
-        integration.save()
-    return service
 
 
 def channel_failed(channel: NotificationChannel, result: SendResult, now: datetime) -> None:

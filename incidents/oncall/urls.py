@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from incidents.oncall import views
+from incidents.oncall import ical, views
 
 urlpatterns = [
     path("schedules/", views.schedule_list, name="schedules"),
@@ -29,6 +29,6 @@ urlpatterns = [
         views.swap_cancel,
         name="schedule_swap_cancel",
     ),
-    path("schedules/<int:pk>/ical/<str:token>.ics", views.schedule_ical, name="schedule_ical"),
-    path("oncall/<str:token>.ics", views.user_ical, name="user_ical"),
+    path("schedules/<int:pk>/ical/<str:token>.ics", ical.schedule_ical, name="schedule_ical"),
+    path("oncall/<str:token>.ics", ical.user_ical, name="user_ical"),
 ]

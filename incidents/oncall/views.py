@@ -8,7 +8,6 @@ served only while that user may still view the schedule, so leaving a team ends 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,7 +16,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,7 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from incidents.models import Schedule, ScheduleOverride, ShiftSwapRequest, SwapStatus
-from incidents.oncall import rotations, swaps
+from incidents.oncall import ical, rotations, swaps
 from incidents.oncall import services as oncall
 from tocsin.forms import add_service_error
 from tocsin.permissions import Action, can, members_who_may, scope
@@ -34,8 +32,6 @@ from tocsin.services import ServiceError
 
 DEFAULT_WEEKS = 2
 MAX_WEEKS = 4
-FEED_PAST = timedelta(days=7)
-FEED_FUTURE = timedelta(days=60)
 PALETTE_SIZE = 8
 
 
@@ -58,159 +54,6 @@ def _schedule_or_404(request: HttpRequest, pk: int, action: Action = Action.VIEW
 def colour_of(user: Any) -> int:
     """A stable palette slot per user, so someone keeps their colour across pages."""
     return user.pk % PALETTE_SIZE
-
-
-# --- feed tokens --------------------------------------------------------------------------------
-
-
-def _signer(scope_name: str) -> signing.Signer:
-    return signing.Signer(salt=f"tocsin.incidents.ical.{scope_name}", sep=".")
-
-
-def schedule_feed_token(schedule: Schedule, user: Any) -> str:
-    """The secret part of ``user``'s feed URL for one schedule."""
-    return _signer(f"schedule.{schedule.pk}").sign(str(user.pk))
-
-
-def user_feed_token(user: Any) -> str:
-    """The secret part of ``user``'s feed URL for their own shifts in every schedule."""
-    return _signer("user").sign(str(user.pk))
-
-
-def _feed_user(token: str, scope_name: str) -> Any:
-    try:
-        user_id = _signer(scope_name).unsign(token)
-    except signing.BadSignature:
-        raise Http404("no such feed") from None
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        raise Http404("no such feed")
-    return user
-
-
-# --- iCalendar (RFC 5545) -----------------------------------------------------------------------
-
-
-def ics_escape(text: str) -> str:
-    return (
-        text.replace("\\", "\\\\")
-        .replace(";", "\\;")
-        .replace(",", "\\,")
-        .replace("\r\n", "\\n")
-        .replace("\n", "\\n")
-        .replace("\r", "\\n")
-    )
-
-
-def ics_fold(line: str) -> str:
-    """Fold a content line into chunks of at most 75 octets, never splitting a character."""
-    encoded = line.encode()
-    if len(encoded) <= 75:
-        return line
-    parts: list[str] = []
-    current = ""
-    size = 0
-    limit = 75
-    for char in line:
-        width = len(char.encode())
-        if size + width > limit:
-            parts.append(current)
-            current, size, limit = "", 0, 74  # continuation lines start with a space
-        current += char
-        size += width
-    parts.append(current)
-    return "\r\n ".join(parts)
-
-
-def _ics_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def render_ics(name: str, events: list[dict[str, Any]]) -> str:
-    """events: dicts with uid, start, end, summary, description."""
-    stamp = _ics_time(timezone.now())
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//Tocsin//On-call schedules//EN",
-        "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
-        f"X-WR-CALNAME:{ics_escape(name)}",
-    ]
-    for event in events:
-        lines += [
-            "BEGIN:VEVENT",
-            f"UID:{event['uid']}",
-            f"DTSTAMP:{stamp}",
-            f"DTSTART:{_ics_time(event['start'])}",
-            f"DTEND:{_ics_time(event['end'])}",
-            f"SUMMARY:{ics_escape(event['summary'])}",
-            f"DESCRIPTION:{ics_escape(event['description'])}",
-            "TRANSP:OPAQUE",
-            "END:VEVENT",
-        ]
-    lines.append("END:VCALENDAR")
-    return "".join(ics_fold(line) + "\r\n" for line in lines)
-
-
-def _shift_event(schedule: Schedule, shift: rotations.Shift, host: str) -> dict[str, Any]:
-    # Stable across refreshes: the same shift (schedule, person, start) keeps its UID.
-    key = f"{schedule.pk}:{shift.user.pk}:{shift.start.timestamp():.0f}"
-    uid = hashlib.sha256(key.encode()).hexdigest()[:32]
-    who = shift.user.get_full_name() or shift.user.get_username()
-    return {
-        "uid": f"{uid}@{host}",
-        "start": shift.start,
-        "end": shift.end,
-        "summary": f"On call: {schedule.name} ({who})",
-        "description": f"{schedule.team.name}, {schedule.name}; from {shift.source}",
-    }
-
-
-def _ics_response(name: str, events: list[dict[str, Any]]) -> HttpResponse:
-    response = HttpResponse(render_ics(name, events), content_type="text/calendar; charset=utf-8")
-    response["Cache-Control"] = "private, max-age=300"
-    response["X-Robots-Tag"] = "noindex"
-    return response
-
-
-def schedule_ical(request: HttpRequest, pk: int, token: str) -> HttpResponse:
-    """Every shift of one schedule, for whoever holds the token."""
-    user = _feed_user(token, f"schedule.{pk}")
-    schedule = (
-        rotations.schedules_with_layers(Schedule.objects.select_related("team"))
-        .filter(pk=pk)
-        .first()
-    )
-    if schedule is None or not can(user, Action.VIEW, schedule):
-        raise Http404("no such feed")
-    now = timezone.now()
-    host = request.get_host().split(":")[0] or "tocsin"
-    found = rotations.shifts(schedule, now - FEED_PAST, now + FEED_FUTURE, merge_sources=True)
-    events = [_shift_event(schedule, shift, host) for shift in found]
-    return _ics_response(f"On call: {schedule.name}", events)
-
-
-def user_ical(request: HttpRequest, token: str) -> HttpResponse:
-    """The token holder's own shifts in every schedule of every team they are in."""
-    user = _feed_user(token, "user")
-    now = timezone.now()
-    start, end = now - FEED_PAST, now + FEED_FUTURE
-    schedules = rotations.with_window_overrides(
-        rotations.schedules_with_layers(
-            scope(Schedule.objects.select_related("team"), user, Action.VIEW)
-        ),
-        start,
-        end,
-    ).order_by("team__name", "name")
-    host = request.get_host().split(":")[0] or "tocsin"
-    events = [
-        _shift_event(schedule, shift, host)
-        for schedule in schedules
-        for shift in rotations.shifts(schedule, start, end, merge_sources=True)
-        if shift.user.pk == user.pk
-    ]
-    return _ics_response(f"My on-call shifts ({user.get_username()})", events)
 
 
 # --- forms --------------------------------------------------------------------------------------
@@ -400,11 +243,11 @@ def _render_detail(
             "schedule_feed": request.build_absolute_uri(
                 reverse(
                     "schedule_ical",
-                    args=[schedule.pk, schedule_feed_token(schedule, user)],
+                    args=[schedule.pk, ical.schedule_feed_token(schedule, user)],
                 )
             ),
             "user_feed": request.build_absolute_uri(
-                reverse("user_ical", args=[user_feed_token(user)])
+                reverse("user_ical", args=[ical.user_feed_token(user)])
             ),
         }
         return render(request, "incidents/schedules/detail.html", context, status=status)

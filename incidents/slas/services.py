@@ -253,25 +253,15 @@ def breach_fingerprint(incident: Incident | int, target: str) -> str:
 
 
 def _sla_service(team_id: int) -> Service:
-    from monitoring.models import Integration, IntegrationKind
+    from monitoring.services import ensure_internal_service
 
-    try:
-        with transaction.atomic():
-            service, _ = Service.objects.get_or_create(
-                team_id=team_id,
-                slug=SLA_SERVICE_SLUG,
-                defaults={
-                    "name": SLA_SERVICE_NAME,
-                    "description": "Alerts Tocsin raises when incidents miss response targets.",
-                },
-            )
-    except IntegrityError:  # another worker created it a moment ago
-        service = Service.objects.get(team_id=team_id, slug=SLA_SERVICE_SLUG)
-    if not service.integrations.filter(kind=IntegrationKind.INTERNAL).exists():
-        integration = Integration(service=service, kind=IntegrationKind.INTERNAL, name="SLAs")
-        integration.set_key(Integration.new_key())
-        integration.save()
-    return service
+    return ensure_internal_service(
+        team_id,
+        slug=SLA_SERVICE_SLUG,
+        name=SLA_SERVICE_NAME,
+        integration_name="SLAs",
+        description="Alerts Tocsin raises when incidents miss response targets.",
+    )
 
 
 def _raise_breach_alert(incident: Incident, target: str, minutes: int) -> None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from incidents.models import Rotation
 from incidents.oncall import rotations
 from incidents.oncall import services as oncall
-from incidents.oncall.views import (
+from incidents.oncall.ical import (
     ics_escape,
     ics_fold,
     render_ics,
