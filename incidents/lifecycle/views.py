@@ -10,14 +10,12 @@ partial when ``incident.*`` events arrive live (``tocsin:live-incident``).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -36,7 +34,7 @@ from incidents.models import (
     Priority,
     Schedule,
 )
-from monitoring.views import since_text, team_and_service_filter
+from monitoring.views.common import list_links, paginate, since_text, team_and_service_filter
 from tocsin.models import Event
 from tocsin.permissions import Action, can, scope, team_ids_for
 from tocsin.services import ServiceError
@@ -115,7 +113,7 @@ def _list_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         .annotate(alert_count=Count("alert_links"))
         .order_by("-created_at", "-id")
     )
-    page = Paginator(incidents, PAGE_SIZE).get_page(data.get("page") or 1)
+    page = paginate(incidents, data, PAGE_SIZE)
 
     now = timezone.now()
     respond_ids = team_ids_for(user, Action.RESPOND)
@@ -130,23 +128,14 @@ def _list_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         "team": selected_team.slug if selected_team else "",
         "service": selected_service.pk if selected_service else "",
     }
-    query = urlencode(
-        [(k, v) for k, v in filters.items() if k != "priority" and v]
-        + [("priority", p) for p in filters["priority"]]
-    )
-    page_query = query + (f"&page={page.number}" if page.number > 1 else "")
     context = {
         "form": form,
-        "filters": filters,
         "teams": teams,
         "service_choices": service_choices,
         "selected_team": selected_team,
         "selected_service": selected_service,
-        "page": page,
         "incidents": page.object_list,
-        "query": query,
-        "page_query": page_query,
-        "page_url": reverse("incidents") + (f"?{page_query}" if page_query else ""),
+        **list_links("incidents", filters, page),
         "status_choices": STATUS_CHOICES,
         "priority_choices": Priority.choices,
         "can_bulk": any(i.can_respond for i in page.object_list),

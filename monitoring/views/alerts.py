@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,7 +18,13 @@ from django.views.decorators.http import require_POST
 
 from monitoring.models import Alert, Severity
 from monitoring.suppression import silence_alert
-from monitoring.views.common import safe_next, since_text, team_and_service_filter
+from monitoring.views.common import (
+    list_links,
+    paginate,
+    safe_next,
+    since_text,
+    team_and_service_filter,
+)
 from tocsin.models import Event
 from tocsin.permissions import Action, can, scope, team_ids_for
 from tocsin.services import ServiceError
@@ -68,7 +72,7 @@ def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
     if selected_service is not None:
         alerts = alerts.filter(service=selected_service)
     alerts = alerts.select_related("service", "team").order_by("-last_change_at", "-id")
-    page = Paginator(alerts, ALERTS_PAGE_SIZE).get_page(data.get("page") or 1)
+    page = paginate(alerts, data, ALERTS_PAGE_SIZE)
 
     now = timezone.now()
     respond_ids = team_ids_for(user, Action.RESPOND)
@@ -93,23 +97,14 @@ def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         "team": selected_team.slug if selected_team else "",
         "service": selected_service.pk if selected_service else "",
     }
-    query = urlencode(
-        [(k, v) for k, v in filters.items() if k != "severity" and v]
-        + [("severity", s) for s in filters["severity"]]
-    )
-    page_query = query + (f"&page={page.number}" if page.number > 1 else "")
     context = {
         "form": form,
-        "filters": filters,
         "teams": teams,
         "service_choices": service_choices,
         "selected_team": selected_team,
         "selected_service": selected_service,
-        "page": page,
         "alerts": page.object_list,
-        "query": query,
-        "page_query": page_query,
-        "page_url": reverse("alerts") + (f"?{page_query}" if page_query else ""),
+        **list_links("alerts", filters, page),
         "status_choices": STATUS_CHOICES,
         "severity_choices": Severity.choices,
         "suppressed_choices": SUPPRESSED_CHOICES,

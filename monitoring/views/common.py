@@ -7,8 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from monitoring.models import Service
 from tocsin.models import Team
@@ -75,3 +78,28 @@ def team_and_service_filter(
         if selected_service is None:
             raise Http404("no such service")
     return teams, selected_team, service_choices, selected_service
+
+
+# -- list pages (alerts, incidents, and the lists to come) ---------------------------------------
+def paginate(queryset: QuerySet, data: dict[str, Any], page_size: int) -> Page:
+    """The page a filtered list shows; a page past the last shows the last (no error page)."""
+    return Paginator(queryset, page_size).get_page(data.get("page") or 1)
+
+
+def list_links(url_name: str, filters: dict[str, Any], page: Page) -> dict[str, Any]:
+    """Context every filtered list page shares: the active filters, the query string that
+    keeps them (single values first, then repeated ones), and this page's own URL, which the
+    live table re-fetches and the bulk forms return to."""
+    single = [(key, value) for key, value in filters.items() if not isinstance(value, list)]
+    repeated = [
+        (key, v) for key, value in filters.items() if isinstance(value, list) for v in value
+    ]
+    query = urlencode([(key, value) for key, value in single if value] + repeated)
+    page_query = query + (f"&page={page.number}" if page.number > 1 else "")
+    return {
+        "filters": filters,
+        "page": page,
+        "query": query,
+        "page_query": page_query,
+        "page_url": reverse(url_name) + (f"?{page_query}" if page_query else ""),
+    }
