@@ -15,6 +15,8 @@ FIRING_KINDS = ("alert.firing", "alert.refired", "alert.unsuppressed")
 
 
 def alert_fired(event: Event, alert: Alert) -> None:
+    if not isinstance(alert, Alert):  # written without the alert (imports, tests): nothing to group
+        return
     from incidents.lifecycle import grouping
 
     # The pipeline's clock (it may be given one) is on the alert's last change; lifting a
@@ -24,6 +26,8 @@ def alert_fired(event: Event, alert: Alert) -> None:
 
 
 def alert_resolved(event: Event, alert: Alert) -> None:
+    if not isinstance(alert, Alert):  # written without the alert (imports, tests): nothing to group
+        return
     from incidents.lifecycle import grouping
 
     grouping.alert_resolved(alert, now=alert.last_change_at)
@@ -32,6 +36,8 @@ def alert_resolved(event: Event, alert: Alert) -> None:
 def alert_acknowledged(event: Event, alert: Alert) -> None:
     """The sender acknowledged (Events v2 ``acknowledge``): as in PagerDuty, the incident is
     acknowledged and its escalation stops; the timeline names the sender."""
+    if not isinstance(alert, Alert):
+        return
     from incidents.lifecycle import grouping
 
     grouping.alert_acknowledged(alert, sender=event.actor_label, now=alert.acknowledged_at)

@@ -138,7 +138,10 @@ def on_incident_event(event: Event, incident: Incident) -> None:
     Runs in the transaction of the change, on the emitter's own Incident instance."""
     kind = event.kind
     if not isinstance(incident, Incident):  # recorded without the instance at hand
-        incident = Incident.objects.select_related("service", "team").get(pk=int(event.subject_id))
+        found = Incident.objects.select_related("service", "team").filter(pk=event.subject_id)
+        incident = found.first() if str(event.subject_id).isdigit() else None
+        if incident is None:
+            return
     if kind in _STARTS:
         ack, resolve = _STARTS[kind]
         _clocks(incident, ack=ack, resolve=resolve, restart=True)

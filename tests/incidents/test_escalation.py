@@ -180,7 +180,7 @@ def test_team_and_reassign_targets(crew, service):
 
 def test_schedule_targets_whoever_is_on_call(crew, service, monkeypatch):
     from incidents.models import Schedule
-    from incidents.oncall import services as oncall
+    from incidents.oncall import rotations as oncall
 
     schedule = Schedule.objects.create(team=crew.team, name="Primary")
     monkeypatch.setattr(oncall, "on_call_users", lambda s, at: [crew.responder])
