@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from rest_framework.exceptions import ValidationError
 
 from incidents.models import Delivery, NotificationChannel
-from incidents.notifications import channels
+from incidents.notifications import channels, services
 from incidents.notifications import outbox as notify
 from tocsin.admin_mixins import ReadOnlyAdmin, TeamScopedAdmin
 from tocsin.permissions import Action
@@ -35,6 +35,14 @@ class NotificationChannelAdmin(TeamScopedAdmin, admin.ModelAdmin):
                 channels.validate_config(form.cleaned_data["kind"], form.cleaned_data.get("config"))
             except ValidationError as exc:
                 form.add_error("config", str(exc.detail))
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        self.ensure_manages(request, obj)
+        services.save(obj, actor=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.ensure_manages(request, obj)
+        services.delete(obj, actor=request.user)
 
     @admin.action(description="Send a test message")
     def send_test(self, request: HttpRequest, queryset: QuerySet) -> None:

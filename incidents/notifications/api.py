@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db import IntegrityError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
@@ -26,7 +25,7 @@ from incidents.models import (
     NotificationChannel,
     NotificationRule,
 )
-from incidents.notifications import channels
+from incidents.notifications import channels, services
 from incidents.notifications import outbox as notify
 from tocsin.api.filters import IdFilter, StrictFilterSet
 from tocsin.api.lookups import team_in_body
@@ -163,12 +162,15 @@ class ChannelViewSet(
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         self.check_object_permissions(self.request, serializer.validated_data["team"])
-        try:
-            serializer.save()
-        except IntegrityError:
-            raise ServiceError(
-                "the team already has a channel with this name", "name", "duplicate"
-            ) from None
+        serializer.instance = services.save(
+            NotificationChannel(**serializer.validated_data), actor=self.request.user
+        )
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        services.save(serializer.instance, actor=self.request.user, **serializer.validated_data)
+
+    def perform_destroy(self, instance: NotificationChannel) -> None:
+        services.delete(instance, actor=self.request.user)
 
     @extend_schema(request=None, responses=DeliverySerializer, summary="Send a test message now")
     @action(detail=True, methods=["post"])
@@ -227,7 +229,14 @@ class _OwnViewSet(
         return queryset.order_by("id")
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
-        serializer.save(user=self.request.user)
+        obj = self.model(user=self.request.user, **serializer.validated_data)
+        serializer.instance = services.save(obj, actor=self.request.user)
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        services.save(serializer.instance, actor=self.request.user, **serializer.validated_data)
+
+    def perform_destroy(self, instance: Any) -> None:
+        services.delete(instance, actor=self.request.user)
 
 
 class ContactMethodViewSet(_OwnViewSet):

@@ -25,7 +25,7 @@ from incidents.models import (
     NotificationRule,
     RuleUrgency,
 )
-from incidents.notifications import channels
+from incidents.notifications import channels, services
 from incidents.notifications import outbox as notify
 from incidents.notifications.api import (
     CONTACT_METHOD_KINDS,
@@ -218,7 +218,9 @@ def method_add(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         serializer = ContactMethodSerializer(data=form.api_data(), context={"request": request})
         if serializer.is_valid():
-            method = serializer.save(user=request.user)
+            method = services.save(
+                ContactMethod(user=request.user, **serializer.validated_data), actor=request.user
+            )
             messages.success(
                 request,
                 f"Contact method “{describe(method)}” added. Add a rule below so it is used "
@@ -234,7 +236,7 @@ def method_add(request: HttpRequest) -> HttpResponse:
 def method_delete(request: HttpRequest, pk: int) -> HttpResponse:
     method = get_object_or_404(ContactMethod, pk=pk, user=request.user)
     label, rules = describe(method), method.rules.count()
-    method.delete()  # its rules go with it (CASCADE)
+    services.delete(method, actor=request.user)  # its rules go with it (CASCADE)
     text = f"Contact method “{label}” removed"
     if rules:
         text += f", with the {rules} rule{'s' if rules != 1 else ''} that used it"
@@ -275,7 +277,10 @@ def rule_add(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         serializer = RuleSerializer(data=form.api_data(), context={"request": request})
         if serializer.is_valid():
-            rule = serializer.save(user=request.user)
+            rule = services.save(
+                NotificationRule(user=request.user, **serializer.validated_data),
+                actor=request.user,
+            )
             messages.success(
                 request,
                 f"Rule added: {_when(rule.delay_minutes)} by {describe(rule.contact_method)}.",
@@ -289,7 +294,7 @@ def rule_add(request: HttpRequest) -> HttpResponse:
 @require_POST
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(NotificationRule, pk=pk, user=request.user)
-    rule.delete()
+    services.delete(rule, actor=request.user)
     text = "Rule removed."
     if not NotificationRule.objects.filter(user=request.user).exists():
         text += " You have no rules left: pages now go to your account email."
