@@ -29,19 +29,6 @@ from tocsin.admin_mixins import (
 
 admin.site.allow_user_search(ScheduleOverride, "user")
 
-_LAYER_FIELDS = [
-    "name",
-    "priority",
-    "rotation",
-    "shift_length_hours",
-    "handoff_time",
-    "handoff_weekday",
-    "starts_at",
-    "ends_at",
-    "restrict_start",
-    "restrict_end",
-]
-
 
 class ScheduleForm(forms.ModelForm):
     time_zone = forms.ChoiceField(initial="UTC")
@@ -64,7 +51,7 @@ class LayerForm(forms.ModelForm):
 
     class Meta:
         model = ScheduleLayer
-        fields = _LAYER_FIELDS
+        fields = list(oncall.LAYER_FIELDS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -196,7 +183,7 @@ class ScheduleAdmin(TeamScopedAdmin, admin.ModelAdmin):
             changes = {
                 name: layer_form.cleaned_data[name]
                 for name in layer_form.changed_data
-                if name in _LAYER_FIELDS
+                if name in oncall.LAYER_FIELDS
             }
             for name in changes:
                 setattr(layer, name, layer_form.initial.get(name))
@@ -211,7 +198,7 @@ class ScheduleAdmin(TeamScopedAdmin, admin.ModelAdmin):
             if id(layer_form) in deleted or not layer_form.has_changed():
                 continue
             data = layer_form.cleaned_data
-            options = {k: data[k] for k in _LAYER_FIELDS if k not in ("name", "rotation")}
+            options = {k: data[k] for k in oncall.LAYER_FIELDS if k not in ("name", "rotation")}
             layer = oncall.add_layer(
                 schedule,
                 name=data["name"],

@@ -19,6 +19,7 @@ from incidents.models import (
     ShiftSwapRequest,
 )
 from incidents.oncall import rotations
+from incidents.oncall import services as oncall_services
 from tocsin.api.serializers import IdField, MemberUserSerializer, StrictInputMixin
 from tocsin.models import Team
 from tocsin.permissions import Action, scope, teams_for
@@ -35,20 +36,7 @@ class LayerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ScheduleLayer
-        fields = [
-            "id",
-            "name",
-            "priority",
-            "rotation",
-            "shift_length_hours",
-            "handoff_time",
-            "handoff_weekday",
-            "starts_at",
-            "ends_at",
-            "restrict_start",
-            "restrict_end",
-            "participants",
-        ]
+        fields = ["id", *oncall_services.LAYER_FIELDS, "participants"]
         read_only_fields = fields
 
     def get_participants(self, layer: ScheduleLayer) -> list[dict[str, Any]]:

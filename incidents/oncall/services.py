@@ -105,11 +105,11 @@ def create_schedule(
     return schedule
 
 
-_SCHEDULE_FIELDS = {"name", "time_zone", "description"}
+SCHEDULE_FIELDS = ("name", "time_zone", "description")
 
 
 def update_schedule(schedule: Schedule, *, actor: Any = None, **changes: Any) -> Schedule:
-    unknown = set(changes) - _SCHEDULE_FIELDS
+    unknown = set(changes) - set(SCHEDULE_FIELDS)
     if unknown:
         raise ServiceError(f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
     if "name" in changes:
@@ -148,7 +148,8 @@ def delete_schedule(schedule: Schedule, *, actor: Any = None) -> None:
 
 # --- layers -------------------------------------------------------------------------------------
 
-_LAYER_FIELDS = {
+# A layer's editable settings, in the order forms and the API show them.
+LAYER_FIELDS = (
     "name",
     "priority",
     "rotation",
@@ -159,7 +160,7 @@ _LAYER_FIELDS = {
     "ends_at",
     "restrict_start",
     "restrict_end",
-}
+)
 
 
 def _validate_layer(layer: ScheduleLayer) -> None:
@@ -210,7 +211,7 @@ def add_layer(
 ) -> ScheduleLayer:
     """Add a rotation. ``options`` are the other ScheduleLayer fields (``priority`` defaults to
     one above the current top layer, so a new layer wins until reordered)."""
-    unknown = set(options) - _LAYER_FIELDS
+    unknown = set(options) - set(LAYER_FIELDS)
     if unknown:
         raise ServiceError(f"unknown layer setting {sorted(unknown)[0]}", sorted(unknown)[0])
     for user in participants:
@@ -248,7 +249,7 @@ def update_layer(
     participants: list[Any] | None = None,
     **changes: Any,
 ) -> ScheduleLayer:
-    unknown = set(changes) - _LAYER_FIELDS
+    unknown = set(changes) - set(LAYER_FIELDS)
     if unknown:
         raise ServiceError(f"unknown layer setting {sorted(unknown)[0]}", sorted(unknown)[0])
     schedule = layer.schedule
