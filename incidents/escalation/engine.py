@@ -159,21 +159,9 @@ def _run_step(
     applies, why = step_applies(step, incident.priority, now)
     targets = _targets(incident, step, round_, now) if applies else []
     if applies and step.get("reassign") and targets and incident.assignee_id != targets[0].pk:
-        before = incident.assignee_id
-        Incident.objects.filter(pk=incident.pk).update(assignee=targets[0])
-        incident.assignee = targets[0]
-        record(
-            "incident.reassigned",
-            team=incident.team_id,
-            subject=incident,
-            actor_label=ACTOR,
-            payload={
-                "incident_id": incident.pk,
-                "assignee": [before, targets[0].pk],
-                "username": targets[0].get_username(),
-                "via": "escalation",
-            },
-        )
+        from incidents.lifecycle import services
+
+        services.reassign(incident, targets[0], actor=None, actor_label=ACTOR, via="escalation")
     paged = []
     for user in targets:
         _page(incident, user, round_, step_no, now)
@@ -255,16 +243,10 @@ def expire_acknowledgements(now: datetime | None = None) -> int:
             ).update(ack_timeout_at=None)
             if not claimed:
                 continue
-            incident = Incident.objects.get(pk=pk)
-            incident.mark_triggered(now)
-            incident.save()
-            record(
-                "incident.unacknowledged",
-                team=incident.team_id,
-                subject=incident,
-                actor_label=ACTOR,
-                payload={"incident_id": incident.pk, "reason": "ack timeout"},
+            from incidents.lifecycle import services
+
+            services.acknowledgement_expired(
+                Incident.objects.get(pk=pk), actor_label=ACTOR, now=now
             )
-            restart(incident, now=now)
             done += 1
     return done

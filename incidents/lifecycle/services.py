@@ -85,6 +85,28 @@ def acknowledge(
     return True
 
 
+def acknowledgement_expired(
+    incident: Incident, *, actor_label: str, now: datetime | None = None
+) -> Incident:
+    """The acknowledgement ran out (the policy's ack timeout): triggered again, escalation from
+    the start. The caller has claimed the expiry (a conditional UPDATE), so this runs once."""
+    from incidents.escalation import engine as escalation
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        _locked(incident)
+        incident.mark_triggered(now)
+        incident.save()
+        _event(
+            "incident.unacknowledged",
+            incident,
+            actor_label=actor_label,
+            payload={"reason": "ack timeout"},
+        )
+        escalation.restart(incident, now=now)
+    return incident
+
+
 def resolve(
     incident: Incident,
     *,
@@ -211,9 +233,14 @@ def _require_responder(incident: Incident, user: Any, field: str) -> None:
         )
 
 
-def reassign(incident: Incident, user: Any, *, actor: Any, actor_label: str = "") -> Incident:
-    """Make ``user`` (a responder of the team, or None) the assignee."""
-    return _set_person(incident, "assignee", user, "incident.reassigned", actor, actor_label)
+def reassign(
+    incident: Incident, user: Any, *, actor: Any, actor_label: str = "", via: str = ""
+) -> Incident:
+    """Make ``user`` (a responder of the team, or None) the assignee. ``via="escalation"``:
+    a policy step reassigns to whom it pages (the policy chose them, so no role check)."""
+    return _set_person(
+        incident, "assignee", user, "incident.reassigned", actor, actor_label, via=via
+    )
 
 
 def set_commander(incident: Incident, user: Any, *, actor: Any) -> Incident:
@@ -222,9 +249,17 @@ def set_commander(incident: Incident, user: Any, *, actor: Any) -> Incident:
 
 
 def _set_person(
-    incident: Incident, field: str, user: Any, kind: str, actor: Any, actor_label: str
+    incident: Incident,
+    field: str,
+    user: Any,
+    kind: str,
+    actor: Any,
+    actor_label: str,
+    *,
+    via: str = "",
 ) -> Incident:
-    _require_responder(incident, user, "user")
+    if not via:
+        _require_responder(incident, user, "user")
     with transaction.atomic():
         _locked(incident)
         before = getattr(incident, f"{field}_id")
@@ -240,6 +275,7 @@ def _set_person(
             payload={
                 field: [before, user.pk if user else None],
                 "username": user.get_username() if user else "",
+                **({"via": via} if via else {}),
             },
         )
     return incident
