@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
@@ -148,6 +149,8 @@ class ChannelViewSet(
 ):
     """A team's outbound channels. Viewers see them (without config); managers configure."""
 
+    parser_classes = [JSONParser]  # configs are nested objects: JSON bodies only
+
     model = NotificationChannel
     what = "notification channel"
     serializer_class = ChannelSerializer
@@ -224,6 +227,9 @@ class _OwnViewSet(
     OwnedViewSet,
 ):
     """Objects that belong to the calling user alone (nobody else sees them, not even admins)."""
+
+    # JSON only: a form body that is no object was read as "no changes" and answered 200.
+    parser_classes = [JSONParser]
 
     def shape(self, queryset: QuerySet) -> QuerySet:
         return queryset.order_by("id")
