@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -303,6 +304,19 @@ class ServiceIncidentSettings(models.Model):
     )
     reopen_window_minutes = models.PositiveIntegerField(
         default=0, help_text="A group firing again this soon after resolving reopens the incident."
+    )
+    # Storm grouping: a data centre going dark sends thousands of distinct alerts at once; the
+    # team needs tens of incidents to work, not thousands of pages. Beyond this many incidents
+    # opened for the service within the storm window, new groups join its newest open incident.
+    storm_threshold = models.PositiveIntegerField(
+        default=20,
+        help_text=(
+            "At most this many new incidents per storm window; further alert groups join the "
+            "newest open incident (0: no limit)."
+        ),
+    )
+    storm_window_minutes = models.PositiveIntegerField(
+        default=10, validators=[MinValueValidator(1)], help_text="The storm window, in minutes."
     )
     escalation_policy = models.ForeignKey(
         EscalationPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

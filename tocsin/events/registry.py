@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from tocsin.models import Event
 
 Handler = Callable[["Event", Any], None]
+# A batch subscriber: every (event, subject) of its kinds that one ``record``/``record_many``
+# call wrote, in order, so it can do for a batch of alerts what it does for one in as many
+# queries.
+BatchHandler = Callable[[list[tuple["Event", Any]]], None]
+# Told once after each committed transaction that recorded events: (team ids, last event id).
+CommittedCallback = Callable[[set[int | None], int], None]
 
 
 class UnknownEventKind(LookupError):
@@ -45,6 +51,8 @@ class EventKind:
 
 _KINDS: dict[str, EventKind] = {}
 _SUBSCRIBERS: dict[str, list[Handler]] = {}
+_BATCH_SUBSCRIBERS: dict[str, list[BatchHandler]] = {}
+_COMMITTED: list[CommittedCallback] = []
 
 
 def declare(name: str, description: str, payload: Iterable[str] = ()) -> EventKind:
@@ -84,6 +92,30 @@ def on_event(kinds: str | Iterable[str], handler: Handler) -> Handler:
     return handler
 
 
+def on_events(kinds: str | Iterable[str], handler: BatchHandler) -> BatchHandler:
+    """Call ``handler(pairs)`` once per ``record``/``record_many`` call with every
+    ``(event, subject)`` of these kinds it wrote (one pair when ``record`` wrote one event)."""
+    for name in [kinds] if isinstance(kinds, str) else list(kinds):
+        get_kind(name)
+        handlers = _BATCH_SUBSCRIBERS.setdefault(name, [])
+        if handler not in handlers:
+            handlers.append(handler)
+    return handler
+
+
+def on_committed(callback: CommittedCallback) -> CommittedCallback:
+    """Call ``callback(team_ids, last_event_id)`` once after every committed transaction that
+    recorded events, in the process that committed it (the live relay's publish hook). A
+    callback that raises is logged and does not disturb the others: the events are stored."""
+    if callback not in _COMMITTED:
+        _COMMITTED.append(callback)
+    return callback
+
+
+def committed_callbacks() -> list[CommittedCallback]:
+    return list(_COMMITTED)
+
+
 def subscribers(name: str) -> list[Handler]:
     return list(_SUBSCRIBERS.get(name, ()))
 
@@ -94,6 +126,15 @@ def check_payload(kind: EventKind, payload: dict[str, Any]) -> None:
         raise MissingPayloadKeys(f"{kind.name} needs payload keys {', '.join(missing)}")
 
 
-def dispatch(event: Event, subject: Any) -> None:
-    for handler in _SUBSCRIBERS.get(event.kind, ()):
-        handler(event, subject)
+def dispatch(pairs: list[tuple[Event, Any]]) -> None:
+    """Tell the subscribers of the events just written: per-event handlers for each event, then
+    each batch handler once with all the pairs of its kinds (in the order they were written)."""
+    for event, subject in pairs:
+        for handler in _SUBSCRIBERS.get(event.kind, ()):
+            handler(event, subject)
+    batch_handlers: dict[BatchHandler, list[tuple[Event, Any]]] = {}
+    for pair in pairs:
+        for handler in _BATCH_SUBSCRIBERS.get(pair[0].kind, ()):
+            batch_handlers.setdefault(handler, []).append(pair)
+    for handler, its_pairs in batch_handlers.items():
+        handler(its_pairs)
