@@ -28,6 +28,7 @@ from incidents.models import (
 from monitoring.models import Service
 from tocsin.api.filters import IntegerFilter, StrictFilterSet, TeamRefFilter
 from tocsin.api.lookups import validated, visible_teams
+from tocsin.api.pagination import KeysetPagination
 from tocsin.api.serializers import EventSerializer, IdField, StrictInputMixin, TeamRefSerializer
 from tocsin.api.viewsets import ApiMixin, TeamScopedViewSet
 from tocsin.permissions import Action, can, scope
@@ -119,6 +120,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
     what = "incident"
     serializer_class = IncidentSerializer
     filterset_class = IncidentFilter
+    pagination_class = KeysetPagination  # newest first by (created_at, id)
     required_actions = {
         "acknowledge": Action.RESPOND,
         "resolve": Action.RESPOND,

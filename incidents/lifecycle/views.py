@@ -34,7 +34,13 @@ from incidents.models import (
     Priority,
     Schedule,
 )
-from monitoring.views.common import list_links, paginate, since_text, team_and_service_filter
+from monitoring.views.common import (
+    CursorField,
+    list_links,
+    paginate,
+    since_text,
+    team_and_service_filter,
+)
 from tocsin.models import Event
 from tocsin.permissions import Action, can, scope, team_ids_for
 from tocsin.services import ServiceError
@@ -85,7 +91,7 @@ class IncidentFilterForm(forms.Form):
     priority = forms.MultipleChoiceField(choices=Priority.choices, required=False)
     team = forms.CharField(required=False)
     service = forms.IntegerField(required=False, min_value=1)
-    page = forms.IntegerField(required=False, min_value=1)
+    cursor = CursorField(required=False)
 
 
 def _list_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
@@ -108,16 +114,22 @@ def _list_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         incidents = incidents.filter(team=selected_team)
     if selected_service is not None:
         incidents = incidents.filter(service=selected_service)
-    incidents = (
-        incidents.select_related("team", "service", "assignee")
-        .annotate(alert_count=Count("alert_links"))
-        .order_by("-created_at", "-id")
+    incidents = incidents.select_related("team", "service", "assignee")
+    page = paginate(incidents, data, PAGE_SIZE, "created_at")
+    shown = page.rows
+    # Alert counts of the page's incidents only: a COUNT joined into the list query would
+    # group every matching incident before the page is cut.
+    alert_counts = dict(
+        IncidentAlert.objects.filter(incident__in=[i.pk for i in shown])
+        .order_by()
+        .values_list("incident")
+        .annotate(n=Count("id"))
     )
-    page = paginate(incidents, data, PAGE_SIZE)
 
     now = timezone.now()
     respond_ids = team_ids_for(user, Action.RESPOND)
-    for incident in page.object_list:
+    for incident in shown:
+        incident.alert_count = alert_counts.get(incident.pk, 0)
         incident.age = since_text(incident.created_at, now)
         incident.can_respond = respond_ids is None or incident.team_id in respond_ids
         _colour(incident)
@@ -134,11 +146,11 @@ def _list_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         "service_choices": service_choices,
         "selected_team": selected_team,
         "selected_service": selected_service,
-        "incidents": page.object_list,
+        "incidents": shown,
         **list_links("incidents", filters, page),
         "status_choices": STATUS_CHOICES,
         "priority_choices": Priority.choices,
-        "can_bulk": any(i.can_respond for i in page.object_list),
+        "can_bulk": any(i.can_respond for i in shown),
     }
     return context, (200 if valid else 400)
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from monitoring.models import Alert, Severity
 from monitoring.suppression import silence_alert
 from monitoring.views.common import (
+    CursorField,
     list_links,
     paginate,
     safe_next,
@@ -46,7 +47,7 @@ class AlertFilterForm(forms.Form):
     suppressed = forms.ChoiceField(choices=SUPPRESSED_CHOICES, required=False)
     team = forms.CharField(required=False)
     service = forms.IntegerField(required=False, min_value=1)
-    page = forms.IntegerField(required=False, min_value=1)
+    cursor = CursorField(required=False)
 
 
 def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
@@ -71,12 +72,14 @@ def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         alerts = alerts.filter(team=selected_team)
     if selected_service is not None:
         alerts = alerts.filter(service=selected_service)
-    alerts = alerts.select_related("service", "team").order_by("-last_change_at", "-id")
-    page = paginate(alerts, data, ALERTS_PAGE_SIZE)
+    page = paginate(
+        alerts.select_related("service", "team"), data, ALERTS_PAGE_SIZE, "last_change_at"
+    )
 
     now = timezone.now()
     respond_ids = team_ids_for(user, Action.RESPOND)
-    for alert in page.object_list:
+    shown = page.rows
+    for alert in shown:
         moment = alert.starts_at if alert.is_firing else (alert.ends_at or alert.last_change_at)
         alert.since = since_text(moment, now)
         alert.since_at = moment
@@ -103,7 +106,7 @@ def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         "service_choices": service_choices,
         "selected_team": selected_team,
         "selected_service": selected_service,
-        "alerts": page.object_list,
+        "alerts": shown,
         **list_links("alerts", filters, page),
         "status_choices": STATUS_CHOICES,
         "severity_choices": Severity.choices,

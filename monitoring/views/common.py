@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django import forms
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from monitoring.models import Service
+from tocsin.keyset import BadCursor, Cursor, KeysetPage, capped_count, keyset_page
 from tocsin.models import Team
 from tocsin.permissions import Action, can, scope, teams_for
 
@@ -81,12 +82,40 @@ def team_and_service_filter(
 
 
 # -- list pages (alerts, incidents, and the lists to come) ---------------------------------------
-def paginate(queryset: QuerySet, data: dict[str, Any], page_size: int) -> Page:
-    """The page a filtered list shows; a page past the last shows the last (no error page)."""
-    return Paginator(queryset, page_size).get_page(data.get("page") or 1)
+class CursorField(forms.CharField):
+    """The ``cursor`` a list page's Newer/Older links carry (``tocsin.keyset``); a cursor this
+    code did not write is a field error (400), not a 500 or a silently different page."""
+
+    def to_python(self, value: Any) -> Cursor | None:
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return Cursor.decode(text)
+        except BadCursor:
+            raise forms.ValidationError(
+                "not a cursor of this list; follow the page links"
+            ) from None
 
 
-def list_links(url_name: str, filters: dict[str, Any], page: Page) -> dict[str, Any]:
+def paginate(queryset: QuerySet, data: dict[str, Any], page_size: int, at_field: str) -> KeysetPage:
+    """The page of a filtered newest-first list that ``data["cursor"]`` points at (the newest
+    page without one), with ``count``/``count_text`` capped at ``COUNT_CAP`` ("10,000+").
+    Two queries whatever the size of the table or the depth of the page."""
+    page = keyset_page(queryset, at_field, page_size, data.get("cursor"))
+    count, exact = capped_count(queryset)
+    page.extra.update(
+        count=count,
+        count_text=f"{count:,}" + ("" if exact else "+"),
+        count_capped=not exact,
+        cursor=data["cursor"].encode() if data.get("cursor") else "",
+        next_cursor=page.next.encode() if page.next else "",
+        previous_cursor=page.previous.encode() if page.previous else "",
+    )
+    return page
+
+
+def list_links(url_name: str, filters: dict[str, Any], page: KeysetPage) -> dict[str, Any]:
     """Context every filtered list page shares: the active filters, the query string that
     keeps them (single values first, then repeated ones), and this page's own URL, which the
     live table re-fetches and the bulk forms return to."""
@@ -95,11 +124,21 @@ def list_links(url_name: str, filters: dict[str, Any], page: Page) -> dict[str, 
         (key, v) for key, value in filters.items() if isinstance(value, list) for v in value
     ]
     query = urlencode([(key, value) for key, value in single if value] + repeated)
-    page_query = query + (f"&page={page.number}" if page.number > 1 else "")
+
+    def with_cursor(token: str) -> str:
+        return "&".join(part for part in (query, f"cursor={token}" if token else "") if part)
+
+    page_query = with_cursor(page.extra["cursor"])
+    base = reverse(url_name)
     return {
         "filters": filters,
         "page": page,
         "query": query,
         "page_query": page_query,
-        "page_url": reverse(url_name) + (f"?{page_query}" if page_query else ""),
+        "page_url": base + (f"?{page_query}" if page_query else ""),
+        "newer_url": base + "?" + with_cursor(page.extra["previous_cursor"])
+        if page.previous
+        else "",
+        "older_url": base + "?" + with_cursor(page.extra["next_cursor"]) if page.next else "",
+        "newest_url": base + (f"?{query}" if query else ""),
     }
