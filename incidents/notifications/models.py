@@ -177,6 +177,10 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_by = models.CharField(max_length=100, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # When the current attempt passed the point after which the destination may have the message
+    # (an e-mail's end of data). Set only by senders that have such a point: a worker that stops
+    # after it leaves a row that is settled as sent, never sent again (no duplicate e-mail).
+    handed_over_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     response_code = models.PositiveIntegerField(null=True, blank=True)
     response_excerpt = models.TextField(blank=True)
