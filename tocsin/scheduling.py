@@ -6,9 +6,12 @@ cluster, so a deployment never depends on someone clicking schedules together in
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.utils import timezone
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,9 @@ class ScheduledTask:
 
 
 _registry: dict[str, ScheduledTask] = {}
+# Schedules older versions created that must not run any more: the worker's heartbeat is
+# written by the worker process itself now (tocsin.duework), not through the task queue.
+RETIRED = ("tocsin.worker_heartbeat",)
 
 
 def register(name: str, func: str, minutes: int) -> None:
@@ -34,6 +40,7 @@ def ensure_schedules() -> list[str]:
     from django_q.models import Schedule
 
     changed = []
+    Schedule.objects.filter(name__in=RETIRED).delete()
     for task in registered():
         schedule, created = Schedule.objects.get_or_create(
             name=task.name,
@@ -55,13 +62,67 @@ def ensure_schedules() -> list[str]:
     return changed
 
 
-def run_soon(func: str) -> None:
-    """Ask a worker to run ``func`` as soon as the current transaction commits.
+@dataclass(frozen=True)
+class DueWork:
+    """Work the due-work loop of ``manage.py worker`` claims from rows when it is due.
 
-    Periodic schedules are the safety net (a worker that was down catches up from the rows);
-    this is the fast path, so a page does not wait for the next scheduler tick.
+    ``run(now)`` claims and does what is due (safe with any number of loops at once) and
+    returns how much it started; ``next_due()`` is the earliest time something becomes due
+    (None: nothing pending), so the loop sleeps exactly until then. ``func`` is the name
+    callers pass to ``run_soon``. All three are dotted paths, resolved in the loop.
+    """
+
+    name: str
+    func: str
+    run: str
+    next_due: str
+    drain: str = ""  # called once when the loop stops (wait for work in flight)
+
+
+_due_work: dict[str, DueWork] = {}
+
+
+def register_due_work(work: DueWork) -> None:
+    _due_work[work.func] = work
+
+
+def due_work() -> list[DueWork]:
+    return sorted(_due_work.values(), key=lambda w: w.name)
+
+
+def run_soon(func: str) -> None:
+    """Hint that ``func`` has work as soon as the current transaction commits.
+
+    A hint, never an error for the caller: the rows are the truth and the due-work loop (or,
+    for other functions, the periodic schedule) finds them anyway. So the wake-up runs after
+    commit, robustly (a queue or Redis outage is logged, not raised into a request that has
+    already stored its data), and once per function per transaction however often it is asked.
+    Functions the due-work loop runs get a wake-up hint (``tocsin.wake``); others a queued task.
     """
     from django.db import transaction
-    from django_q.tasks import async_task
 
-    transaction.on_commit(lambda: async_task(func, task_name=f"soon: {func}"))
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+        getattr(callback, "wakes", None) == func for _, callback, _ in connection.run_on_commit
+    ):
+        return  # already asked in this transaction
+
+    def wake() -> None:
+        _wake(func)
+
+    wake.wakes = func  # type: ignore[attr-defined]
+    transaction.on_commit(wake, robust=True)
+
+
+def _wake(func: str) -> None:
+    if func in _due_work:
+        from tocsin import wake
+
+        wake.send(func)
+        return
+    try:
+        from django_q.tasks import async_task
+
+        async_task(func, task_name=f"soon: {func}")
+    except Exception as exc:  # broker down: the schedule is the safety net
+        log.warning("could not queue %s (%s); its schedule will run it", func, exc)

@@ -1,8 +1,9 @@
 """Durable escalation: the state lives on the incident row, workers only move it forward.
 
 An incident that triggers copies its service's policy into ``policy_snapshot`` and gets a
-``next_step_at``. ``advance_escalations`` (run every minute by django-q, and safe to run from
-any number of workers at once) claims due steps with a conditional UPDATE that also moves the
+``next_step_at``. The due-work loop of ``manage.py worker`` (``run_due``, woken when a step is
+due; ``advance_escalations`` every minute is the safety net; safe from any number of workers
+at once) claims due steps with a conditional UPDATE that also moves the
 row to its next state: a second worker's UPDATE matches nothing and skips. The claim, the pages
 (delivery outbox rows), the ``incident.escalated`` event and the assignee change share one
 transaction, so a worker killed mid-step rolls everything back and the step stays due; every
@@ -33,6 +34,8 @@ from tocsin.scheduling import run_soon
 log = logging.getLogger(__name__)
 
 BATCH = 200
+# What run_soon is asked for when a step becomes due now: a hint to the due-work loop.
+WAKE = "incidents.escalation.engine.advance_escalations"
 # Steps one incident may run in one pass (policies with zero delays run straight through).
 MAX_STEPS_PER_PASS = 50
 ACTOR = "escalation"
@@ -48,11 +51,8 @@ def _steps(incident: Incident) -> list[dict[str, Any]]:
 
 def start(incident: Incident, policy: EscalationPolicy | None, *, now: datetime) -> None:
     """Snapshot ``policy`` into the incident and schedule its first step."""
-    snapshot = policy.snapshot() if policy is not None else {}
-    incident.policy_snapshot = snapshot
-    incident.current_step = 0
-    incident.repeat_round = 0
-    _schedule_round(incident, now)
+    if prepare_start(incident, policy, now=now):
+        run_soon(WAKE)
     incident.save(
         update_fields=[
             "policy_snapshot",
@@ -64,25 +64,38 @@ def start(incident: Incident, policy: EscalationPolicy | None, *, now: datetime)
     )
 
 
+def prepare_start(incident: Incident, policy: EscalationPolicy | None, *, now: datetime) -> bool:
+    """Set an (unsaved) incident's escalation fields; True when its first step is due now.
+
+    For bulk opening: no save and no wake-up here; the caller saves in bulk and calls
+    ``run_soon(WAKE)`` once (it coalesces per transaction anyway).
+    """
+    incident.policy_snapshot = policy.snapshot() if policy is not None else {}
+    incident.current_step = 0
+    incident.repeat_round = 0
+    return _schedule_round(incident, now)
+
+
 def restart(incident: Incident, *, now: datetime) -> None:
     """From the first step again (reopen, ack timeout), in a new round so pages are new."""
     if not _steps(incident):
         return
     incident.current_step = 0
     incident.repeat_round = incident.repeat_round + 1
-    _schedule_round(incident, now)
+    if _schedule_round(incident, now):
+        run_soon(WAKE)
     incident.save(update_fields=["current_step", "repeat_round", "last_round", "next_step_at"])
 
 
-def _schedule_round(incident: Incident, now: datetime) -> None:
+def _schedule_round(incident: Incident, now: datetime) -> bool:
+    """Set the round's first step time; True when it is due now (the caller wakes the loop)."""
     steps = _steps(incident)
     repeats = int((incident.policy_snapshot or {}).get("repeat_times") or 0)
     incident.last_round = incident.repeat_round + repeats
     incident.next_step_at = (
         now + timedelta(minutes=int(steps[0]["delay_minutes"] or 0)) if steps else None
     )
-    if incident.next_step_at is not None and incident.next_step_at <= now:
-        run_soon("incidents.escalation.engine.advance_escalations")
+    return incident.next_step_at is not None and incident.next_step_at <= now
 
 
 def _after(incident: Incident, now: datetime) -> tuple[int, int, datetime | None]:
@@ -99,9 +112,17 @@ def _after(incident: Incident, now: datetime) -> tuple[int, int, datetime | None
 
 
 def advance_escalations(now: datetime | None = None) -> int:
-    """Run every escalation step that is due; returns how many steps ran (skipped ones count)."""
+    """Run every escalation step that is due; returns how many steps ran (skipped ones count).
+
+    Called by the due-work loop (``run_due``) the moment a step is due, and every minute by
+    django-q as the safety net; safe from any number of workers at once.
+    """
     now = now or timezone.now()
     expire_acknowledgements(now)
+    return _advance_due_steps(now)
+
+
+def _advance_due_steps(now: datetime) -> int:
     due = list(
         Incident.objects.filter(status=IncidentStatus.TRIGGERED, next_step_at__lte=now)
         .order_by("next_step_at")
@@ -114,6 +135,28 @@ def advance_escalations(now: datetime | None = None) -> int:
                 break
             ran += 1
     return ran
+
+
+def run_due(now: datetime) -> int:
+    """The due-work loop's pass: expired acknowledgements and due steps; how many ran."""
+    return expire_acknowledgements(now) + _advance_due_steps(now)
+
+
+def next_due_at() -> datetime | None:
+    """The earliest step or acknowledgement timeout still to come (the loop sleeps until it)."""
+    step = (
+        Incident.objects.filter(status=IncidentStatus.TRIGGERED, next_step_at__isnull=False)
+        .order_by("next_step_at")
+        .values_list("next_step_at", flat=True)
+        .first()
+    )
+    timeout = (
+        Incident.objects.filter(status=IncidentStatus.ACKNOWLEDGED, ack_timeout_at__isnull=False)
+        .order_by("ack_timeout_at")
+        .values_list("ack_timeout_at", flat=True)
+        .first()
+    )
+    return min((t for t in (step, timeout) if t is not None), default=None)
 
 
 def _run_one_step(pk: int, now: datetime) -> bool:
