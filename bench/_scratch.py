@@ -23,3 +23,71 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tocsin.settings")
 import django  # noqa: E402
 
 django.setup()
+
+
+# --- Real processes: what the benches start beside themselves --------------------------------
+
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_process(name: str, command: list[str], **env: str) -> subprocess.Popen:
+    """``command`` in its own process group (so stopping it stops its children), logging to
+    ``SCRATCH/<name>.log``, with this process's environment (the scratch database) plus ``env``."""
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        stdout=(SCRATCH / f"{name}.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until_ok(url: str, process: subprocess.Popen, name: str, timeout: float = 60) -> None:
+    """Until GET ``url`` answers 200; fails with the log's tail if ``process`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    log = (SCRATCH / f"{name}.log").read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"{name} did not answer {url} (exit code {process.poll()}):\n{log}")
+
+
+def manage_py_has_option(command: str, option: str) -> bool:
+    """Whether ``manage.py <command>`` takes ``option`` (benches use newer flags when present)."""
+    shown = subprocess.run(
+        [sys.executable, "manage.py", command, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return option in shown.stdout
