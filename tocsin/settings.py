@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from tocsin import db_pool
 from tocsin.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -115,7 +116,10 @@ if EMBEDDED:
     _sqlite_path = VAR_DIR / "tocsin.sqlite3"
     DATABASES = {"default": dj_database_url.parse(f"sqlite:///{_sqlite_path}")}
 else:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # CONN_MAX_AGE stays 0 on every backend: under ASGI each request runs in a fresh thread,
+    # and a persistent connection would outlive its thread until garbage collection, so the
+    # server would run out of connections (issue 9). PostgreSQL gets a pool instead (below).
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker are separate processes writing one file: WAL lets readers and the writer
@@ -133,7 +137,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": env_str("TOCSIN_TEST_DB_NAME", str(VAR_DIR / f"test_tocsin_{os.getpid()}.sqlite3"))
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # the pool checks a connection it hands out
+    # One psycopg pool per process (TOCSIN_DB_POOL_MAX connections at most): see tocsin.db_pool.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = db_pool.pool_options()
+    db_pool.register_fork_hook()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -9,10 +9,31 @@ Two things daphne's own command line gets wrong for us:
 - ``--proxy-headers`` makes daphne take the client address from ``X-Forwarded-For``, which any
   client can send. We pass it only when ``TOCSIN_BEHIND_PROXY`` says a proxy in front sets it;
   otherwise a failed sign-in would be recorded with whatever address the caller made up.
+
+And one thing it cannot do at all: use more than one core. daphne runs in one process, and every
+synchronous view in it shares one interpreter lock. ``serve`` with ``processes > 1`` binds the
+listening socket once, then starts that many daphne children that accept on the same socket
+(daphne's ``fd:`` endpoint): an idle child takes the next connection, so a child busy with a
+slow request leaves the others to answer. The parent only supervises: SIGTERM or SIGINT stops
+every child (each finishes its open requests within daphne's shutdown), a child that dies is
+logged and replaced, and children that keep dying right after start (a broken configuration)
+stop the whole server with a non-zero exit, so a supervisor above us notices.
+
+WebSockets work in every child: each web process tails the event log itself
+(:mod:`tocsin.live`), so a browser gets the same events whichever child took its socket.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from daphne.access import AccessLogGenerator
@@ -42,13 +63,157 @@ class _CommandLine(CommandLineInterface):
     server_class = _Server
 
 
-def daphne_arguments(host: str, port: int, *, behind_proxy: bool) -> list[str]:
-    arguments = ["--bind", host, "--port", str(port)]
+log = logging.getLogger("tocsin.web")
+
+# Default number of web processes: one per core this process may run on, at most this many
+# (past that the database, not the interpreter, is what a deployment runs out of).
+MAX_DEFAULT_PROCESSES = 8
+# A child that exits sooner than this after its start did not fail under load but at start-up.
+STARTUP_GRACE = 10.0
+# Start-up failures in a row after which the server gives up instead of restarting forever.
+MAX_STARTUP_FAILURES = 3
+# How long children get to finish open requests after SIGTERM before they are killed (seconds).
+STOP_TIMEOUT = 15.0
+LISTEN_BACKLOG = 2048
+MANAGE_PY = Path(__file__).resolve().parents[2] / "manage.py"
+
+
+def default_processes() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_PROCESSES))
+
+
+def daphne_arguments(
+    host: str, port: int, *, behind_proxy: bool, fd: int | None = None
+) -> list[str]:
+    # With fd, daphne adopts the parent's listening socket, as IPv4 (see bind).
+    arguments = ["--bind", host, "--port", str(port)] if fd is None else ["--fd", str(fd)]
     if behind_proxy:
         arguments.append("--proxy-headers")
     return [*arguments, "tocsin.asgi:application"]
 
 
-def serve(host: str, port: int, *, behind_proxy: bool) -> None:
-    """Run daphne in this process until it is stopped (SIGINT/SIGTERM)."""
-    _CommandLine().run(daphne_arguments(host, port, behind_proxy=behind_proxy))
+def serve(host: str, port: int, *, behind_proxy: bool, processes: int = 1) -> int:
+    """Serve until stopped (SIGINT/SIGTERM): daphne in this process, or ``processes`` children.
+
+    Returns the exit status for the command.
+    """
+    if processes <= 1:
+        _CommandLine().run(daphne_arguments(host, port, behind_proxy=behind_proxy))
+        return 0
+    return Supervisor(bind(host, port), processes).run()
+
+
+def serve_inherited_socket(fd: int, *, behind_proxy: bool) -> None:
+    """A child of :class:`Supervisor`: daphne on the listening socket the parent bound."""
+    _CommandLine().run(daphne_arguments("", 0, behind_proxy=behind_proxy, fd=fd))
+
+
+def bind(host: str, port: int) -> socket.socket:
+    if ":" in host:
+        # daphne's fd: endpoint can only adopt IPv4 sockets.
+        raise ValueError(
+            f"several web processes need an IPv4 address to listen on, not {host!r}; "
+            "use e.g. 0.0.0.0, or --processes 1"
+        )
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.bind((host, port))
+    listening.listen(LISTEN_BACKLOG)
+    listening.set_inheritable(True)
+    return listening
+
+
+def _die_with_parent() -> None:
+    """In a child: SIGTERM when the supervisor dies, however it dies (Linux), so no child is
+    left holding the socket."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+@dataclass
+class Child:
+    popen: subprocess.Popen
+    started: float
+
+
+class Supervisor:
+    """Starts ``processes`` daphne children on one listening socket and keeps them running."""
+
+    def __init__(self, listening: socket.socket, processes: int) -> None:
+        self.listening = listening
+        self.processes = processes
+        self.children: list[Child] = []
+        self.stopping = False
+        self.startup_failures = 0
+
+    def child_command(self) -> list[str]:
+        fd = str(self.listening.fileno())
+        return [sys.executable, str(MANAGE_PY), "web", "--processes", "1", "--fd", fd]
+
+    def start_child(self) -> Child:
+        popen = subprocess.Popen(
+            self.child_command(),
+            pass_fds=(self.listening.fileno(),),
+            preexec_fn=_die_with_parent,
+        )
+        return Child(popen, time.monotonic())
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        host, port = self.listening.getsockname()[:2]
+        log.info("serving on %s:%s with %d web processes", host, port, self.processes)
+        self.children = [self.start_child() for _ in range(self.processes)]
+        status = 0
+        while not self.stopping:
+            time.sleep(0.2)
+            if not self.replace_dead_children():
+                status = 1
+                break
+        self.stop_children()
+        self.listening.close()
+        return status
+
+    def replace_dead_children(self) -> bool:
+        """Start a new child for each one that exited; False when they keep failing at start."""
+        for index, child in enumerate(self.children):
+            code = child.popen.poll()
+            if code is None or self.stopping:
+                continue
+            lived = time.monotonic() - child.started
+            log.error(
+                "web process %d exited with code %s after %.0f s; starting another",
+                child.popen.pid,
+                code,
+                lived,
+            )
+            self.startup_failures = self.startup_failures + 1 if lived < STARTUP_GRACE else 0
+            if self.startup_failures >= MAX_STARTUP_FAILURES:
+                log.error("web processes keep exiting at start-up; stopping")
+                return False
+            self.children[index] = self.start_child()
+        return True
+
+    def stop_children(self) -> None:
+        for child in self.children:
+            if child.popen.poll() is None:
+                child.popen.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for child in self.children:
+            try:
+                child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.popen.kill()
+                child.popen.wait()

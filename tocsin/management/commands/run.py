@@ -1,4 +1,5 @@
-"""Run the whole of Tocsin in one command: the web server (``manage.py web``) and a worker cluster.
+"""Run the whole of Tocsin in one command: the web server (``manage.py web``, one or several
+daphne processes) and a worker cluster.
 
 Ctrl-C (SIGINT) or SIGTERM stops both cleanly; if either process dies, the other is stopped too
 and the command exits non-zero, so a supervisor notices.
@@ -25,6 +26,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=env_str("TOCSIN_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=env_int("TOCSIN_PORT", 8000, minimum=1))
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=None,
+            help="web processes (default: TOCSIN_WEB_PROCESSES, else one per core, at most 8)",
+        )
         parser.add_argument("--no-worker", action="store_true", help="serve the web only")
 
     def handle(self, *args, **options):
@@ -40,6 +47,7 @@ class Command(BaseCommand):
                 options["host"],
                 "--port",
                 str(options["port"]),
+                *(["--processes", str(options["processes"])] if options["processes"] else []),
             ],
         }
         if not options["no_worker"]:
