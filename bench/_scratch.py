@@ -20,6 +20,27 @@ os.environ["TOCSIN_VAR_DIR"] = str(SCRATCH)
 os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 50)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tocsin.settings")
 
+
+def _create_postgres_database(url: str) -> None:
+    """``createdb`` for a PostgreSQL DATABASE_URL naming a database not there yet."""
+    import dj_database_url
+    import psycopg
+    from psycopg import sql
+
+    db = dj_database_url.parse(url)
+    server = {"host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "user": db["USER"]}
+    if db["PASSWORD"]:
+        server["password"] = db["PASSWORD"]
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        if not admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]
+        ).fetchone():
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
+
+
+if os.environ["DATABASE_URL"].startswith(("postgres://", "postgresql://")):
+    _create_postgres_database(os.environ["DATABASE_URL"])
+
 import django  # noqa: E402
 
 django.setup()
@@ -91,3 +112,23 @@ def manage_py_has_option(command: str, option: str) -> bool:
         check=False,
     )
     return option in shown.stdout
+
+
+def wait_until_idle(process: subprocess.Popen, timeout: float = 120, busy: float = 10.0) -> float:
+    """Until ``process`` and its children use less than ``busy`` % of a core over half a second
+    (requests a load generator dropped at its end are still being served). Returns the wait."""
+    import psutil
+
+    started = time.monotonic()
+    try:
+        parent = psutil.Process(process.pid)
+        while time.monotonic() - started < timeout:
+            family = [parent, *parent.children(recursive=True)]
+            before = sum(sum(p.cpu_times()[:2]) for p in family if p.is_running())
+            time.sleep(0.5)
+            after = sum(sum(p.cpu_times()[:2]) for p in family if p.is_running())
+            if (after - before) / 0.5 * 100 < busy:
+                break
+    except psutil.Error:
+        pass
+    return time.monotonic() - started

@@ -57,6 +57,7 @@ from _scratch import (  # noqa: E402  (first: Django on a scratch database)
     manage_py_has_option,
     start_process,
     stop_process,
+    wait_until_idle,
     wait_until_ok,
 )
 
@@ -243,12 +244,15 @@ def main() -> None:
     tocsin, tocsin_url, processes = start_tocsin()
     alertmanager = None
     targets = {"tocsin": f"{tocsin_url}/ingest/prometheus/{key}/api/v2/alerts"}
+    servers = {"tocsin": tocsin}
     try:
         if ALERTMANAGER not in missing:
             alertmanager, am_url = start_alertmanager()
             targets["alertmanager"] = f"{am_url}/api/v2/alerts"
-        for url in targets.values():
+            servers["alertmanager"] = alertmanager
+        for target, url in targets.items():
             prime(url, starts_at, ends_at)
+            wait_until_idle(servers[target])
         results: dict[str, dict[str, list[dict]]] = {
             name: {target: [] for target in targets} for name, _, _ in FIGURES
         }
@@ -258,11 +262,16 @@ def main() -> None:
                     run = f"{target}-{name}-{number}"
                     result = run_wrk(url, mode, size, run, starts_at, ends_at)
                     results[name][target].append(result)
+                    # What wrk dropped at the round's end must not run into the next round.
+                    settled = wait_until_idle(servers[target])
                     say(
                         f"round {number + 1}/{ROUNDS} {name:13} {target:12} "
                         f"{result['alerts_per_s']:9.1f} alerts/s  {result['ok']} ok, "
-                        f"{result['non2xx']} non-2xx, {result['timeouts']} timeouts"
+                        f"{result['non2xx']} non-2xx, {result['timeouts']} timeouts "
+                        f"(idle {settled:.1f} s later)"
                     )
+                    if result["ok"] == 0:
+                        say("  no request finished within the round: raise ROUND_SECONDS")
     finally:
         stop_process(tocsin)
         if alertmanager is not None:
