@@ -9,14 +9,32 @@ class IncidentsConfig(AppConfig):
         from incidents.lifecycle import subscribers
         from incidents.slas import services as slas
         from tocsin.events import on_event
-        from tocsin.scheduling import register
+        from tocsin.scheduling import DueWork, register, register_due_work
 
         # The one seam from monitoring: alert events open, acknowledge and resolve incidents.
         subscribers.subscribe()
         # Incident events start, re-count and stop the response-SLA clocks.
         on_event(slas.CLOCK_EVENTS, slas.on_incident_event)
 
-        # The rows are the truth; these runs catch up whatever the on-commit kicks missed.
+        # Paging: the due-work loop of `manage.py worker` claims these the moment they are due.
+        register_due_work(
+            DueWork(
+                name="escalation",
+                func="incidents.escalation.engine.advance_escalations",
+                run="incidents.escalation.engine.run_due",
+                next_due="incidents.escalation.engine.next_due_at",
+            )
+        )
+        register_due_work(
+            DueWork(
+                name="deliveries",
+                func="incidents.notifications.outbox.send_due_deliveries",
+                run="incidents.notifications.sending.dispatch_due",
+                next_due="incidents.notifications.sending.next_due",
+                drain="incidents.notifications.sending.drain",
+            )
+        )
+        # The rows are the truth; these runs catch up whatever a loop or a wake-up missed.
         register(
             "incidents.advance_escalations",
             "incidents.escalation.engine.advance_escalations",

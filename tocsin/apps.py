@@ -9,10 +9,11 @@ class TocsinConfig(AppConfig):
 
     def ready(self) -> None:
         from tocsin import signals  # noqa: F401  (connects receivers)
-        from tocsin.scheduling import register
-        from tocsin.tasks import HEARTBEAT_SCHEDULE_NAME
+        from tocsin.live.publish import connect_publisher
 
-        register(HEARTBEAT_SCHEDULE_NAME, "tocsin.tasks.worker_heartbeat", minutes=1)
+        # No heartbeat schedule: `manage.py worker` writes its own (tocsin.duework), so a busy
+        # queue never makes a working worker look dead.
+        connect_publisher()  # with Redis, every process announces its commits to the web processes
 
 
 class TocsinAdminConfig(admin_apps.AdminConfig):

@@ -37,13 +37,13 @@ from incidents.models import (
 from incidents.notifications import channels
 from incidents.notifications.breaker import channel_failed, channel_succeeded
 from incidents.notifications.channels import ConfigError, Message, SendResult, get_sender
+from incidents.notifications.leases import LEASE, keeper
 from incidents.notifications.render import render
 from tocsin.events import record
 from tocsin.scheduling import run_soon
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)  # longer than any one send (HTTP and SMTP time out at 10 s)
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(minutes=30)
 RATE_WINDOW = timedelta(minutes=1)
@@ -57,6 +57,7 @@ __all__ = [
     "send_due_deliveries",
     "send_test",
 ]
+WAKE = "incidents.notifications.outbox.send_due_deliveries"
 
 
 # --- Enqueueing ---------------------------------------------------------------------------------
@@ -67,7 +68,7 @@ def _enqueue(dedup_key: str, **fields: Any) -> Delivery:
     try:
         with transaction.atomic():
             delivery = Delivery.objects.create(dedup_key=dedup_key, **fields)
-            run_soon("incidents.notifications.outbox.send_due_deliveries")
+            run_soon(WAKE)
             return delivery
     except IntegrityError:
         existing = Delivery.objects.filter(dedup_key=dedup_key).first()
@@ -273,8 +274,14 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _claim(now: datetime, *, limit: int = 100, ids: list[int] | None = None) -> list[Delivery]:
-    """Take due rows (and rows whose lease expired) for this call; returns what it got."""
+def _claim(now: datetime, *, limit: int = 1, ids: list[int] | None = None) -> list[Delivery]:
+    """Take due rows (and rows whose lease expired) for this call; returns what it got.
+
+    Each claim marks the row before anything is sent: ``sending``, one more attempt, a lease
+    of seconds under a fresh claim id. The idempotency key (``dedup_key``) travels with every
+    attempt, so a receiver can tell a resend after a crash from a new page.
+    """
+    _settle_handed_over(now)
     worker = _worker_id()
     due = Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) | Q(
         status=DeliveryStatus.SENDING, claimed_until__lt=now
@@ -298,7 +305,8 @@ def _claim(now: datetime, *, limit: int = 100, ids: list[int] | None = None) -> 
         still.update(
             status=DeliveryStatus.SENDING,
             claimed_by=worker,
-            claimed_until=now + LEASE,
+            claimed_until=timezone.now() + LEASE,
+            handed_over_at=None,
             attempts=F("attempts") + 1,
         )
     return list(
@@ -308,13 +316,46 @@ def _claim(now: datetime, *, limit: int = 100, ids: list[int] | None = None) -> 
     )
 
 
-def send_due_deliveries(now: datetime | None = None, limit: int = 100) -> int:
-    """The worker loop body: claim due deliveries, send them, record outcomes.
+def _settle_handed_over(now: datetime) -> None:
+    """Rows whose sender stopped after handing the message over: sent, never sent again.
 
-    Returns how many were sent successfully in this call.
+    The destination may well have it (an e-mail server that received the end of data), and a
+    second e-mail for the same page is what we promise never to send.
+    """
+    stranded = Delivery.objects.filter(
+        status=DeliveryStatus.SENDING, claimed_until__lt=now, handed_over_at__isnull=False
+    ).select_related("channel", "contact_method", "recipient", "incident")
+    for delivery in stranded[:100]:
+        note = "handed over before its worker stopped; counted as sent, not sent again"
+        _finish(delivery, DeliveryStatus.SENT, SendResult(True, excerpt=note), now)
+
+
+def claim_one(now: datetime) -> Delivery | None:
+    claimed = _claim(now)
+    return claimed[0] if claimed else None
+
+
+def send_one(delivery: Delivery, now: datetime | None = None) -> bool:
+    """Send a claimed delivery, keeping its lease while the send runs; True if it went out."""
+    with keeper.hold(delivery):
+        return _send_claimed([delivery], now or timezone.now()) == 1
+
+
+def send_due_deliveries(now: datetime | None = None, limit: int = 100) -> int:
+    """Claim due deliveries one at a time and send each; how many were sent successfully.
+
+    The due-work loop sends concurrently (``incidents.notifications.sending``); this is the
+    one-minute safety net and the way to drain the outbox by hand. Claiming one row at a time
+    means a crash strands at most the one in flight, for one short lease.
     """
     now = now or timezone.now()
-    return _send_claimed(_claim(now, limit=limit), now)
+    sent = 0
+    for _ in range(limit):
+        delivery = claim_one(now)
+        if delivery is None:
+            break
+        sent += send_one(delivery, now)
+    return sent
 
 
 def _send_claimed(deliveries: list[Delivery], now: datetime) -> int:
@@ -365,6 +406,7 @@ def _attempt(delivery: Delivery) -> SendResult:
         event_kind=delivery.event_kind,
         dedup_key=delivery.dedup_key,
         recipient_email=delivery.recipient.email if delivery.recipient else "",
+        on_handover=lambda: _mark_handed_over(delivery),
     )
     if delivery.channel_id:
         config = delivery.channel.config
@@ -379,6 +421,12 @@ def _attempt(delivery: Delivery) -> SendResult:
     except Exception as exc:  # a sender bug must not kill the loop (nor leak the config)
         logger.exception("sender %s crashed on delivery %s", delivery.kind, delivery.pk)
         return SendResult(ok=False, error=f"internal error: {type(exc).__name__}")
+
+
+def _mark_handed_over(delivery: Delivery) -> None:
+    """Called by a sender right before its point of no return; raising aborts the send."""
+    if not _mine(delivery).update(handed_over_at=timezone.now()):
+        raise RuntimeError(f"delivery {delivery.pk}: the claim was lost, not handing it over")
 
 
 def _mine(delivery: Delivery) -> Any:
@@ -405,6 +453,7 @@ def _retry_later(delivery: Delivery, result: SendResult, when: datetime) -> None
         next_attempt_at=when,
         claimed_by="",
         claimed_until=None,
+        handed_over_at=None,
         last_error=result.error[:2000],
         response_code=result.code,
         response_excerpt=result.excerpt[:2000],
@@ -420,6 +469,7 @@ def _finish(
             status=status,
             claimed_by="",
             claimed_until=None,
+            handed_over_at=None,
             sent_at=now if status == DeliveryStatus.SENT else None,
             last_error="" if result.ok else result.error[:2000],
             response_code=result.code,

@@ -13,6 +13,7 @@ or an error message: build error texts with :func:`redact`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -59,6 +60,10 @@ class Message:
     dedup_key: str = ""
     # For senders that write to a person rather than a configured channel (account email).
     recipient_email: str = ""
+    # Called by a sender right before its point of no return (an e-mail's end of data), after
+    # which the destination may have the message even if we never hear back; the outbox marks
+    # the delivery so that a crash after it never sends that message again. Raising aborts.
+    on_handover: Callable[[], None] | None = None
 
     @property
     def incident(self) -> dict[str, Any]:
