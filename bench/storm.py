@@ -229,6 +229,8 @@ async def send_storm(url: str) -> dict:
         "request_p50_s": round(statistics.median(latencies), 3),
         "request_p99_s": round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 3),
         "request_max_s": round(latencies[-1], 3),
+        # Prometheus gives up on an Alertmanager after 10 s (its default timeout) and retries.
+        "requests_over_10s": sum(1 for latency in latencies if latency > 10),
     }
 
 
@@ -278,6 +280,7 @@ def page_figures(service: Service, pages: Pages, first_alert_at: float, expected
         "deliveries_failed": Delivery.objects.filter(
             incident__service=service, status=DeliveryStatus.FAILED
         ).count(),
+        "incidents_paged": len(first_page_by_incident),
         "first_page_s": round(times[0] - first_alert_at, 2) if times else None,
         "last_page_s": round(times[-1] - first_alert_at, 2) if times else None,
     }
@@ -341,6 +344,7 @@ def main() -> None:
         "request_p50_s": sent["request_p50_s"],
         "request_p99_s": sent["request_p99_s"],
         "request_max_s": sent["request_max_s"],
+        "requests_over_10s": sent["requests_over_10s"],
         "alerts_answered_2xx": sent["answered_2xx"],
         "alerts_stored": stored,
         "all_stored": stored >= sent["answered_2xx"],
