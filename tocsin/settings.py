@@ -158,7 +158,13 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi"},
-        }
+        },
+        # The live relay's commit notices (tocsin.live.publish): plain pub/sub, so a notice is
+        # never queued for a web process that is gone, and subscriptions survive a Redis restart.
+        "live": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:live"},
+        },
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -294,8 +300,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Tocsin -----------------------------------------------------------------------------------
-# How often each web process looks for new events to push to browsers (seconds).
+# Without Redis: how often each web process looks for new events to push to browsers (seconds).
 TOCSIN_LIVE_POLL_INTERVAL = env_float("TOCSIN_LIVE_POLL_INTERVAL", 0.2, minimum=0.01)
+# With Redis, web processes hear of new events by pub/sub and read the log only then; after this
+# long without a notice they read it once anyway, in case one was lost (seconds).
+TOCSIN_LIVE_SAFETY_INTERVAL = env_float("TOCSIN_LIVE_SAFETY_INTERVAL", 10.0, minimum=0.1)
 # Events a reconnecting browser may replay before it is told to reload instead.
 TOCSIN_LIVE_REPLAY_LIMIT = env_int("TOCSIN_LIVE_REPLAY_LIMIT", 500, minimum=1)
 # Largest accepted ingest request body (bytes); larger ones get 413.

@@ -1,8 +1,9 @@
-"""Live relay: every web process tails the event log and pushes new events to subscribed browsers.
+"""Live relay: new events pushed to subscribed browsers over WebSockets.
 
-Why tail the database rather than publish through the channel layer? The event log is the truth
-and already ordered: tailing it works the same in the embedded default (web and worker are separate
-processes with no shared broker) and with Redis and many web processes, and a browser that
-reconnects replays from the same table, so nothing is ever delivered that was not committed, and
-nothing committed is missed.
+The event log is the truth and already ordered. Each web process runs one relay (``hub``) that
+reads new events from the log and fans them out to its sockets, filtered by team; a browser that
+reconnects replays what it missed from the same table, so nothing is delivered that was not
+committed and nothing committed is missed. With Redis, the relay reads only when a commit notice
+arrives by pub/sub (``publish``: sent by whichever process committed, web or worker); without
+Redis (embedded: no broker between processes) it polls the log.
 """

@@ -34,6 +34,9 @@ CLOSE_LAGGING = 4008
 
 
 class LiveEventsConsumer(AsyncWebsocketConsumer):
+    # No channel-layer channel per socket: events reach it from its process's hub, in process.
+    # (With Redis, each socket would otherwise wait on a Redis read that only ever fails.)
+    channel_layer_alias = None
     user_id: int
     fmt: str
     all_teams: bool = False

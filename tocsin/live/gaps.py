@@ -2,8 +2,9 @@
 
 On PostgreSQL an id is taken when a row is inserted, not when it commits: event 11 can become
 visible before event 10. A tailer that only remembered "the highest id seen" would skip 10 forever.
-The tracker remembers the holes below the highest id for a while and keeps asking for them; a
-hole that stays empty (the transaction rolled back) is forgotten after ``gap_timeout`` seconds.
+The tracker remembers the holes below the highest id for a while and keeps asking for them by
+id (so a hole never makes the relay re-read the rows after it); a hole that stays empty (the
+transaction rolled back) is forgotten after ``gap_timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ class GapTracker:
         self.clock = clock
         self.gaps: dict[int, float] = {}
 
-    def query_after(self) -> int:
-        """Fetch rows with id greater than this to see both new rows and late ones."""
+    def missing(self) -> list[int]:
+        """The holes below the cursor still worth asking for (ascending); fetch these and the
+        rows past ``cursor`` to see both late rows and new ones."""
         self._expire()
-        if self.gaps:
-            return min(self.gaps) - 1
-        return self.cursor
+        return sorted(self.gaps)
 
     def accept(self, ids: Iterable[int]) -> list[int]:
         """Return, of the fetched ids (ascending), those not delivered before."""

@@ -1,4 +1,14 @@
-"""One tailer per web process, fanning new events out to that process's WebSocket subscribers."""
+"""One relay per web process, fanning new events out to that process's WebSocket subscribers.
+
+How the relay learns that events were committed depends on the deployment:
+- with Redis, by pub/sub: the committing process publishes a notice (``tocsin.live.publish``)
+  and the relay reads the new events by id when one arrives. An idle relay reads nothing; a slow
+  safety read (``TOCSIN_LIVE_SAFETY_INTERVAL``) repairs a notice lost to a Redis outage.
+- embedded (no Redis, so no broker between the web and worker processes), by polling the event
+  log every ``TOCSIN_LIVE_POLL_INTERVAL``.
+Either way the relay reads past the highest id it has seen (and the holes below it, see
+``gaps.py``), so a missed notice is repaired by the next one, and delivers each event once.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +16,15 @@ import asyncio
 import logging
 import weakref
 from collections import defaultdict
-from typing import Protocol
+from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from tocsin.live.gaps import GapTracker
+from tocsin.live.publish import GROUP, LAYER, redis_fanout
 from tocsin.live.render import render_event
 from tocsin.models import Event
 
@@ -42,17 +54,24 @@ class Hub:
         self._all_teams: set[Subscriber] = set()
         self._subscribers: set[Subscriber] = set()
         self._task: asyncio.Task | None = None
+        self._started: asyncio.Future | None = None
         self._tracker: GapTracker | None = None
+        self._listener: asyncio.Task | None = None
+        self._news = asyncio.Event()
+        self._announced = 0  # the highest event id a commit notice named
 
     # -- subscription bookkeeping ----------------------------------------------------------
     async def subscribe(self, sub: Subscriber) -> None:
+        """Returns once the relay follows the log, so what the subscriber replays next and
+        what the relay delivers overlap rather than leave a hole."""
         self._index(sub)
         self._subscribers.add(sub)
-        if self._task is None or self._task.done():
-            # Start from "now": anything older reaches a subscriber through its own replay.
-            start_after = await database_sync_to_async(_max_event_id)()
-            self._tracker = GapTracker(start_after)
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="live-hub")
+        if self._task is None:
+            loop = asyncio.get_running_loop()
+            self._started = loop.create_future()
+            self._task = loop.create_task(self._run(self._started), name="live-hub")
+        assert self._started is not None
+        await asyncio.shield(self._started)
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._unindex(sub)
@@ -82,30 +101,86 @@ class Hub:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
-    # -- the tail loop ---------------------------------------------------------------------
-    async def _run(self) -> None:
+    # -- the relay loop --------------------------------------------------------------------
+    async def _run(self, started: asyncio.Future) -> None:
+        try:
+            if redis_fanout():
+                await self._listen()
+            # Start from "now": anything older reaches a subscriber through its own replay.
+            self._tracker = GapTracker(await database_sync_to_async(_max_event_id)())
+        except Exception as error:
+            self._task = None
+            started.set_exception(error)
+            return
+        started.set_result(None)
+        try:
+            if redis_fanout():
+                await self._follow_notices()
+            else:
+                await self._poll()
+        finally:
+            self._task = None  # before any await: a new subscriber starts a new relay
+
+    async def _poll(self) -> None:
         interval = settings.TOCSIN_LIVE_POLL_INTERVAL
         while self._subscribers:
-            try:
-                await self.poll_once()
-            except Exception:  # keep relaying after a database blip; the error is logged
-                log.exception("live relay poll failed; retrying")
-                await asyncio.sleep(min(5.0, interval * 10))
+            await self._relay_safely(interval)
             await asyncio.sleep(interval)
-        self._task = None
 
-    async def poll_once(self) -> int:
+    async def _follow_notices(self) -> None:
         assert self._tracker is not None
-        formats = {sub.fmt for sub in self._subscribers}
-        events = await database_sync_to_async(_fetch_and_render)(
-            self._tracker.query_after(), formats
+        while self._subscribers:
+            try:
+                await asyncio.wait_for(self._news.wait(), settings.TOCSIN_LIVE_SAFETY_INTERVAL)
+            except TimeoutError:
+                pass  # no notice for a while: read anyway, in case one was lost
+            else:
+                self._news.clear()
+                if self._announced <= self._tracker.cursor and not self._tracker.missing():
+                    continue  # an earlier read already delivered what this notice names
+            await self._relay_safely(1.0)
+
+    async def _listen(self) -> None:
+        """Subscribe this process to the commit notices, once; the subscription stays."""
+        if self._listener is not None and not self._listener.done():
+            return
+        layer = get_channel_layer(LAYER)
+        channel = await layer.new_channel()
+        await layer.group_add(GROUP, channel)
+        self._listener = asyncio.get_running_loop().create_task(
+            self._hear(layer, channel), name="live-notices"
         )
-        fresh_ids = set(self._tracker.accept(e.pk for e in events))
+
+    async def _hear(self, layer: Any, channel: str) -> None:
+        while True:
+            notice = await layer.receive(channel)
+            self._announced = max(self._announced, int(notice.get("last", 0)))
+            self._news.set()
+
+    async def _relay_safely(self, pause: float) -> None:
+        try:
+            await self.relay()
+        except Exception:  # keep relaying after a database blip; the error is logged
+            log.exception("live relay read failed; retrying")
+            await asyncio.sleep(min(5.0, pause * 10))
+
+    async def relay(self) -> int:
+        """Read what was committed since the last read and deliver it; returns deliveries."""
+        assert self._tracker is not None
+        tracker = self._tracker
+        formats = {sub.fmt for sub in self._subscribers}
         delivered = 0
-        for event in events:
-            if event.pk in fresh_ids:
-                delivered += self._dispatch(event)
-        return delivered
+        while True:
+            after = tracker.cursor
+            events = await database_sync_to_async(_fetch_and_render)(
+                after, tracker.missing(), formats
+            )
+            fresh_ids = set(tracker.accept(e.pk for e in events))
+            for event in events:
+                if event.pk in fresh_ids:
+                    delivered += self._dispatch(event)
+            if sum(1 for e in events if e.pk > after) < FETCH_BATCH:
+                return delivered
 
     def _dispatch(self, event: Event) -> int:
         # Team-less events (sign-ins, tokens) reach only those who see every team: superusers.
@@ -126,9 +201,16 @@ def _max_event_id() -> int:
     return Event.objects.aggregate(m=Max("id"))["m"] or 0
 
 
-def _fetch_and_render(after: int, formats: set[str]) -> list[Event]:
+def _fetch_and_render(after: int, missing: list[int], formats: set[str]) -> list[Event]:
+    """New events past ``after``, and the ``missing`` ids below it that may have committed late:
+    one query whatever the number of subscribers."""
+    wanted = Q(id__gt=after)
+    if missing:
+        wanted |= Q(id__in=missing)
     events = list(
-        Event.objects.filter(id__gt=after).select_related("team").order_by("id")[:FETCH_BATCH]
+        Event.objects.filter(wanted)
+        .select_related("team")
+        .order_by("id")[: FETCH_BATCH + len(missing)]
     )
     for event in events:
         for fmt in formats:
