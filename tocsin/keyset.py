@@ -111,8 +111,10 @@ def _cursor(row: Any, at_field: str, direction: str) -> Cursor:
     return Cursor(getattr(row, at_field), row.pk, direction)
 
 
-def capped_count(queryset: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
-    """How many rows match, counted up to ``cap``: (count, exact). ``(cap, False)`` means
-    "cap or more"; the database stops after cap + 1 rows instead of reading every match."""
+def capped_count(queryset: QuerySet, cap: int | None = None) -> tuple[int, bool]:
+    """How many rows match, counted up to ``cap`` (``COUNT_CAP``): (count, exact). ``(cap,
+    False)`` means "more than cap"; the database stops after cap + 1 rows instead of reading
+    every match."""
+    cap = COUNT_CAP if cap is None else cap
     n = queryset.order_by()[: cap + 1].count()
     return (cap, False) if n > cap else (n, True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -50,6 +50,63 @@ class AlertFilterForm(forms.Form):
     cursor = CursorField(required=False)
 
 
+UNSHOWN_FIELDS = (
+    "description",
+    "annotations",
+    "details",
+    "links",
+    "generator_url",
+    "recent_changes",
+    "content_hash",
+)
+SEVERITY_CLASS = {"critical": "badge-critical", "error": "badge-firing", "warning": "badge-warning"}
+
+
+def prepare_row(
+    alert: Alert, now: datetime, respond_ids: set[int] | None, service_urls: dict[int, str]
+) -> None:
+    """What a row of the table shows, worked out here once: a hundred rows through template
+    includes, ``date`` filters and ``{% url %}`` cost more than every query of the page.
+    ``service_urls`` caches the service links across rows."""
+    moment = alert.starts_at if alert.is_firing else (alert.ends_at or alert.last_change_at)
+    alert.since = since_text(moment, now)
+    alert.since_iso, alert.since_title = _moment(moment)
+    alert.last_seen_ago = since_text(alert.last_seen_at, now)
+    alert.last_seen_iso, alert.last_seen_title = _moment(alert.last_seen_at)
+    alert.can_silence = (
+        alert.is_firing
+        and not alert.is_suppressed
+        and (respond_ids is None or alert.team_id in respond_ids)
+    )
+    if alert.can_silence:
+        alert.silence_url = reverse("alert_silence", args=[alert.pk])
+    alert.label_items = sorted(
+        (k, v) for k, v in alert.labels.items() if k not in ("alertname", "severity")
+    )[:4]
+    alert.severity_class = SEVERITY_CLASS.get(alert.severity, "badge-muted")
+    if not alert.is_firing:
+        alert.status_badge = ("badge-ok", "resolved", "")
+    elif alert.is_suppressed:
+        label = (alert.suppressed_by or {}).get("label", "")
+        alert.status_badge = ("badge-muted", alert.get_suppression_display().lower(), label)
+    elif alert.acknowledged_at:
+        alert.status_badge = ("badge-acknowledged", "acknowledged", "")
+    else:
+        alert.status_badge = ("badge-firing", "firing", "")
+    if alert.service_id not in service_urls:
+        service_urls[alert.service_id] = reverse(
+            "service", args=[alert.team.slug, alert.service.slug]
+        )
+    alert.service_url = service_urls[alert.service_id]
+
+
+def _moment(moment: datetime) -> tuple[str, str]:
+    """A <time>'s datetime attribute and its title (what ``|date:'c'`` and
+    ``|date:'Y-m-d H:i:s'`` print, without the template filter's cost per cell)."""
+    local = timezone.localtime(moment)
+    return local.isoformat(), local.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
     """Everything the Alerts page and its table partial show, and the HTTP status."""
     user = request.user
@@ -72,26 +129,16 @@ def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         alerts = alerts.filter(team=selected_team)
     if selected_service is not None:
         alerts = alerts.filter(service=selected_service)
-    page = paginate(
-        alerts.select_related("service", "team"), data, ALERTS_PAGE_SIZE, "last_change_at"
-    )
+    # The table shows neither the sender's long texts nor the flap history: not read at all.
+    alerts = alerts.select_related("service", "team").defer(*UNSHOWN_FIELDS)
+    page = paginate(alerts, data, ALERTS_PAGE_SIZE, "last_change_at")
 
     now = timezone.now()
     respond_ids = team_ids_for(user, Action.RESPOND)
     shown = page.rows
+    service_urls: dict[int, str] = {}
     for alert in shown:
-        moment = alert.starts_at if alert.is_firing else (alert.ends_at or alert.last_change_at)
-        alert.since = since_text(moment, now)
-        alert.since_at = moment
-        alert.last_seen_ago = since_text(alert.last_seen_at, now)
-        alert.can_silence = (
-            alert.is_firing
-            and not alert.is_suppressed
-            and (respond_ids is None or alert.team_id in respond_ids)
-        )
-        alert.label_items = sorted(
-            (k, v) for k, v in alert.labels.items() if k not in ("alertname", "severity")
-        )[:4]
+        prepare_row(alert, now, respond_ids, service_urls)
 
     filters = {
         "status": status,
