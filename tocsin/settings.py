@@ -315,7 +315,8 @@ TOCSIN_ENCRYPTION_KEY = env_str("TOCSIN_ENCRYPTION_KEY")
 # Bearer token that /metrics requires; unset = /metrics is not served.
 TOCSIN_METRICS_TOKEN = env_str("TOCSIN_METRICS_TOKEN")
 # A worker heartbeat older than this makes /health/ready fail (seconds).
-TOCSIN_WORKER_STALE_AFTER = env_int("TOCSIN_WORKER_STALE_AFTER", 180, minimum=10)
+# The worker writes its heartbeat every 5 s (tocsin.duework); a clean stop removes it at once.
+TOCSIN_WORKER_STALE_AFTER = env_int("TOCSIN_WORKER_STALE_AFTER", 30, minimum=10)
 
 LOGGING = {
     "version": 1,

@@ -128,3 +128,42 @@ def test_a_running_worker_makes_the_server_ready_within_seconds(web, worker):
     assert time.monotonic() - started < 30
     body = json.loads(httpx.get(f"{web.url}/health", timeout=5).content)
     assert body["components"]["worker"]["status"] == "ok"
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_behind_a_busy_queue_is_alive_and_a_stopped_one_is_gone_at_once(
+    client, live_log_dir
+):
+    """Liveness is written by the worker process itself, not by a task in the same queue."""
+    import signal
+
+    from django_q.tasks import async_task
+
+    from tests.live import start_worker
+
+    proc = start_worker(live_log_dir, name="busy-worker", TOCSIN_WORKERS="1", TOCSIN_SCHEDULER="0")
+    try:
+        # The queue is busy for minutes: one task runs, the rest wait behind it.
+        for _ in range(10):
+            async_task("time.sleep", 30)
+        wait_for(lambda: WorkerHeartbeat.objects.exists(), 60, "the worker's heartbeat", proc)
+        (beat,) = WorkerHeartbeat.objects.all()
+        assert client.get("/health/ready").status_code == 200
+        # It keeps beating while the queue stays full.
+        wait_for(
+            lambda: WorkerHeartbeat.objects.get().last_seen_at > beat.last_seen_at,
+            30,
+            "a second heartbeat",
+            proc,
+        )
+        assert client.get("/health/ready").status_code == 200
+
+        # A clean stop removes the row: no "alive" ghost for the stale time after a restart.
+        proc.popen.send_signal(signal.SIGINT)  # to the worker only, as a supervisor does
+        wait_for(lambda: not WorkerHeartbeat.objects.exists(), 15, "the row to be removed")
+        response = client.get("/health/ready")
+        assert response.status_code == 503
+        assert "no worker" in response.json()["failing"]["worker"]["error"]
+    finally:
+        proc.stop(signal.SIGKILL)
