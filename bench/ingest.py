@@ -252,6 +252,7 @@ def main() -> None:
     if "wrk" in missing:
         print(json.dumps({"bench": "ingest", "error": missing["wrk"]}))
         sys.exit(1)
+    say(f"scratch folder (database, server logs): {SCRATCH}")
     service, key = prepare()
     now = datetime.now(UTC)
     starts_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")

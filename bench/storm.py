@@ -44,6 +44,7 @@ GRACE_SECONDS = float(os.environ.get("GRACE_SECONDS", "5"))
 WEB_PROCESSES = int(os.environ.get("WEB_PROCESSES", str(os.cpu_count() or 1)))
 
 from _scratch import (  # noqa: E402  (first: Django on a scratch database)
+    SCRATCH,
     free_port,
     manage_py_has_option,
     start_process,
@@ -294,6 +295,7 @@ def page_figures(service: Service, pages: Pages, first_alert_at: float, expected
 
 
 def main() -> None:
+    say(f"scratch folder (database, server and worker logs): {SCRATCH}")
     pages = Pages()
     webhook_server, webhook_url = start_webhook_receiver(pages)
     smtp_port = free_port()
