@@ -17,6 +17,8 @@ SCRATCH = Path(tempfile.mkdtemp(prefix="tocsin-bench-"))
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{SCRATCH / 'bench.sqlite3'}")
 os.environ["TOCSIN_VAR_DIR"] = str(SCRATCH)
+# With REDIS_URL set: keys (queue, cache, channel layer) of this run's own.
+os.environ.setdefault("TOCSIN_REDIS_PREFIX", SCRATCH.name)
 os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 50)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tocsin.settings")
 

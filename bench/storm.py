@@ -25,6 +25,7 @@ import asyncio
 import email
 import json
 import logging
+import math
 import os
 import re
 import statistics
@@ -75,6 +76,11 @@ WEBHOOK_SECRET = "storm-bench-secret-0123456789abcdef"
 # aiosmtpd logs every SMTP command at INFO; thousands of pages would bury the summary.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 INCIDENT_IN_KEY = re.compile(r"^incident:(\d+):")
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest rank: the smallest value with at least ``fraction`` of them at or below it."""
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
 
 
 def say(text: str) -> None:
@@ -228,7 +234,7 @@ async def send_storm(url: str) -> dict:
         "answered_2xx": answered_2xx,
         "statuses": {str(code): count for code, count in sorted(statuses.items(), key=str)},
         "request_p50_s": round(statistics.median(latencies), 3),
-        "request_p99_s": round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 3),
+        "request_p99_s": round(percentile(latencies, 0.99), 3),
         "request_max_s": round(latencies[-1], 3),
         # Prometheus gives up on an Alertmanager after 10 s (its default timeout) and retries.
         "requests_over_10s": sum(1 for latency in latencies if latency > 10),
@@ -287,9 +293,7 @@ def page_figures(service: Service, pages: Pages, first_alert_at: float, expected
     }
     if after_opening:
         figures["page_after_opening_p50_s"] = round(statistics.median(after_opening), 2)
-        figures["page_after_opening_p95_s"] = round(
-            after_opening[max(0, int(len(after_opening) * 0.95) - 1)], 2
-        )
+        figures["page_after_opening_p95_s"] = round(percentile(after_opening, 0.95), 2)
         figures["page_after_opening_max_s"] = round(after_opening[-1], 2)
     return figures
 
