@@ -7,7 +7,9 @@ class IncidentsConfig(AppConfig):
 
     def ready(self) -> None:
         from incidents.lifecycle import subscribers
+        from incidents.lifecycle.retention import alerts_incidents_need
         from incidents.slas import services as slas
+        from monitoring.retention import keep_alerts_where
         from tocsin.events import on_event
         from tocsin.scheduling import DueWork, register, register_due_work
 
@@ -15,6 +17,9 @@ class IncidentsConfig(AppConfig):
         subscribers.subscribe()
         # Incident events start, re-count and stop the response-SLA clocks.
         on_event(slas.CLOCK_EVENTS, slas.on_incident_event)
+
+        # Alert retention keeps the alerts of open and recently resolved incidents.
+        keep_alerts_where("incidents", alerts_incidents_need)
 
         # Paging: the due-work loop of `manage.py worker` claims these the moment they are due.
         register_due_work(

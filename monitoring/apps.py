@@ -22,6 +22,12 @@ class MonitoringConfig(AppConfig):
         )
         # Firing alerts whose sender's expected end (endsAt) passed without a re-send resolve.
         register("monitoring.expire_alerts", "monitoring.pipeline.expire_alerts", minutes=1)
+        # Resolved alerts older than TOCSIN_ALERT_RETENTION_DAYS go (monitoring.retention).
+        register(
+            "monitoring.prune_resolved_alerts",
+            "monitoring.retention.prune_resolved_alerts",
+            minutes=60,
+        )
         register(
             "monitoring.downsample_metrics",
             "monitoring.metrics.rollups.downsample_and_prune",

@@ -317,6 +317,10 @@ TOCSIN_METRICS_TOKEN = env_str("TOCSIN_METRICS_TOKEN")
 # A worker heartbeat older than this makes /health/ready fail (seconds).
 # The worker writes its heartbeat every 5 s (tocsin.duework); a clean stop removes it at once.
 TOCSIN_WORKER_STALE_AFTER = env_int("TOCSIN_WORKER_STALE_AFTER", 30, minimum=10)
+# Resolved alerts are deleted this many days after their last change, unless an open or recently
+# resolved incident still shows them (monitoring.retention); the event log keeps their history.
+# 0 keeps every alert.
+TOCSIN_ALERT_RETENTION_DAYS = env_int("TOCSIN_ALERT_RETENTION_DAYS", 30, minimum=0)
 
 LOGGING = {
     "version": 1,
