@@ -30,7 +30,12 @@ POLL_WITHOUT_HINTS = 0.25
 # Publishing must never hold a request up for long, even with Redis unreachable.
 REDIS_TIMEOUT = 0.5
 
+# After a failed publish, hints skip Redis this long (seconds): an outage costs each commit
+# nothing, and the log says so once rather than once per commit.
+REDIS_RETRY = 2.0
+
 _redis_client: Any = None
+_redis_down_until = 0.0
 _redis_lock = threading.Lock()
 
 
@@ -58,14 +63,19 @@ def _redis() -> Any:
 
 def send(topic: str) -> None:
     """Tell every listening loop that ``topic`` has new due work; logs instead of raising."""
+    global _redis_down_until
     try:
         if _is_postgresql():
             with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
                 cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, topic])
         elif settings.REDIS_URL:
+            if time.monotonic() < _redis_down_until:
+                return  # Redis just failed: don't make every commit wait for it again
             _redis().publish(_redis_channel(), topic)
     except Exception as exc:  # a hint: the next poll finds the rows anyway
-        log.warning("wake-up hint %s not sent (%s); the next poll picks it up", topic, exc)
+        if time.monotonic() >= _redis_down_until:
+            log.warning("wake-up hints not sent (%s); the loops poll meanwhile", exc)
+        _redis_down_until = time.monotonic() + REDIS_RETRY
 
 
 class Listener:

@@ -26,8 +26,10 @@ from incidents.models import Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=8)
-RENEW_EVERY = 2.0  # seconds: several renewals fit in one lease, so one missed one is harmless
+# A dead worker's page waits this long before another worker takes it over: well inside the
+# 10 s a page may be late, with room for the loop's wake-up and the send itself.
+LEASE = timedelta(seconds=5)
+RENEW_EVERY = 1.5  # seconds: three renewals fit in one lease, so one missed one is harmless
 
 
 class LeaseKeeper:

@@ -7,24 +7,27 @@ child in this process group) runs everything else, and the one-minute schedules 
 whatever a hint missed. This process writes the worker's heartbeat from a thread, so liveness
 never waits behind the queue; it removes its row when it stops cleanly.
 
-SIGINT or SIGTERM stops both; if the cluster dies, this process stops too and exits non-zero.
+SIGINT or SIGTERM stops both; a cluster that dies is started again (paging goes on meanwhile).
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import connections
 
 from tocsin.duework import DueWorkLoop, Heartbeat, worker_id
 from tocsin.scheduling import ensure_schedules
 
 STOP_TIMEOUT = 15
+RESTART_DELAY = 2.0
+logger = logging.getLogger(__name__)
 
 
 def _die_with_parent() -> None:
@@ -53,33 +56,19 @@ class Command(BaseCommand):
             self.stdout.write(f"schedules updated: {', '.join(changed)}")
         # Nothing opened here may be shared with a child; each thread opens its own.
         connections.close_all()
-        cluster = None
-        if not options["no_cluster"]:
-            # Same process group: a signal to the group (Ctrl-C, docker stop) reaches both.
-            cluster = subprocess.Popen(
-                [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"],
-                preexec_fn=_die_with_parent,
-            )
-
+        cluster = Cluster() if not options["no_cluster"] else None
         loop = DueWorkLoop()
-        stopped_by_signal = threading.Event()
 
         def request_stop(signum, frame):
-            stopped_by_signal.set()
             loop.stop()
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
-
-        def watch_cluster() -> None:
-            cluster.wait()
-            loop.stop()
-
         if cluster is not None:
-            threading.Thread(target=watch_cluster, name="cluster-watch", daemon=True).start()
+            cluster.start(loop.stopping)
 
         def healthy() -> bool:
-            return (cluster is None or cluster.poll() is None) and loop.healthy()
+            return (cluster is None or cluster.alive()) and loop.healthy()
 
         heartbeat = Heartbeat(worker_id(), healthy)
         heartbeat.start()
@@ -88,15 +77,55 @@ class Command(BaseCommand):
         finally:
             heartbeat.stop()
             if cluster is not None:
-                self._stop_cluster(cluster)
-        if cluster is not None and not stopped_by_signal.is_set():
-            raise CommandError(f"the task cluster exited with code {cluster.returncode}")
+                cluster.stop()
 
-    def _stop_cluster(self, cluster: subprocess.Popen) -> None:
-        if cluster.poll() is None:
-            cluster.send_signal(signal.SIGINT)
+
+class Cluster:
+    """The django-q2 cluster as a child process, restarted if it dies.
+
+    Paging does not depend on it (the loop in the parent pages), so a cluster that falls over
+    (its broker, Redis, gone for a while) is started again rather than taking paging down
+    with it; while it is down the heartbeat says so.
+    """
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.stopping = threading.Event()
+
+    def spawn(self) -> None:
+        # Same process group: a signal to the group (Ctrl-C, docker stop) reaches both.
+        self.proc = subprocess.Popen(
+            [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"],
+            preexec_fn=_die_with_parent,
+        )
+
+    def start(self, parent_stopping: threading.Event) -> None:
+        self.spawn()
+
+        def watch() -> None:
+            while True:
+                code = self.proc.wait()
+                if self.stopping.is_set() or parent_stopping.is_set():
+                    return
+                logger.error("the task cluster exited with code %s; restarting it", code)
+                if parent_stopping.wait(RESTART_DELAY):
+                    return
+                self.spawn()
+
+        threading.Thread(target=watch, name="cluster-watch", daemon=True).start()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        self.stopping.set()
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
         try:
-            cluster.wait(STOP_TIMEOUT)
+            proc.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            cluster.kill()
-            cluster.wait()
+            proc.kill()
+            proc.wait()
