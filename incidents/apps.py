@@ -10,13 +10,13 @@ class IncidentsConfig(AppConfig):
         from incidents.lifecycle.retention import alerts_incidents_need
         from incidents.slas import services as slas
         from monitoring.retention import keep_alerts_where
-        from tocsin.events import on_event
+        from tocsin.events import on_events
         from tocsin.scheduling import DueWork, register, register_due_work
 
         # The one seam from monitoring: alert events open, acknowledge and resolve incidents.
         subscribers.subscribe()
         # Incident events start, re-count and stop the response-SLA clocks.
-        on_event(slas.CLOCK_EVENTS, slas.on_incident_event)
+        on_events(slas.CLOCK_EVENTS, slas.on_incident_events)
 
         # Alert retention keeps the alerts of open and recently resolved incidents.
         keep_alerts_where("incidents", alerts_incidents_need)

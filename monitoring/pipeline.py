@@ -3,7 +3,8 @@
 Every source ends here: webhook parsers, the Events v2 endpoint, metric rules, probes and backup
 runs (through ``raise_alert``/``resolve_alert``), and ``expire_alerts`` for alerts whose sender
 stopped re-sending before their expected end. Re-sends of an unchanged firing alert are the
-common case (Prometheus re-sends every evaluation interval) and cost two queries per batch.
+common case (Prometheus re-sends every evaluation interval) and cost two queries per batch;
+new alerts are stored, recorded and grouped in bulk, in a constant number of queries per batch.
 The state changes themselves are methods of ``Alert``, which also record their events.
 """
 
@@ -29,7 +30,7 @@ from monitoring.models import (
     Suppression,
 )
 from monitoring.models.alerts import Suppressor
-from monitoring.suppression import find_suppression, reevaluate_team
+from monitoring.suppression import batch_suppressor, find_suppression, reevaluate_team
 
 LAST_RECEIVED_RESOLUTION = timedelta(minutes=1)
 # The actor named on resolves of alerts whose expected end passed without a re-send.
@@ -73,7 +74,12 @@ def process(
     actor_label: str = "",
     now: datetime | None = None,
 ) -> list[Outcome]:
-    """Apply a batch of alerts from one sender to one service; returns what happened to each."""
+    """Apply a batch of alerts from one sender to one service; returns what happened to each.
+
+    One transaction: the batch is stored whole or not at all. New alerts cost a constant number
+    of statements whatever their number (one INSERT for the alerts, one for their events, and
+    what their subscribers do in bulk); identical re-sends one UPDATE.
+    """
     now = now or timezone.now()
     actor_label = actor_label or (
         f"{integration.kind}: {integration.name}" if integration else source
@@ -84,18 +90,35 @@ def process(
         latest[item.get_fingerprint()] = item
     if not latest:
         return []
+    # savepoint=False: a caller's transaction (a test, a task) needs no savepoint of ours; the
+    # batch still stands or falls with it.
+    with transaction.atomic(savepoint=False):
+        return _process(service, latest, source, integration, actor_label, now)
 
+
+def _process(
+    service: Service,
+    latest: dict[str, AlertInput],
+    source: str,
+    integration: Integration | None,
+    actor_label: str,
+    now: datetime,
+) -> list[Outcome]:
     existing = {
         row["fingerprint"]: row
         for row in Alert.objects.filter(service=service, fingerprint__in=list(latest)).values(
             "id", "fingerprint", "status", "content_hash"
         )
     }
-    outcomes: list[Outcome] = []
+    outcomes: dict[str, Outcome] = {}
     # Identical re-sends, by the expected end they renew (usually one value per batch).
     resent: dict[datetime | None, list[int]] = defaultdict(list)
+    new: list[tuple[str, AlertInput]] = []
     for fp, item in latest.items():
         row = existing.get(fp)
+        if row is None and item.status == AlertStatus.FIRING and not item.acknowledge:
+            new.append((fp, item))
+            continue
         if (
             row is not None
             and row["status"] == AlertStatus.FIRING
@@ -104,11 +127,13 @@ def process(
             and row["content_hash"] == item.content_hash()
         ):
             resent[item.expected_end_at].append(row["id"])
-            outcomes.append(Outcome(fp, Result.RESENT))
+            outcomes[fp] = Outcome(fp, Result.RESENT)
             continue
-        outcomes.append(
-            _apply(service, fp, item, source, integration, actor_label, now, exists=row is not None)
+        outcomes[fp] = _apply(
+            service, fp, item, source, integration, actor_label, now, exists=row is not None
         )
+    for outcome in _fire_new(service, new, source, integration, actor_label, now):
+        outcomes[outcome.fingerprint] = outcome
     for expected_end_at, ids in resent.items():
         # The hot path: one UPDATE for the identical re-sends of a batch, no event.
         Alert.objects.filter(pk__in=ids).update(
@@ -121,11 +146,47 @@ def process(
         # Minute resolution is enough for "last received"; a write per request is not free.
         Integration.objects.filter(pk=integration.pk).update(last_received_at=now)
         integration.last_received_at = now
-    if any(o.result in _CHANGES_INHIBITION for o in outcomes) and _team_has_inhibition(service):
+    ordered = [outcomes[fp] for fp in latest]
+    if any(o.result in _CHANGES_INHIBITION for o in ordered) and _team_has_inhibition(service):
         # A source alert that starts or stops firing mutes or frees its targets now, not at
         # the next periodic pass.
         reevaluate_team(service.team_id, now)
-    return outcomes
+    return ordered
+
+
+def _fire_new(
+    service: Service,
+    new: list[tuple[str, AlertInput]],
+    source: str,
+    integration: Integration | None,
+    actor_label: str,
+    now: datetime,
+) -> list[Outcome]:
+    """Store the batch's new alerts with one INSERT and their ``alert.firing`` events with
+    another; their subscribers (incidents) then take them as one batch too."""
+    if not new:
+        return []
+    suppress = batch_suppressor(service.team_id, now)
+    alerts = []
+    for fp, item in new:
+        alert = Alert(
+            team_id=service.team_id,
+            service=service,
+            integration=integration,
+            source=source,
+            fingerprint=fp,
+        )
+        alert.prepare_fire(item, now, suppress=suppress)
+        alerts.append(alert)
+    try:
+        Alert.store_fired(alerts, actor_label=actor_label)
+    except IntegrityError:
+        # Another process stored some of them a moment ago: one by one, updating theirs.
+        return [
+            _apply(service, fp, item, source, integration, actor_label, now, exists=False)
+            for fp, item in new
+        ]
+    return [Outcome(alert.fingerprint, Result.CREATED, alert) for alert in alerts]
 
 
 _CHANGES_INHIBITION = frozenset({Result.CREATED, Result.REFIRED, Result.RESOLVED})

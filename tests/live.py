@@ -35,7 +35,7 @@ def free_port() -> int:
 
 def database_url_for_tests() -> str:
     db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
+    if connection.vendor == "sqlite":
         return f"sqlite:///{Path(db['NAME']).resolve()}"
     user = db["USER"] or ""
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""

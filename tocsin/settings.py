@@ -122,6 +122,8 @@ else:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend with today's parameter limit: a batch insert stays one statement.
+    DATABASES["default"]["ENGINE"] = "tocsin.db.sqlite3"
     # Web and worker are separate processes writing one file: WAL lets readers and the writer
     # proceed together, IMMEDIATE takes the write lock up front so two writers queue on the busy
     # timeout instead of failing with "database is locked" half-way through a transaction.
@@ -309,6 +311,10 @@ TOCSIN_LIVE_SAFETY_INTERVAL = env_float("TOCSIN_LIVE_SAFETY_INTERVAL", 10.0, min
 TOCSIN_LIVE_REPLAY_LIMIT = env_int("TOCSIN_LIVE_REPLAY_LIMIT", 500, minimum=1)
 # Largest accepted ingest request body (bytes); larger ones get 413.
 TOCSIN_INGEST_MAX_BYTES = env_int("TOCSIN_INGEST_MAX_BYTES", 1024 * 1024, minimum=1024)
+# How long each web process remembers which integration an ingest key opens (seconds; 0 = not
+# at all). A rotated or revoked key stops working at once all the same (monitoring.ingest.
+# key_cache); only if Redis is unreachable at that moment can it work up to this long.
+TOCSIN_INGEST_KEY_CACHE_SECONDS = env_float("TOCSIN_INGEST_KEY_CACHE_SECONDS", 10, minimum=0)
 # Key for secrets stored encrypted (notification channel URLs, …); derived from SECRET_KEY when
 # unset, so set it before rotating SECRET_KEY or stored secrets become unreadable.
 TOCSIN_ENCRYPTION_KEY = env_str("TOCSIN_ENCRYPTION_KEY")

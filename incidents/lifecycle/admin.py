@@ -39,6 +39,8 @@ class SettingsForm(forms.ModelForm):
             "window_minutes",
             "auto_resolve",
             "reopen_window_minutes",
+            "storm_threshold",
+            "storm_window_minutes",
             "escalation_policy",
             "priority_map",
             "urgency_map",

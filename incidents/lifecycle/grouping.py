@@ -27,7 +27,7 @@ from incidents.models import (
     ServiceIncidentSettings,
 )
 from monitoring.models import Alert, AlertStatus, Service
-from tocsin.events import record
+from tocsin.events import NewEvent, record, record_many
 from tocsin.services import ServiceError
 
 AUTO_ACTOR = "grouping"
@@ -161,9 +161,202 @@ def as_candidate(item: Any) -> Candidate:
 
 def alert_fired(alert: Alert, now: datetime | None = None) -> Incident | None:
     """A firing, unsuppressed alert joins (or opens, or reopens) its group's incident."""
-    if alert.status != AlertStatus.FIRING or alert.suppression:
-        return None  # suppressed alerts never open incidents nor page
+    alerts_fired([alert], now=now)
+    link = IncidentAlert.objects.select_related("incident").filter(alert=alert).first()
+    return link.incident if link is not None and link.incident.is_open else None
+
+
+def alerts_fired(alerts: list[Alert], now: datetime | None = None, *, new: bool = False) -> None:
+    """Firing, unsuppressed alerts join (or open, or reopen) their groups' incidents.
+
+    A batch costs the same number of queries whatever its size: per service, the settings, the
+    open incidents of the batch's groups, the storm count, one INSERT for the new incidents,
+    one for the links and one for the events. ``new``: the alerts were just stored (no links).
+    Suppressed alerts never open incidents nor page.
+    """
     now = now or timezone.now()
+    by_service: dict[int, list[Alert]] = {}
+    for alert in alerts:
+        if alert.status == AlertStatus.FIRING and not alert.suppression:
+            by_service.setdefault(alert.service_id, []).append(alert)
+    for service_alerts in by_service.values():
+        try:
+            with transaction.atomic():  # a savepoint: a racing process may have opened a group
+                _group_batch(service_alerts, now, new=new)
+        except (IntegrityError, ServiceError):
+            for alert in service_alerts:  # one at a time, joining whatever the other opened
+                _group_one(alert, now)
+
+
+def _group_batch(alerts: list[Alert], now: datetime, *, new: bool) -> None:
+    service = alerts[0].service
+    links: dict[int, IncidentAlert] = {}
+    if not new:
+        rows = IncidentAlert.objects.select_related("incident").filter(alert__in=alerts)
+        links = {link.alert_id: link for link in rows}
+        alerts = [a for a in alerts if not (a.pk in links and links[a.pk].incident.is_open)]
+        if not alerts:
+            return  # still part of open incidents: nothing changes
+    settings = ServiceIncidentSettings.for_service(service)
+    keys = {alert.pk: group_key(settings, as_candidate(alert), now) for alert in alerts}
+    plan = _Plan(service, settings, now)
+    plan.find_open(set(keys.values()))
+    for alert in alerts:
+        plan.place(alert, keys[alert.pk])
+    plan.open_new(links)
+
+
+OPENS, REOPENS, JOINS, STORM = "opens", "reopens", "joins", "storm"
+
+
+class _Plan:
+    """Where each alert of one service's batch goes: an open incident of its group, a reopened
+    one, a new one, or — past the storm threshold — the newest open incident of the service."""
+
+    def __init__(self, service: Service, settings: ServiceIncidentSettings, now: datetime):
+        self.service, self.settings, self.now = service, settings, now
+        self.open: dict[str, Incident] = {}  # group key → incident ("": the newest open one)
+        self.new: dict[str, Alert] = {}  # group key → the alert that opens its incident
+        # (group key, alert, how): OPENS a new incident, REOPENS one, JOINS one, or joins the
+        # newest open incident in a STORM.
+        self.placed: list[tuple[str, Alert, str]] = []
+        self._reopenable: dict[str, Incident] | None = None
+        self._storm_budget: int | None = None
+
+    def find_open(self, keys: set[str]) -> None:
+        if self.settings.grouping_mode == GroupingMode.TIME_WINDOW:
+            [key] = keys or {""}  # one window per batch: every alert has the same key
+            found = _open_incident(self.service, self.settings, key, self.now)
+            self.open = {key: found} if found is not None else {}
+            return
+        rows = Incident.objects.filter(
+            service=self.service, status__in=OPEN_STATUSES, group_key__in=keys
+        )
+        self.open = {incident.group_key: incident for incident in rows}
+
+    def place(self, alert: Alert, key: str) -> None:
+        if key in self.open or key in self.new:
+            self.placed.append((key, alert, JOINS))
+            return
+        reopenable = self.reopenable(key)
+        if reopenable is not None:
+            self.open[key] = _reopen(reopenable, self.now)
+            self.placed.append((key, alert, REOPENS))
+            return
+        if self.storm_budget() > 0 or not (self.new or self.newest_open()):
+            self._storm_budget = self.storm_budget() - 1
+            self.new[key] = alert
+            self.placed.append((key, alert, OPENS))
+            return
+        # A storm: beyond the threshold, new groups join the newest open incident.
+        self.placed.append(("", alert, STORM))
+
+    def reopenable(self, key: str) -> Incident | None:
+        minutes = int(self.settings.reopen_window_minutes or 0)
+        if not minutes:
+            return None
+        if self._reopenable is None:
+            rows = Incident.objects.filter(
+                service=self.service,
+                status=IncidentStatus.RESOLVED,
+                merged_into__isnull=True,
+                resolved_at__gte=self.now - timedelta(minutes=minutes),
+            ).order_by("resolved_at")
+            self._reopenable = {incident.group_key: incident for incident in rows}
+        return self._reopenable.pop(key, None)
+
+    def storm_budget(self) -> int:
+        threshold = int(self.settings.storm_threshold or 0)
+        if not threshold:
+            return 1  # no limit
+        if self._storm_budget is None:
+            window = timedelta(minutes=max(int(self.settings.storm_window_minutes or 1), 1))
+            opened = Incident.objects.filter(
+                service=self.service, created_at__gte=self.now - window
+            ).count()
+            self._storm_budget = threshold - opened
+        return self._storm_budget
+
+    def newest_open(self) -> Incident | None:
+        if "" not in self.open:
+            newest = (
+                Incident.objects.filter(service=self.service, status__in=OPEN_STATUSES)
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            if newest is not None:
+                self.open[""] = newest
+        return self.open.get("")
+
+    def open_new(self, links: dict[int, IncidentAlert]) -> None:
+        """Open the new incidents (one INSERT), then link every alert of the batch to its
+        incident (one more); all the batch's incident events go in one INSERT too."""
+        from incidents.lifecycle.opening import NewIncident, open_incident_batch
+
+        if not self.new:
+            record_many(self.attach(links))
+            return
+
+        def attach(incidents: list[Incident]) -> list[NewEvent]:
+            for key, incident in zip(self.new, incidents, strict=True):
+                self.open[key] = incident
+            self.open[""] = incidents[-1]  # the newest: a storm's later groups join it
+            return self.attach(links)
+
+        open_incident_batch(
+            self.service,
+            [
+                NewIncident(
+                    title=alert.summary or "alert",
+                    summary=alert.description,
+                    priority=self.settings.priority_for(alert.severity),
+                    urgency=self.settings.urgency_for(alert.severity),
+                    group_key=key,
+                    alert_id=alert.pk,
+                )
+                for key, alert in self.new.items()
+            ],
+            policy=self.settings.escalation_policy,
+            actor_label=AUTO_ACTOR,
+            now=self.now,
+            payload={"rule": _rule(self.settings)},
+            more_events=attach,
+        )
+
+    def attach(self, links: dict[int, IncidentAlert]) -> list[NewEvent]:
+        """Link every alert to its incident (one INSERT); returns the ``incident.alert_added``
+        events of those that joined an incident rather than opened or reopened one."""
+        fresh, events = [], []
+        for key, alert, how in self.placed:
+            incident = self.open[key]
+            link = links.get(alert.pk)
+            if link is not None:
+                if link.incident_id != incident.pk:
+                    link.incident, link.added_at = incident, self.now
+                    link.save(update_fields=["incident", "added_at"])
+            else:
+                fresh.append(IncidentAlert(incident=incident, alert=alert, added_at=self.now))
+            if how in (OPENS, REOPENS):
+                continue  # the incident's own event names this alert already
+            payload = {"incident_id": incident.pk, "alert_id": alert.pk, "summary": alert.summary}
+            if how == STORM:
+                payload["storm"] = True
+            events.append(
+                NewEvent(
+                    "incident.alert_added",
+                    incident.team_id,
+                    subject=incident,
+                    actor_label=AUTO_ACTOR,
+                    payload=payload,
+                )
+            )
+        IncidentAlert.objects.bulk_create(fresh)
+        return events
+
+
+def _group_one(alert: Alert, now: datetime) -> Incident | None:
+    """One alert, retrying when another process opens its group at the same moment (the
+    partial unique constraint over open incidents refuses the second insert)."""
     link = IncidentAlert.objects.select_related("incident").filter(alert=alert).first()
     if link is not None and link.incident.is_open:
         return link.incident  # still part of an open incident: nothing changes

@@ -149,36 +149,21 @@ def open_incident(
     payload: dict[str, Any] | None = None,
 ) -> Incident:
     """The one way an incident is born (grouping, split): the row, its ``incident.triggered``
-    event and the start of its escalation, in the caller's transaction. An IntegrityError means
-    another open incident holds this group already; the caller decides what to do then."""
-    from incidents.escalation import engine as escalation
+    event and the start of its escalation, in the caller's transaction — ``open_incident_batch``
+    with one. An IntegrityError means another open incident holds this group already; the caller
+    decides what to do then."""
+    from incidents.lifecycle.opening import NewIncident, open_incident_batch
 
-    now = now or timezone.now()
-    incident = Incident.objects.create(
-        team_id=service.team_id,
-        service=service,
-        title=title[:500],
-        summary=summary,
-        priority=priority,
-        urgency=urgency,
-        created_at=now,
-        group_key=group_key[:255],
-    )
-    _event(
-        "incident.triggered",
-        incident,
+    spec = NewIncident(title, priority, urgency, group_key, alert_id, summary)
+    [incident] = open_incident_batch(
+        service,
+        [spec],
+        policy=policy,
         actor=actor,
         actor_label=actor_label,
-        payload={
-            "service_id": service.pk,
-            "alert_id": alert_id,
-            "group_key": incident.group_key,
-            "priority": incident.priority,
-            "urgency": incident.urgency,
-            **(payload or {}),
-        },
+        now=now,
+        payload=payload,
     )
-    escalation.start(incident, policy, now=now)
     return incident
 
 

@@ -8,21 +8,27 @@ pipeline has in hand, so an alert opening an incident costs no re-read.
 from __future__ import annotations
 
 from monitoring.models import Alert
-from tocsin.events import on_event
+from tocsin.events import on_event, on_events
 from tocsin.models import Event
 
 FIRING_KINDS = ("alert.firing", "alert.refired", "alert.unsuppressed")
 
 
-def alert_fired(event: Event, alert: Alert) -> None:
-    if not isinstance(alert, Alert):  # written without the alert (imports, tests): nothing to group
-        return
+def alerts_fired(pairs: list[tuple[Event, Alert]]) -> None:
+    """A batch subscriber: the pipeline records a batch's ``alert.firing`` events together, and
+    their alerts are grouped together (``grouping.alerts_fired``), in a constant number of
+    queries."""
     from incidents.lifecycle import grouping
 
-    # The pipeline's clock (it may be given one) is on the alert's last change; lifting a
+    alerts = [alert for _event, alert in pairs if isinstance(alert, Alert)]
+    if not alerts:  # written without the alerts (imports, tests): nothing to group
+        return
+    # The pipeline's clock (it may be given one) is on the alerts' last change; lifting a
     # suppression happens at the event's own time.
-    now = event.created_at if event.kind == "alert.unsuppressed" else alert.last_change_at
-    grouping.alert_fired(alert, now=now)
+    first = pairs[0][0]
+    now = first.created_at if first.kind == "alert.unsuppressed" else alerts[0].last_change_at
+    new = all(event.kind == "alert.firing" for event, _alert in pairs)
+    grouping.alerts_fired(alerts, now=now, new=new)
 
 
 def alert_resolved(event: Event, alert: Alert) -> None:
@@ -47,6 +53,6 @@ def subscribe() -> None:
     """Called once from ``IncidentsConfig.ready``. A suppressed alert never opens an incident
     (``alert_fired`` refuses it) and one already in an incident stays there, so
     ``alert.suppressed`` needs no handler."""
-    on_event(FIRING_KINDS, alert_fired)
+    on_events(FIRING_KINDS, alerts_fired)
     on_event("alert.resolved", alert_resolved)
     on_event("alert.acknowledged", alert_acknowledged)

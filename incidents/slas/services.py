@@ -132,6 +132,47 @@ _ENDS = frozenset({"incident.acknowledged", "incident.resolved", "incident.merge
 CLOCK_EVENTS = (*_STARTS, *sorted(_ENDS), "incident.priority_changed")
 
 
+def on_incident_events(pairs: list[tuple[Event, Incident]]) -> None:
+    """Batch subscriber (``on_events``): a batch of incidents opened together (a storm) starts
+    their clocks with one read of the targets and one write; anything else goes one by one."""
+    triggered = [
+        incident
+        for event, incident in pairs
+        if event.kind == "incident.triggered" and isinstance(incident, Incident)
+    ]
+    if not triggered or len(triggered) != len(pairs):
+        for event, incident in pairs:
+            on_incident_event(event, incident)
+        return
+    targets = _targets_for(triggered)
+    changed = []
+    for incident in triggered:
+        target = None  # breach alerts are not held to targets (as in ``target_for``)
+        if not is_sla_service(incident.service):
+            team, priority = incident.team_id, incident.priority
+            target = targets.get((team, incident.service_id, priority)) or targets.get(
+                (team, None, priority)
+            )
+        before = [getattr(incident, f) for f in _SLA_FIELDS]
+        incident.set_response_due(
+            target.ack_minutes if target else None,
+            target.resolve_minutes if target else None,
+            ack=True,
+            resolve=True,
+            restart=True,
+        )
+        if [getattr(incident, f) for f in _SLA_FIELDS] != before:
+            changed.append(incident)
+    if changed:
+        Incident.objects.bulk_update(changed, _SLA_FIELDS)
+
+
+def _targets_for(incidents: list[Incident]) -> dict[tuple, ResponseTarget]:
+    """The targets of these incidents' teams, by (team, service or None, priority); one query."""
+    rows = ResponseTarget.objects.filter(team_id__in={i.team_id for i in incidents})
+    return {(row.team_id, row.service_id, row.priority): row for row in rows}
+
+
 def on_incident_event(event: Event, incident: Incident) -> None:
     """Subscriber (``on_event``): keep the incident's due times in step with its lifecycle.
 

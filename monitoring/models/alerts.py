@@ -14,12 +14,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from monitoring.models.catalog import Integration, Service
 from monitoring.models.choices import AlertStatus, Severity, Suppression
-from tocsin.events import record
+from tocsin.events import NewEvent, record_many
 from tocsin.models import Event, Team
 
 __all__ = ["Alert", "AlertStatus", "Severity", "Suppression"]
@@ -144,18 +144,24 @@ class Alert(models.Model):
             **extra,
         }
 
-    def record_event(
+    def new_event(
         self, kind: str, *, actor: Any = None, actor_label: str = "", **extra: Any
-    ) -> Event:
-        return record(
+    ) -> NewEvent:
+        """The event ``kind`` about this alert, for ``record_many`` (a batch of alerts)."""
+        return NewEvent(
             kind,
-            team=self.team_id,
+            self.team_id,
             subject=self,
             subject_label=self.summary[:200],
             actor=actor,
             actor_label=actor_label,
             payload=self.event_payload(**extra),
         )
+
+    def record_event(
+        self, kind: str, *, actor: Any = None, actor_label: str = "", **extra: Any
+    ) -> Event:
+        return record_many([self.new_event(kind, actor=actor, actor_label=actor_label, **extra)])[0]
 
     # --- Transitions (call inside transaction.atomic(); each records its event) -----------------
 
@@ -177,16 +183,30 @@ class Alert(models.Model):
         self.suppression, self.suppressed_by = kind, by
         return changed
 
-    def fire(self, item: Content, now: datetime, *, actor_label: str, suppress: Suppressor) -> None:
-        """Store a new firing alert and record ``alert.firing``. ``suppress`` says what mutes
-        it, from its content. Raises IntegrityError when another process stored the same alert
-        a moment ago."""
+    def prepare_fire(self, item: Content, now: datetime, *, suppress: Suppressor) -> None:
+        """A new firing alert, in memory: the pipeline stores a batch of them with one INSERT
+        and records their ``alert.firing`` events with one more."""
         self.status = AlertStatus.FIRING
         self.starts_at = item.starts_at or now
         self.first_seen_at = self.last_seen_at = self.last_change_at = now
         self.recent_changes = [now.isoformat()]
         self.take_content(item)
         self.set_suppression(*suppress(self))
+
+    @classmethod
+    def store_fired(cls, alerts: list[Alert], *, actor_label: str) -> None:
+        """Store new alerts made ready by ``prepare_fire`` with one INSERT, and record their
+        ``alert.firing`` events with one more. Raises IntegrityError (and stores nothing) when
+        another process stored one of them a moment ago."""
+        with transaction.atomic():  # a savepoint: the caller goes on after an IntegrityError
+            cls.objects.bulk_create(alerts)
+        record_many([alert.new_event("alert.firing", actor_label=actor_label) for alert in alerts])
+
+    def fire(self, item: Content, now: datetime, *, actor_label: str, suppress: Suppressor) -> None:
+        """Store a new firing alert and record ``alert.firing``. ``suppress`` says what mutes
+        it, from its content. Raises IntegrityError when another process stored the same alert
+        a moment ago."""
+        self.prepare_fire(item, now, suppress=suppress)
         self.save()
         self.record_event("alert.firing", actor_label=actor_label)
 

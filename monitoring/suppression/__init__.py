@@ -10,6 +10,7 @@
 from monitoring.matchers import format_matchers
 from monitoring.suppression.evaluate import (
     Found,
+    batch_suppressor,
     find_suppression,
     reevaluate_suppressions,
     reevaluate_team,
@@ -31,6 +32,7 @@ from monitoring.suppression.silences import create_silence, expire_silence, sile
 
 __all__ = [
     "Found",
+    "batch_suppressor",
     "clean_equal_labels",
     "create_inhibition_rule",
     "create_maintenance_window",

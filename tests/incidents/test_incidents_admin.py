@@ -166,6 +166,8 @@ def test_settings_admin_saves_and_records_an_event(crew, service):
             "window_minutes": 10,
             "auto_resolve": "on",
             "reopen_window_minutes": 30,
+            "storm_threshold": 8,
+            "storm_window_minutes": 5,
             "escalation_policy": p.pk,
             "priority_map": '{"critical": "P1"}',
             "urgency_map": '{"critical": "high"}',
@@ -178,7 +180,28 @@ def test_settings_admin_saves_and_records_an_event(crew, service):
         ["cluster"],
         p,
     )
+    assert (saved.storm_threshold, saved.storm_window_minutes) == (8, 5)
     assert Event.objects.get(kind="incident_settings.created").actor == crew.manager
+
+
+def test_settings_admin_refuses_an_empty_storm_window(crew, service):
+    response = logged_in(crew.manager).post(
+        reverse("admin:incidents_serviceincidentsettings_add"),
+        {
+            "service": service.pk,
+            "grouping_mode": "fingerprint",
+            "group_labels": "[]",
+            "window_minutes": 10,
+            "reopen_window_minutes": 0,
+            "storm_threshold": 20,
+            "storm_window_minutes": 0,
+            "priority_map": "{}",
+            "urgency_map": "{}",
+        },
+    )
+    assert response.status_code == 200
+    assert "greater than or equal to 1" in response.content.decode()
+    assert not ServiceIncidentSettings.objects.exists()
 
 
 def test_settings_admin_refuses_a_foreign_policy_and_service(crew, service):
@@ -190,6 +213,8 @@ def test_settings_admin_refuses_a_foreign_policy_and_service(crew, service):
         "group_labels": "[]",
         "window_minutes": 10,
         "reopen_window_minutes": 0,
+        "storm_threshold": 20,
+        "storm_window_minutes": 10,
         "priority_map": "{}",
         "urgency_map": "{}",
     }

@@ -134,7 +134,7 @@ def test_a_failed_batch_item_leaves_no_half_state(service, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("event log unavailable")
 
-    monkeypatch.setattr(alerts, "record", boom)
+    monkeypatch.setattr(alerts, "record_many", boom)
     with pytest.raises(RuntimeError):
         process(service, [firing()], source="alertmanager")
     assert not Alert.objects.exists()

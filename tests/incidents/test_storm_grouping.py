@@ -1,0 +1,138 @@
+"""A batch of new alerts: stored, recorded and grouped in bulk; a storm opens a bounded number of
+incidents; the batch is one transaction."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from incidents.models import Incident, IncidentAlert, ResponseTarget
+from monitoring.models import Alert, Service, Suppression
+from monitoring.pipeline import AlertInput, Result, process
+from monitoring.suppression import create_inhibition_rule
+from tests.incidents.core_support import NOON, policy, settings_for
+from tocsin.models import Event
+
+
+def burst(n: int, run: str = "a", **labels: str) -> list[AlertInput]:
+    """``n`` distinct alerts, as a data centre going dark sends them."""
+    return [
+        AlertInput(labels={"alertname": "HostDown", "host": f"{run}-{i}", **labels})
+        for i in range(n)
+    ]
+
+
+def paging_service(crew, name: str, **settings) -> Service:
+    """A service as teams run them: an escalation policy and a response target."""
+    service = Service.objects.create(team=crew.team, name=name)
+    steps = ({"delay_minutes": 0, "user_ids": [crew.responder.pk]},)
+    settings_for(service, escalation_policy=policy(crew.team, *steps, name=name), **settings)
+    return service
+
+
+def queries_for(service: Service, alerts: list[AlertInput]) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        process(service, alerts, source="test", now=NOON)
+    return len(captured.captured_queries)
+
+
+def test_a_batch_of_new_alerts_costs_the_same_queries_for_1_10_and_100(crew):
+    for priority in ("P1", "P2", "P3"):
+        ResponseTarget.objects.create(
+            team=crew.team, priority=priority, ack_minutes=5, resolve_minutes=60
+        )
+    counts = {}
+    for n in (1, 10, 100):
+        service = paging_service(crew, f"API {n}")
+        counts[n] = queries_for(service, burst(n))
+        assert Alert.objects.filter(service=service).count() == n
+        assert IncidentAlert.objects.filter(alert__service=service).count() == n
+        assert Incident.objects.filter(service=service).count() == min(n, 20)
+    assert counts[1] == counts[10] == counts[100], counts
+    # What the incidents got in bulk: escalation scheduled, response clocks running.
+    incident = Incident.objects.filter(service__name="API 100").last()
+    assert incident.next_step_at == NOON and incident.policy_snapshot["steps"]
+    assert incident.ack_due_at is not None and incident.resolve_due_at is not None
+
+
+def test_alerts_joining_open_incidents_cost_the_same_queries_for_1_10_and_100(crew):
+    service = paging_service(crew, "Grouped", grouping_mode="labels", group_labels=["dc"])
+    process(service, burst(1, "first", dc="eu"), source="test", now=NOON)
+    counts = {n: queries_for(service, burst(n, f"more{n}", dc="eu")) for n in (1, 10, 100)}
+    assert counts[1] == counts[10] == counts[100], counts
+    assert Incident.objects.filter(service=service).count() == 1
+    assert Incident.objects.get().alert_links.count() == 112
+
+
+def test_a_storm_opens_the_configured_bound_of_incidents(crew):
+    service = paging_service(crew, "Storm", storm_threshold=5, storm_window_minutes=10)
+    outcomes = process(service, burst(100), source="test", now=NOON)
+    assert {o.result for o in outcomes} == {Result.CREATED}
+    incidents = list(Incident.objects.filter(service=service).order_by("id"))
+    assert len(incidents) == 5
+    # The first four groups have their own incident; the fifth opened the newest, which every
+    # later group joined, each saying so on the timeline.
+    assert [i.alert_links.count() for i in incidents] == [1, 1, 1, 1, 96]
+    storm = Event.objects.filter(kind="incident.alert_added", subject_id=str(incidents[-1].pk))
+    assert storm.count() == 95 and all(e.payload["storm"] for e in storm)
+    # Still within the window: a second wave opens nothing new.
+    process(service, burst(50, "b"), source="test", now=NOON.replace(minute=5))
+    assert Incident.objects.filter(service=service).count() == 5
+    assert incidents[-1].alert_links.count() == 146
+
+
+def test_after_the_storm_window_new_groups_open_incidents_again(crew):
+    service = paging_service(crew, "Calm", storm_threshold=2, storm_window_minutes=10)
+    process(service, burst(5), source="test", now=NOON)
+    process(service, burst(1, "later"), source="test", now=NOON.replace(minute=11))
+    assert Incident.objects.filter(service=service).count() == 3
+
+
+def test_no_storm_bound_opens_an_incident_per_group(crew):
+    service = paging_service(crew, "Unbounded", storm_threshold=0)
+    process(service, burst(60), source="test", now=NOON)
+    assert Incident.objects.filter(service=service).count() == 60
+
+
+def test_a_storm_over_an_open_incident_joins_it(crew):
+    service = paging_service(crew, "Busy", storm_threshold=1)
+    process(service, burst(1, "x"), source="test", now=NOON)
+    process(service, burst(10, "y"), source="test", now=NOON)
+    [incident] = Incident.objects.filter(service=service)
+    assert incident.alert_links.count() == 11
+
+
+def test_an_alert_of_a_batch_inhibits_later_ones_of_the_same_batch(crew):
+    service = paging_service(crew, "DC")
+    create_inhibition_rule(
+        team=crew.team,
+        name="dc down mutes hosts",
+        source_matchers="alertname=DatacenterDown",
+        target_matchers="alertname=HostDown",
+        equal=["dc"],
+        actor=crew.manager,
+    )
+    alerts = [AlertInput(labels={"alertname": "DatacenterDown", "dc": "eu"}), *burst(3, dc="eu")]
+    process(service, alerts, source="test", now=NOON)
+    muted = Alert.objects.filter(service=service, suppression=Suppression.INHIBITED)
+    assert muted.count() == 3
+    [incident] = Incident.objects.filter(service=service)
+    assert incident.title == "DatacenterDown"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_is_stored_whole_or_not_at_all(crew, monkeypatch):
+    service = paging_service(crew, "Atomic")
+    process(service, burst(1, "old"), source="test")
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Alert, "resolve", broken)
+    resolve_old = AlertInput(labels={"alertname": "HostDown", "host": "old-0"}, status="resolved")
+    with pytest.raises(RuntimeError):
+        process(service, [*burst(3, "new"), resolve_old], source="test")
+    assert Alert.objects.filter(service=service).count() == 1
+    assert Incident.objects.filter(service=service).count() == 1
+    assert not Event.objects.filter(kind="alert.firing", payload__labels__host="new-0").exists()
