@@ -12,6 +12,7 @@ The helpers here (``AlertStream``, ``TimedInbox``, ``paging``…) are shared wit
 
 from __future__ import annotations
 
+import asyncio
 import email
 import shutil
 import signal
@@ -55,11 +56,21 @@ class TimedInbox:
     def __init__(self) -> None:
         self.arrivals: list[tuple[float, str]] = []
         self.lock = threading.Lock()
+        # A slow server (seconds per reply) keeps sends in flight, where crashes hurt most.
+        self.slowness = 0.0
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        await asyncio.sleep(self.slowness)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content)
         with self.lock:
             self.arrivals.append((time.time(), message["X-Tocsin-Delivery"] or ""))
+        await asyncio.sleep(self.slowness)  # accepted, but the answer takes a while
         return "250 OK"
 
     def by_key(self) -> dict[str, list[float]]:

@@ -1,0 +1,95 @@
+"""Faults don't show as delays: database connections cut and a worker killed mid-stream.
+
+Real processes on PostgreSQL: a daphne web server and two workers; alerts stream in one per
+request; three rounds of ``pg_terminate_backend`` cut every connection to the database (web,
+workers, their LISTEN sessions), and one worker is killed with SIGKILL while it pages. A real
+SMTP server counts the pages by idempotency key: every stored alert is paged exactly once,
+none later than ``LATE_BOUND`` after it was due (a page is due when its alert is answered:
+the first step has no delay).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+from django.db import connection
+
+from incidents.models import Delivery
+from tests.live import start_web, start_worker
+from tests.tocsin.test_faults_redis import (
+    AlertStream,
+    check_stream,
+    inbox,
+    paging,
+    wait_until_working,
+)
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(300),
+]
+
+__all__ = ["inbox", "paging"]  # fixtures shared with test_faults_redis
+
+# The issue's bound: a crash or a cut connection delays a page by seconds (one short lease),
+# never by minutes.
+LATE_BOUND = 10.0
+
+
+def terminate_other_backends() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.fixture
+def postgresql_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_terminate_backend needs PostgreSQL (set DATABASE_URL to run this)")
+
+
+def test_cut_connections_and_a_killed_worker_delay_no_page_and_send_none_twice(
+    postgresql_only, paging, inbox, live_log_dir
+):
+    smtp, smtp_env = inbox
+    smtp.slowness = 0.3
+    web = start_web(live_log_dir, **smtp_env)
+    doomed = start_worker(live_log_dir, name="faults-pg-worker-a", **smtp_env)
+    survivor = start_worker(live_log_dir, name="faults-pg-worker-b", **smtp_env)
+    try:
+        wait_until_working(doomed, survivor)
+        stream = AlertStream(f"{web.url}/ingest/alertmanager/{paging.key}/").start()
+        time.sleep(3)
+        assert terminate_other_backends() > 0
+        time.sleep(3)
+        doomed.stop(signal.SIGKILL)
+        time.sleep(3)
+        assert terminate_other_backends() > 0
+        time.sleep(3)
+        assert terminate_other_backends() > 0
+        time.sleep(4)
+        stream.stop()
+
+        pages, arrived = check_stream(stream, paging, smtp, survivor)
+        late = {}
+        for sent in stream.sent:
+            if sent.name in pages:
+                delay = arrived[pages[sent.name]][0] - sent.answered_at
+                if delay > LATE_BOUND:
+                    late[sent.name] = round(delay, 1)
+        assert late == {}, f"pages later than {LATE_BOUND}s after they were due"
+        accepted = sum(1 for s in stream.sent if 200 <= s.status < 300)
+        assert accepted >= len(stream.sent) // 2, "most alerts should have been taken in"
+        retried = Delivery.objects.filter(attempts__gt=1).count()
+        settled = Delivery.objects.filter(response_excerpt__startswith="handed over").count()
+        print(f"{len(stream.sent)} sent, {accepted} accepted, {len(pages)} paged;")
+        print(f"{retried} pages attempted again, {settled} settled after a hand-over")
+    finally:
+        for proc in (survivor, doomed, web.proc):
+            proc.stop(signal.SIGINT, timeout=20)
