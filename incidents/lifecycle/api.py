@@ -11,7 +11,7 @@ from typing import Any
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -22,6 +22,7 @@ from rest_framework.routers import SimpleRouter
 from incidents.lifecycle import grouping, services, timeline
 from incidents.models import (
     Incident,
+    IncidentAlert,
     IncidentStatus,
     Priority,
 )
@@ -132,7 +133,10 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScop
     def shape(self, queryset: QuerySet[Incident]) -> QuerySet[Incident]:
         return (
             queryset.select_related("team", "service", "assignee", "commander")
-            .prefetch_related("alert_links")
+            # alert_ids only: links without their other columns, in one query per page.
+            .prefetch_related(
+                Prefetch("alert_links", IncidentAlert.objects.only("incident_id", "alert_id"))
+            )
             .order_by("-created_at", "-id")
         )
 

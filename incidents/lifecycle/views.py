@@ -25,6 +25,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from incidents.lifecycle import services, timeline
+from incidents.lifecycle.list_rows import incident_rows
 from incidents.models import (
     OPEN_STATUSES,
     HoursCondition,
@@ -114,7 +115,10 @@ def _list_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         incidents = incidents.filter(team=selected_team)
     if selected_service is not None:
         incidents = incidents.filter(service=selected_service)
-    incidents = incidents.select_related("team", "service", "assignee")
+    # The table shows neither the summary nor the escalation snapshot: not read at all.
+    incidents = incidents.select_related("team", "service", "assignee").defer(
+        "summary", "policy_snapshot"
+    )
     page = paginate(incidents, data, PAGE_SIZE, "created_at")
     shown = page.rows
     # Alert counts of the page's incidents only: a COUNT joined into the list query would
@@ -126,19 +130,12 @@ def _list_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         .annotate(n=Count("id"))
     )
 
-    now = timezone.now()
     respond_ids = team_ids_for(user, Action.RESPOND)
-    url_prefix = reverse("incident", args=[1]).removesuffix("1/")
     for incident in shown:
         incident.alert_count = alert_counts.get(incident.pk, 0)
-        incident.age = since_text(incident.created_at, now)
-        # Worked out here, not by ``|date`` and ``{% url %}`` in each of a hundred rows.
-        local = timezone.localtime(incident.created_at)
-        incident.created_iso = local.isoformat()
-        incident.created_title = local.strftime("%Y-%m-%d %H:%M:%S")
-        incident.url = url_prefix + str(incident.pk) + "/"
         incident.can_respond = respond_ids is None or incident.team_id in respond_ids
         _colour(incident)
+    can_bulk = any(i.can_respond for i in shown)
 
     filters = {
         "status": status,
@@ -156,7 +153,10 @@ def _list_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
         **list_links("incidents", filters, page),
         "status_choices": STATUS_CHOICES,
         "priority_choices": Priority.choices,
-        "can_bulk": any(i.can_respond for i in shown),
+        "can_bulk": can_bulk,
+        "incident_rows": incident_rows(
+            shown, now=timezone.now(), can_bulk=can_bulk, show_team=len(teams) > 1
+        ),
     }
     return context, (200 if valid else 400)
 

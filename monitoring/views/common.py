@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from django import forms
@@ -11,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from monitoring.models import Service
@@ -32,6 +34,17 @@ def since_text(moment: datetime | None, now: datetime) -> str:
         hours, minutes = divmod(seconds // 60, 60)
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     return f"{seconds // 86400} d"
+
+
+def time_cell(moment: datetime, text: str, css: str = "") -> str:
+    """A relative time the browser localises: what ``|date:'c'`` and ``|date:'Y-m-d H:i:s'``
+    printed."""
+    local = timezone.localtime(moment)
+    return (
+        f"<td{f' class={chr(34)}{css}{chr(34)}' if css else ''}>"
+        f'<time datetime="{local.isoformat()}" data-local data-relative '
+        f'title="{local.strftime("%Y-%m-%d %H:%M:%S")} UTC">{escape(text)}</time></td>'
+    )
 
 
 def service_or_404(
