@@ -6,7 +6,11 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
+        from monitoring.ingest import key_cache
         from tocsin.scheduling import register
+
+        # Remembered ingest keys are forgotten when an integration or service changes.
+        key_cache.connect()
 
         # Silences and maintenance windows start and end on their own; re-check firing alerts.
         register(

@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
+from monitoring.ingest import key_cache
 from monitoring.ingest import kinds as integration_kinds
 from monitoring.ingest.kinds import prometheus
 from monitoring.models import Alert, AlertStatus, Integration, IntegrationKind, Service
@@ -307,6 +308,7 @@ def revoke_integration(integration: Integration, *, actor: Any = None) -> None:
         if not updated:  # revoked a moment ago by someone else
             integration.refresh_from_db(fields=["revoked_at"])
             return
+        key_cache.forget_keys()  # update() sends no post_save: the key stops working at once
         integration.refresh_from_db(fields=["revoked_at"])
         record(
             "integration.revoked",

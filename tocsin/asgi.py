@@ -1,11 +1,37 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels (served by daphne)."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels (served by daphne).
+
+HTTP requests go through the middleware and the view in one worker thread. Django's own ASGI
+handler runs the middleware chain in async mode, and every synchronous middleware step
+(sessions, CSRF, auth, messages; WhiteNoise is sync-only, so the chain also switches modes half
+way) then hops between the event loop and a thread: about ten hops per request, each a context
+switch, for views that are all synchronous anyway. Here the whole chain runs synchronously in
+one hop, as under WSGI, while daphne keeps WebSockets and slow clients on the event loop.
+"""
 
 import os
 
+from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tocsin.settings")
-django_asgi_app = get_asgi_application()
+
+
+class OneHopASGIHandler(ASGIHandler):
+    """Django's ASGI handler with a synchronous middleware chain run in one thread hop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.load_middleware(is_async=False)
+
+    async def get_response_async(self, request):
+        # Thread-sensitive: the same thread as the request_started/finished signals, so the
+        # request's database connection is the one they open and close.
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+
+
+get_asgi_application()  # django.setup()
+django_asgi_app = OneHopASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -312,6 +312,10 @@ TOCSIN_LIVE_REPLAY_LIMIT = env_int("TOCSIN_LIVE_REPLAY_LIMIT", 500, minimum=1)
 # Largest accepted ingest request body (bytes); larger ones get 413.
 TOCSIN_INGEST_MAX_BYTES = env_int("TOCSIN_INGEST_MAX_BYTES", 1024 * 1024, minimum=1024)
 # How long each web process remembers which integration an ingest key opens (seconds; 0 = not
+# at all). A rotated or revoked key stops working at once (within a second with Redis) all the
+# same (monitoring.ingest.key_cache); only if Redis is unreachable then can it work this long.
+TOCSIN_INGEST_KEY_CACHE_SECONDS = env_float("TOCSIN_INGEST_KEY_CACHE_SECONDS", 10, minimum=0)
+# How long each web process remembers which integration an ingest key opens (seconds; 0 = not
 # at all). A rotated or revoked key stops working at once all the same (monitoring.ingest.
 # key_cache); only if Redis is unreachable at that moment can it work up to this long.
 TOCSIN_INGEST_KEY_CACHE_SECONDS = env_float("TOCSIN_INGEST_KEY_CACHE_SECONDS", 10, minimum=0)

@@ -7,9 +7,11 @@ PagerDuty's 202/400/429 bodies. Refusals from the PagerDuty endpoints use PagerD
 every other refusal (including unknown paths under /ingest/) uses Tocsin's one error shape,
 ``{"error": {"code", "message", "fields"}}``: always JSON, never an HTML page.
 
-Every request: one integration lookup by key hash (with its service and team), the parser
-validates the whole body, then ``pipeline.process`` — so a bad batch stores nothing and an
-identical re-send costs two more queries. Keys appear in URLs, so nothing here logs the path
+Every request: the integration its key opens (remembered for a few seconds per process,
+:mod:`monitoring.ingest.key_cache`; a rotated or revoked key stops working at once), the rate
+limit (one cache round trip, none when the integration is unlimited), the parser validates the
+whole body, then ``pipeline.process`` — so a bad batch stores nothing and an identical re-send
+costs two queries. Keys appear in URLs, so nothing here logs the path
 and every response is marked as logged to keep Django's request logger from logging it either.
 """
 
@@ -28,7 +30,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from monitoring.ingest import changes, kinds
+from monitoring.ingest import changes, key_cache, kinds
 from monitoring.ingest import stats as ingest_stats
 from monitoring.ingest.kinds import Invalid, events_v2
 from monitoring.ingest.kinds.base import load_json
@@ -126,7 +128,7 @@ def _read_body(request: HttpRequest) -> bytes:
 
 
 def _integration(key: str, kind: str, what: str = "integration key") -> Integration:
-    found = Integration.by_key(key, kind) if 0 < len(key) <= MAX_KEY_LENGTH else None
+    found = key_cache.integration_for_key(key, kind) if 0 < len(key) <= MAX_KEY_LENGTH else None
     if found is None:
         label = IntegrationKind(kind).label
         raise Refused(
@@ -145,9 +147,10 @@ def rate_key(integration_id: int, minute: int) -> str:
 def _check_rate(integration: Integration) -> None:
     """At most ``rate_limit_per_minute`` requests per integration per clock minute.
 
-    ``cache.add`` then ``cache.incr`` is atomic on Redis (shared by every web process) and on
-    LocMem (per process, for the embedded single-process default). A cache outage lets the
-    request through: losing alerts is worse than losing the limit.
+    Counted in Redis when it is configured (shared by every web process), else in each
+    process's memory (the embedded default: with several web processes each counts its own
+    share, so the limit is per process there). A cache outage lets the request through: losing
+    alerts is worse than losing the limit.
     """
     limit = integration.rate_limit_per_minute
     if not limit:
@@ -155,12 +158,7 @@ def _check_rate(integration: Integration) -> None:
     now = clock()
     key = rate_key(integration.pk, int(now // 60))
     try:
-        cache.add(key, 0, timeout=120)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired or evicted between add and incr
-            cache.add(key, 1, timeout=120)
-            count = 1
+        count = _count(key)
     except Exception:
         logger.warning("ingest rate limit unavailable (cache error)", exc_info=True)
         return
@@ -176,8 +174,29 @@ def _check_rate(integration: Integration) -> None:
         )
 
 
+def _count(key: str) -> int:
+    """Add this request to ``key``'s count and return the count."""
+    if settings.REDIS_URL:
+        # INCR and EXPIRE in one round trip (Django's cache.add + cache.incr take three).
+        redis_key = cache.make_and_validate_key(key)
+        client = cache._cache.get_client(redis_key, write=True)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(redis_key)
+        pipe.expire(redis_key, 120)
+        return pipe.execute()[0]
+    cache.add(key, 0, timeout=120)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired or evicted between add and incr
+        cache.add(key, 1, timeout=120)
+        return 1
+
+
 def _run(integration: Integration, items: list, kind: str, started: float) -> list[Outcome]:
+    received = integration.last_received_at
     outcomes = process(integration.service, items, source=kind, integration=integration)
+    if integration.last_received_at != received:  # written once a minute: remember it too
+        key_cache.remember(integration)
     tally = Counter(outcome.result for outcome in outcomes)
     seconds: float | None = time.perf_counter() - started
     if not tally:

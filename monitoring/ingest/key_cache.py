@@ -1,0 +1,157 @@
+"""The ingest key → integration lookup, remembered for a few seconds in each web process.
+
+Every ingest request starts by finding the integration its key opens: a query over three tables
+and three model instances to build. Senders re-send the same key many times a second in a
+storm, so each process keeps the answer for up to ``TOCSIN_INGEST_KEY_CACHE_SECONDS`` (10 s).
+
+A key that is rotated or revoked, or whose integration or service changes or goes, must stop
+working at once (docs/ingest.md promises it). Each such change bumps a shared *key version*
+after it commits — in Redis when Redis is configured, else in a small file under
+``TOCSIN_VAR_DIR`` that every process on the host reads — and a process trusts its remembered
+answers only while the version is the one it saw when it remembered them. The file is read on
+every request (a few microseconds); Redis at most every ``VERSION_CHECK_SECONDS`` (1 s) per
+process, so that a storm of re-sends costs no Redis round trip for the key: there a changed key
+stops working in the other processes within that second. If the version cannot be read the
+cache is not used; if a bump could not be written (Redis down at that moment), other processes
+go on accepting the old key for at most ``TOCSIN_INGEST_KEY_CACHE_SECONDS``. The process that
+made the change forgets at once, before the commit, so a test (or an admin acting and then
+posting) never sees the old answer.
+
+Each request gets its own copy of the cached integration (unpickled), so nothing a request does
+to it reaches another request or thread. Unknown keys are not remembered: a client guessing
+keys must not be able to fill the memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+from monitoring.models import Integration, Service
+from monitoring.models.catalog import hash_key
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SECONDS = 10.0
+# More distinct keys than this in one process: start again rather than grow without bound.
+MAX_ENTRIES = 10_000
+VERSION_CACHE_KEY = "ingest-key-version"
+VERSION_FILE = "ingest-key-version"
+_MISSING = "missing"  # the version before any change was ever recorded
+# How often a process reads the version from Redis (seconds).
+VERSION_CHECK_SECONDS = 1.0
+# The Redis version last read, and when (monotonic); reset whenever this process forgets.
+_redis_version: tuple[str, float] | None = None
+
+# (key hash, kind) -> (version, monotonic deadline, pickled integration)
+_entries: dict[tuple[str, str | None], tuple[str, float, bytes]] = {}
+
+
+def _seconds() -> float:
+    return float(getattr(settings, "TOCSIN_INGEST_KEY_CACHE_SECONDS", DEFAULT_SECONDS))
+
+
+def _version_file() -> Path:
+    return Path(settings.VAR_DIR) / VERSION_FILE
+
+
+def current_version() -> str | None:
+    """The shared key version, or None when it cannot be read (then nothing is trusted)."""
+    global _redis_version
+    try:
+        if settings.REDIS_URL:
+            now = time.monotonic()
+            if _redis_version is None or now - _redis_version[1] >= VERSION_CHECK_SECONDS:
+                _redis_version = (str(cache.get(VERSION_CACHE_KEY, _MISSING)), now)
+            return _redis_version[0]
+        try:
+            return _version_file().read_text()
+        except FileNotFoundError:
+            return _MISSING
+    except Exception:
+        logger.warning("ingest key version unavailable; looking keys up", exc_info=True)
+        return None
+
+
+def bump_version() -> None:
+    """Tell every process that remembered answers may be wrong now."""
+    token = uuid.uuid4().hex
+    try:
+        if settings.REDIS_URL:
+            cache.set(VERSION_CACHE_KEY, token, timeout=None)
+            return
+        path = _version_file()
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(token)
+        os.replace(temporary, path)  # readers see the old token or the new one, never half
+    except Exception:
+        logger.warning(
+            "could not publish an ingest key change; other processes accept the old key "
+            "for up to %s s",
+            _seconds(),
+            exc_info=True,
+        )
+
+
+def forget_keys() -> None:
+    """After a change to integrations or services: forget here now, everywhere after commit."""
+    global _redis_version
+    _entries.clear()
+    _redis_version = None
+    transaction.on_commit(bump_version)
+
+
+def integration_for_key(raw: str, kind: str | None) -> Integration | None:
+    """``Integration.by_key(raw, kind)``, from this process's memory when it may be trusted."""
+    seconds = _seconds()
+    if seconds <= 0:
+        return Integration.by_key(raw, kind)
+    version = current_version()
+    if version is None:
+        return Integration.by_key(raw, kind)
+    entry_key = (hash_key(raw), kind)
+    entry = _entries.get(entry_key)
+    now = time.monotonic()
+    if entry is not None and entry[0] == version and entry[1] > now:
+        return pickle.loads(entry[2])
+    # The version was read before the query: a change committed in between bumps it again,
+    # so what is stored below is trusted only until the next request sees the new version.
+    integration = Integration.by_key(raw, kind)
+    if integration is not None:
+        if len(_entries) >= MAX_ENTRIES:
+            _entries.clear()
+        _entries[entry_key] = (version, now + seconds, pickle.dumps(integration))
+    else:
+        _entries.pop(entry_key, None)
+    return integration
+
+
+def remember(integration: Integration) -> None:
+    """Update the remembered copy after a request changed it (``last_received_at``)."""
+    entry_key = (integration.key_hash, integration.kind)
+    entry = _entries.get(entry_key)
+    if entry is not None:
+        _entries[entry_key] = (entry[0], entry[1], pickle.dumps(integration))
+
+
+def _changed(sender: Any, **kwargs: Any) -> None:
+    forget_keys()
+
+
+def connect() -> None:
+    """Called from MonitoringConfig.ready(): any save or delete of an integration or service
+    (admin, API, services, cascades) makes remembered answers suspect. ``QuerySet.update()``
+    sends no signal: code that updates them that way calls :func:`forget_keys` itself."""
+    for model in (Integration, Service):
+        post_save.connect(_changed, sender=model, dispatch_uid=f"ingest-keys-{model.__name__}")
+        post_delete.connect(_changed, sender=model, dispatch_uid=f"ingest-keys-{model.__name__}-d")
