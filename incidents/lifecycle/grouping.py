@@ -27,6 +27,7 @@ from incidents.models import (
     ServiceIncidentSettings,
 )
 from monitoring.models import Alert, AlertStatus, Service
+from tocsin.db import bulk
 from tocsin.events import NewEvent, record, record_many
 from tocsin.services import ServiceError
 
@@ -350,7 +351,7 @@ class _Plan:
                     payload=payload,
                 )
             )
-        IncidentAlert.objects.bulk_create(fresh)
+        bulk.insert(fresh)
         return events
 
 

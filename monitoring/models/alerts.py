@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from monitoring.models.catalog import Integration, Service
 from monitoring.models.choices import AlertStatus, Severity, Suppression
+from tocsin.db import bulk
 from tocsin.events import NewEvent, record_many
 from tocsin.models import Event, Team
 
@@ -199,7 +200,7 @@ class Alert(models.Model):
         ``alert.firing`` events with one more. Raises IntegrityError (and stores nothing) when
         another process stored one of them a moment ago."""
         with transaction.atomic():  # a savepoint: the caller goes on after an IntegrityError
-            cls.objects.bulk_create(alerts)
+            bulk.insert(alerts)
         record_many([alert.new_event("alert.firing", actor_label=actor_label) for alert in alerts])
 
     def fire(self, item: Content, now: datetime, *, actor_label: str, suppress: Suppressor) -> None:

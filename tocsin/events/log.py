@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
+from tocsin.db import bulk
 from tocsin.events.registry import check_payload, committed_callbacks, dispatch, get_kind
 from tocsin.models import Event, Team
 
@@ -113,9 +114,7 @@ def record_many(items: list[NewEvent]) -> list[Event]:
         return []
     _require_transaction(items[0].kind)
     events = [item.build() for item in items]
-    Event.objects.bulk_create(events)
-    if any(event.pk is None for event in events):  # a backend that returns no ids
-        raise RuntimeError("record_many needs a database that returns inserted ids")
+    bulk.insert(events)
     _after_write([(event, item.subject) for event, item in zip(events, items, strict=True)])
     return events
 

@@ -1,0 +1,79 @@
+"""tocsin.db.bulk.insert stores exactly what bulk_create stores, in one statement."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from monitoring.models import Alert, Service
+from tocsin.db import bulk
+from tocsin.models import Event
+
+WHEN = datetime(2025, 3, 30, 1, 30, 15, 123456, tzinfo=UTC)
+
+
+def alerts(service: Service, prefix: str, n: int) -> list[Alert]:
+    return [
+        Alert(
+            team_id=service.team_id,
+            service=service,
+            source="test",
+            fingerprint=f"{prefix}-{i}",
+            status="firing",
+            summary=f"Disk full on host-{i} ✓",
+            labels={"alertname": "DiskFull", "host": f"host-{i}", "note": 'quote " and ü'},
+            annotations={"runbook": "https://example.org/r"},
+            details={"nested": {"list": [1, 2.5, None, True]}},
+            links=[{"href": "https://example.org", "text": "dash"}],
+            content_hash="h" * 64,
+            starts_at=WHEN,
+            first_seen_at=WHEN,
+            last_seen_at=WHEN,
+            last_change_at=WHEN,
+            recent_changes=[WHEN.isoformat()],
+        )
+        for i in range(n)
+    ]
+
+
+def stored(prefix: str) -> list[dict]:
+    rows = Alert.objects.filter(fingerprint__startswith=f"{prefix}-").order_by("fingerprint")
+    return [
+        {k: v for k, v in row.items() if k not in ("id", "fingerprint")} for row in rows.values()
+    ]
+
+
+def test_it_stores_what_bulk_create_stores_and_sets_the_keys(crew):
+    service = Service.objects.create(team=crew.team, name="Bulk")
+    ours, theirs = alerts(service, "ours", 30), alerts(service, "theirs", 30)
+    with CaptureQueriesContext(connection) as captured:
+        bulk.insert(ours)
+    assert len(captured.captured_queries) == 1
+    Alert.objects.bulk_create(theirs)
+    assert stored("ours") == stored("theirs")
+    assert [a.pk for a in ours] == list(
+        Alert.objects.filter(fingerprint__startswith="ours-")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    assert all(not a._state.adding for a in ours)
+
+
+def test_events_keep_their_payload_and_time(crew):
+    event = Event(kind="team.test", team=crew.team, payload={"ü": [1, {"a": None}]})
+    bulk.insert([event])
+    fresh = Event.objects.get(pk=event.pk)
+    assert fresh.payload == {"ü": [1, {"a": None}]}
+    assert fresh.created_at == event.created_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_raises_and_stores_nothing(crew):
+    service = Service.objects.create(team=crew.team, name="Dupes")
+    bulk.insert(alerts(service, "dup", 2))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.insert(alerts(service, "dup", 3))  # dup-0 and dup-1 exist
+    assert Alert.objects.filter(service=service).count() == 2
