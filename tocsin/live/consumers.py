@@ -28,7 +28,8 @@ from tocsin.permissions import Action, forget_roles, team_ids_for
 
 log = logging.getLogger(__name__)
 
-QUEUE_LIMIT = 1000
+# Live events held while a subscriber's replay is being sent; more means reconnect and replay.
+HOLD_LIMIT = 1000
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_LAGGING = 4008
 
@@ -53,10 +54,13 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
         self.fmt = params.get("format", ["html"])[0]
         if self.fmt not in FORMATS:
             self.fmt = "html"
-        self.queue: asyncio.Queue[tuple[Event, str]] = asyncio.Queue(maxsize=QUEUE_LIMIT)
         self.subscribed = False
         self.requested_teams: set[int] | None = None
-        self.sender: asyncio.Task | None = None
+        # Live events that arrive while the replay is sent wait here (None: sent at once).
+        self.held: list[tuple[Event, str]] | None = []
+        # Ids the client already has: up to ``after``, and the ones the replay sent.
+        self.seen_upto = 0
+        self.seen_ids: set[int] = set()
         await self.accept()
         if "after" in params:
             after = _parse_after(params["after"][0])
@@ -68,8 +72,6 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if getattr(self, "subscribed", False):
             get_hub().unsubscribe(self)
-        if getattr(self, "sender", None) is not None:
-            self.sender.cancel()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -106,7 +108,8 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
         self.subscribed = True
         hub = get_hub()
         # Join the live stream first, then replay: whatever commits in between arrives by both
-        # roads and the replayed ids are dropped from the live queue.
+        # roads, and the live copies of replayed events are dropped.
+        self.seen_upto = after
         await hub.subscribe(self)
         replayed = await database_sync_to_async(self._replay)(after)
         if replayed is None:
@@ -115,12 +118,13 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
                     self.fmt, "reset", "Too many events were missed; reload the page."
                 )
             )
-            replayed_ids: set[int] = set()
         else:
             for event in replayed:
                 await self.send(text_data=render_event(event, self.fmt))
-            replayed_ids = {e.pk for e in replayed}
-        self.sender = asyncio.get_running_loop().create_task(self._send_live(after, replayed_ids))
+            self.seen_ids = {e.pk for e in replayed}
+        while self.held:
+            await self._send_new(*self.held.pop(0))
+        self.held = None
 
     def _scope_ids(self) -> tuple[bool, frozenset[int]]:
         forget_roles(self.user)
@@ -151,21 +155,20 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
             render_event(event, self.fmt)
         return events
 
-    async def _send_live(self, after: int, replayed_ids: set[int]) -> None:
-        # The hub may still hand over events the client already has: ones it saw before it
-        # reconnected (id <= after) and ones the replay just sent.
-        while True:
-            event, text = await self.queue.get()
-            if event.pk <= after or event.pk in replayed_ids:
-                replayed_ids.discard(event.pk)
-                continue
-            await self.send(text_data=text)
+    async def _send_new(self, event: Event, text: str) -> None:
+        if event.pk <= self.seen_upto or event.pk in self.seen_ids:
+            self.seen_ids.discard(event.pk)
+            return
+        # Straight to the server's send: one socket of many, for every event, so no detours.
+        await self.base_send({"type": "websocket.send", "text": text})
 
     # -- called by the hub -----------------------------------------------------------------
-    def deliver(self, event: Event, text: str) -> None:
-        try:
-            self.queue.put_nowait((event, text))
-        except asyncio.QueueFull:
+    async def deliver(self, event: Event, text: str) -> None:
+        if self.held is None:
+            await self._send_new(event, text)
+        elif len(self.held) < HOLD_LIMIT:
+            self.held.append((event, text))
+        else:
             # A client this far behind reconnects and replays from the log instead.
             log.warning("live subscriber of user %s is lagging; closing", self.user_id)
             get_hub().unsubscribe(self)

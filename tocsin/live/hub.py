@@ -43,7 +43,7 @@ class Subscriber(Protocol):
     all_teams: bool
     team_ids: frozenset[int]
 
-    def deliver(self, event: Event, text: str) -> None: ...
+    async def deliver(self, event: Event, text: str) -> None: ...
 
     def revalidate(self) -> None: ...
 
@@ -178,17 +178,20 @@ class Hub:
             fresh_ids = set(tracker.accept(e.pk for e in events))
             for event in events:
                 if event.pk in fresh_ids:
-                    delivered += self._dispatch(event)
+                    delivered += await self._dispatch(event)
             if sum(1 for e in events if e.pk > after) < FETCH_BATCH:
                 return delivered
 
-    def _dispatch(self, event: Event) -> int:
+    async def _dispatch(self, event: Event) -> int:
         # Team-less events (sign-ins, tokens) reach only those who see every team: superusers.
         targets = set(self._all_teams)
         if event.team_id is not None:
             targets |= self._by_team.get(event.team_id, set())
         for sub in targets:
-            sub.deliver(event, render_event(event, sub.fmt))
+            try:
+                await sub.deliver(event, render_event(event, sub.fmt))
+            except Exception:  # one broken socket must not cost the others their event
+                log.exception("live delivery to a subscriber of user %s failed", sub.user_id)
         if event.kind in MEMBERSHIP_KINDS:
             user_id = event.payload.get("user_id")
             for sub in list(self._subscribers):
