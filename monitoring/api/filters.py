@@ -130,6 +130,7 @@ class AlertFilter(StrictFilterSet):
     severity = django_filters.MultipleChoiceFilter(
         choices=Severity.choices,
         help_text="Repeat for several: `severity=critical&severity=error`.",
+        distinct=False,  # no join repeats an alert; DISTINCT would read every match first
     )
     service = IdFilter(field_name="service")
     team = TeamRefFilter(queryset=visible_teams)
