@@ -29,9 +29,9 @@ import time
 import psutil
 
 SUBSCRIBERS = int(os.environ.get("SUBSCRIBERS", "1000"))
-EVENTS = int(os.environ.get("EVENTS", "50"))
+EVENTS = int(os.environ.get("EVENTS", "40"))
 BURST = int(os.environ.get("BURST", "1"))
-PAUSE = float(os.environ.get("PAUSE", "0.2"))
+PAUSE = float(os.environ.get("PAUSE", "0.5"))
 WEB_PROCESSES = int(os.environ.get("WEB_PROCESSES", "2"))
 CLIENT_PROCESSES = max(1, min(SUBSCRIBERS, int(os.environ.get("CLIENT_PROCESSES", "4"))))
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -303,7 +303,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Tocsin -----------------------------------------------------------------------------------
 # Without Redis: how often each web process looks for new events to push to browsers (seconds).
-TOCSIN_LIVE_POLL_INTERVAL = env_float("TOCSIN_LIVE_POLL_INTERVAL", 0.2, minimum=0.01)
+TOCSIN_LIVE_POLL_INTERVAL = env_float("TOCSIN_LIVE_POLL_INTERVAL", 0.1, minimum=0.01)
 # With Redis, web processes hear of new events by pub/sub and read the log only then; after this
 # long without a notice they read it once anyway, in case one was lost (seconds).
 TOCSIN_LIVE_SAFETY_INTERVAL = env_float("TOCSIN_LIVE_SAFETY_INTERVAL", 10.0, minimum=0.1)
