@@ -212,9 +212,11 @@ def web(web_servers: list[WebServer]) -> WebServer:
 
 @pytest.fixture(scope="session")
 def worker(django_db_setup: None, django_db_blocker: Any, live_log_dir: Path) -> Iterator[Proc]:
-    """A worker for tests that enqueue tasks; it runs no schedules, tests ask for what they need."""
+    """A worker for tests that enqueue tasks; it runs no schedules and no due-work loop (it
+    outlives each test: it must not page, with its own settings, for tests that start their own
+    workers), tests ask for what they need."""
     with django_db_blocker.unblock():  # the ORM broker's queue is a table
-        proc = start_worker(live_log_dir, TOCSIN_SCHEDULER="0")
+        proc = start_worker(live_log_dir, TOCSIN_SCHEDULER="0", TOCSIN_DUE_WORK="0")
     yield proc
     proc.stop(signal.SIGINT)
 

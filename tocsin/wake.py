@@ -164,3 +164,17 @@ def _listen_postgresql() -> Any:
     )
     conn.execute(f"LISTEN {CHANNEL}")
     return conn
+
+
+class Sleeper:
+    """A listener for a loop with nothing to listen for."""
+
+    kind = ""
+    poll = POLL_WITH_HINTS
+
+    def wait(self, timeout: float) -> bool:
+        time.sleep(max(timeout, 0))
+        return False
+
+    def close(self) -> None:
+        pass

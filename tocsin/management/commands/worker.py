@@ -22,7 +22,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from tocsin import wake
 from tocsin.duework import DueWorkLoop, Heartbeat, worker_id
+from tocsin.env import env_bool
 from tocsin.scheduling import ensure_schedules
 
 STOP_TIMEOUT = 15
@@ -57,7 +59,9 @@ class Command(BaseCommand):
         # Nothing opened here may be shared with a child; each thread opens its own.
         connections.close_all()
         cluster = Cluster() if not options["no_cluster"] else None
-        loop = DueWorkLoop()
+        # TOCSIN_DUE_WORK=0: a worker for queued tasks only (tests that drive paging by hand).
+        due_work = env_bool("TOCSIN_DUE_WORK", True)
+        loop = DueWorkLoop() if due_work else DueWorkLoop(works=[], listener=wake.Sleeper())
 
         def request_stop(signum, frame):
             loop.stop()
