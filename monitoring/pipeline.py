@@ -114,10 +114,20 @@ def _process(
     # Identical re-sends, by the expected end they renew (usually one value per batch).
     resent: dict[datetime | None, list[int]] = defaultdict(list)
     new: list[tuple[str, AlertInput]] = []
+    resolves: list[tuple[str, AlertInput]] = []
     for fp, item in latest.items():
         row = existing.get(fp)
         if row is None and item.status == AlertStatus.FIRING and not item.acknowledge:
             new.append((fp, item))
+            continue
+        if (
+            row is not None
+            and row["status"] == AlertStatus.FIRING
+            and item.status == AlertStatus.RESOLVED
+            and not item.acknowledge
+            and not item.expired
+        ):
+            resolves.append((fp, item))
             continue
         if (
             row is not None
@@ -133,6 +143,8 @@ def _process(
             service, fp, item, source, integration, actor_label, now, exists=row is not None
         )
     for outcome in _fire_new(service, new, source, integration, actor_label, now):
+        outcomes[outcome.fingerprint] = outcome
+    for outcome in _resolve_firing(service, resolves, actor_label, now):
         outcomes[outcome.fingerprint] = outcome
     for expected_end_at, ids in resent.items():
         # The hot path: one UPDATE for the identical re-sends of a batch, no event.
@@ -194,6 +206,36 @@ _CHANGES_INHIBITION = frozenset({Result.CREATED, Result.REFIRED, Result.RESOLVED
 
 def _team_has_inhibition(service: Service) -> bool:
     return InhibitionRule.objects.filter(team_id=service.team_id, enabled=True).exists()
+
+
+def _resolve_firing(
+    service: Service, resolves: list[tuple[str, AlertInput]], actor_label: str, now: datetime
+) -> list[Outcome]:
+    """Resolve the batch's firing alerts together (a data centre coming back): one locking
+    read, one UPDATE, one INSERT of events; their incidents then resolve as one batch too."""
+    if not resolves:
+        return []
+    locked = {
+        alert.fingerprint: alert
+        for alert in Alert.objects.select_for_update()
+        .filter(service=service, fingerprint__in=[fp for fp, _item in resolves])
+        .select_related("service")
+    }
+    outcomes, changed, events = [], [], []
+    for fp, item in resolves:
+        alert = locked.get(fp)
+        done = (
+            alert.prepare_resolve(now, actor_label=actor_label, ends_at=item.ends_at)
+            if alert
+            else []
+        )
+        if done:
+            changed.append(alert)
+            events.extend(done)
+        outcomes.append(Outcome(fp, Result.RESOLVED if done else Result.IGNORED, alert))
+    if changed:
+        Alert.store_resolved(changed, events)
+    return outcomes
 
 
 def _apply(

@@ -436,24 +436,32 @@ def _attach(
         )
 
 
-def alert_resolved(alert: Alert, now: datetime | None = None) -> Incident | None:
-    """Auto-resolve: the incident resolves when every one of its alerts has resolved."""
-    link = IncidentAlert.objects.select_related("incident").filter(alert=alert).first()
-    if link is None or not link.incident.is_open:
-        return None
-    incident = link.incident
-    settings = ServiceIncidentSettings.for_service(incident.service)
-    if not settings.auto_resolve:
-        return None
-    still_firing = Alert.objects.filter(
-        incident_links__incident=incident, status=AlertStatus.FIRING
-    ).exists()
-    if still_firing:
-        return None
+def alerts_resolved(alerts: list[Alert], now: datetime | None = None) -> list[Incident]:
+    """Auto-resolve: an incident resolves when every one of its alerts has resolved. A batch of
+    resolved alerts costs three reads whatever its size, plus each incident it resolves."""
+    links = list(IncidentAlert.objects.select_related("incident__service").filter(alert__in=alerts))
+    incidents = {link.incident_id: link.incident for link in links if link.incident.is_open}
+    if not incidents:
+        return []
+    services_ids = {incident.service_id for incident in incidents.values()}
+    settings = {
+        row.service_id: row
+        for row in ServiceIncidentSettings.objects.filter(service_id__in=services_ids)
+    }
+    still_firing = set(
+        IncidentAlert.objects.filter(
+            incident_id__in=list(incidents), alert__status=AlertStatus.FIRING
+        ).values_list("incident_id", flat=True)
+    )
     from incidents.lifecycle import services
 
-    services.resolve(incident, actor_label="auto-resolve", via="auto", now=now)
-    return incident
+    resolved = []
+    for pk, incident in incidents.items():
+        auto = settings.get(incident.service_id, ServiceIncidentSettings()).auto_resolve
+        if auto and pk not in still_firing:
+            services.resolve(incident, actor_label="auto-resolve", via="auto", now=now)
+            resolved.append(incident)
+    return resolved
 
 
 def alert_acknowledged(

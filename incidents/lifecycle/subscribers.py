@@ -31,12 +31,14 @@ def alerts_fired(pairs: list[tuple[Event, Alert]]) -> None:
     grouping.alerts_fired(alerts, now=now, new=new)
 
 
-def alert_resolved(event: Event, alert: Alert) -> None:
-    if not isinstance(alert, Alert):  # written without the alert (imports, tests): nothing to group
+def alerts_resolved(pairs: list[tuple[Event, Alert]]) -> None:
+    """A batch subscriber: a batch's resolved alerts auto-resolve their incidents together."""
+    alerts = [alert for _event, alert in pairs if isinstance(alert, Alert)]
+    if not alerts:  # written without the alerts (imports, tests): nothing to resolve
         return
     from incidents.lifecycle import grouping
 
-    grouping.alert_resolved(alert, now=alert.last_change_at)
+    grouping.alerts_resolved(alerts, now=alerts[0].last_change_at)
 
 
 def alert_acknowledged(event: Event, alert: Alert) -> None:
@@ -54,5 +56,5 @@ def subscribe() -> None:
     (``alert_fired`` refuses it) and one already in an incident stays there, so
     ``alert.suppressed`` needs no handler."""
     on_events(FIRING_KINDS, alerts_fired)
-    on_event("alert.resolved", alert_resolved)
+    on_events("alert.resolved", alerts_resolved)
     on_event("alert.acknowledged", alert_acknowledged)

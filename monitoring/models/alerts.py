@@ -254,19 +254,48 @@ class Alert(models.Model):
         self.expected_end_at = expected_end_at
         self.save(update_fields=["occurrences", "last_seen_at", "expected_end_at"])
 
-    def resolve(self, now: datetime, *, actor_label: str, ends_at: datetime | None = None) -> bool:
-        """Resolve a firing alert; False (nothing done) when it is not firing."""
+    # What resolving changes: a batch of resolves writes these columns with one UPDATE.
+    RESOLVE_FIELDS = (
+        "status",
+        "ends_at",
+        "expected_end_at",
+        "last_seen_at",
+        "last_change_at",
+        "recent_changes",
+        "is_flapping",
+    )
+
+    def prepare_resolve(
+        self, now: datetime, *, actor_label: str, ends_at: datetime | None = None
+    ) -> list[NewEvent]:
+        """Resolve a firing alert in memory; returns its events to record (none when it is not
+        firing). The caller saves ``RESOLVE_FIELDS`` and records the events."""
         if not self.is_firing:
-            return False
+            return []
         self.status = AlertStatus.RESOLVED
         self.ends_at = ends_at or now
         self.expected_end_at = None
         self.last_seen_at = self.last_change_at = now
         started_flapping = self._note_change(now)
-        self.save()
-        self.record_event("alert.resolved", actor_label=actor_label)
+        events = [self.new_event("alert.resolved", actor_label=actor_label)]
         if started_flapping:
-            self.record_event("alert.flapping", actor_label=actor_label)
+            events.append(self.new_event("alert.flapping", actor_label=actor_label))
+        return events
+
+    @classmethod
+    def store_resolved(cls, alerts: list[Alert], events: list[NewEvent]) -> None:
+        """Write a batch resolved by ``prepare_resolve`` (one UPDATE) and record its events
+        (one INSERT); subscribers hear of them as one batch."""
+        cls.objects.bulk_update(alerts, cls.RESOLVE_FIELDS)
+        record_many(events)
+
+    def resolve(self, now: datetime, *, actor_label: str, ends_at: datetime | None = None) -> bool:
+        """Resolve a firing alert; False (nothing done) when it is not firing."""
+        events = self.prepare_resolve(now, actor_label=actor_label, ends_at=ends_at)
+        if not events:
+            return False
+        self.save()
+        record_many(events)
         return True
 
     def acknowledge(self, now: datetime, *, actor_label: str, actor: Any = None) -> bool:

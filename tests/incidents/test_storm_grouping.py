@@ -129,10 +129,44 @@ def test_a_batch_is_stored_whole_or_not_at_all(crew, monkeypatch):
     def broken(self, *args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(Alert, "resolve", broken)
+    monkeypatch.setattr(Alert, "prepare_resolve", broken)
     resolve_old = AlertInput(labels={"alertname": "HostDown", "host": "old-0"}, status="resolved")
     with pytest.raises(RuntimeError):
         process(service, [*burst(3, "new"), resolve_old], source="test")
     assert Alert.objects.filter(service=service).count() == 1
     assert Incident.objects.filter(service=service).count() == 1
     assert not Event.objects.filter(kind="alert.firing", payload__labels__host="new-0").exists()
+
+
+def resolved(alerts: list[AlertInput]) -> list[AlertInput]:
+    return [AlertInput(labels=a.labels, status="resolved") for a in alerts]
+
+
+def test_resolving_a_batch_costs_the_same_queries_for_1_10_and_100(crew):
+    counts = {}
+    for n in (1, 10, 100):
+        service = paging_service(crew, f"Back {n}", grouping_mode="labels", group_labels=["dc"])
+        alerts = burst(n, dc="eu")
+        process(service, alerts, source="test", now=NOON)
+        counts[n] = queries_for(service, resolved(alerts))
+        assert not Alert.objects.filter(service=service, status="firing").exists()
+        assert Incident.objects.get(service=service).status == "resolved"
+    assert counts[1] == counts[10] == counts[100], counts
+
+
+def test_the_data_centre_coming_back_resolves_every_incident_of_the_storm(crew):
+    service = paging_service(crew, "Recovery", storm_threshold=5)
+    alerts = burst(40)
+    process(service, alerts, source="test", now=NOON)
+    # Half come back first: only the incidents whose every alert resolved resolve.
+    process(service, resolved(alerts[:20]), source="test", now=NOON.replace(minute=3))
+    statuses = list(
+        Incident.objects.filter(service=service).order_by("id").values_list("status", flat=True)
+    )
+    assert statuses == ["resolved"] * 4 + ["triggered"]
+    outcomes = process(service, resolved(alerts[20:]), source="test", now=NOON.replace(minute=4))
+    assert {o.result for o in outcomes} == {Result.RESOLVED}
+    assert set(Incident.objects.filter(service=service).values_list("status", flat=True)) == {
+        "resolved"
+    }
+    assert Event.objects.filter(kind="alert.resolved").count() == 40
