@@ -7,6 +7,7 @@ every SQL statement they run, so the tests can count their reads of the event lo
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +17,16 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 
-from tests.live import ROOT, Proc, WebServer, free_port, process_env, start, wait_until_serving
+from tests.live import (
+    ROOT,
+    Proc,
+    WebServer,
+    free_port,
+    process_env,
+    start,
+    wait_for,
+    wait_until_serving,
+)
 from tests.tocsin.test_live_stream import assert_silent, events_until, open_stream, write_event
 from tocsin.events import record
 from tocsin.models import Event
@@ -55,7 +65,10 @@ from tocsin.events import record
 team = int(os.environ["TOCSIN_TEST_TEAM"])
 with transaction.atomic():
     event = record("team.test", team=team, payload={"requested_at": "elsewhere"})
-print(event.pk)
+print(event.pk, flush=True)
+if os.environ.get("TOCSIN_TEST_STAY"):  # a long-lived process (a worker): wait for the publish
+    from tocsin.live.publish import flush
+    flush(60)
 """
 
 
@@ -108,6 +121,37 @@ def commit_elsewhere(team, **env: str) -> int:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return int(done.stdout.split()[-1])
+
+
+def start_committing_elsewhere(team, **env: str) -> tuple[subprocess.Popen, int]:
+    """Like ``commit_elsewhere``, but the process stays until its notice is published."""
+    writer = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", WRITE_EVENT],
+        cwd=ROOT,
+        env=process_env(TOCSIN_TEST_TEAM=str(team.pk), TOCSIN_TEST_STAY="1", **env),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None
+    return writer, int(writer.stdout.readline().split()[-1])
+
+
+def start_redis(port: int) -> subprocess.Popen:
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for(lambda: _answers(port), 10, "redis-server to answer")
+    return redis
+
+
+def _answers(port: int) -> bool:
+    import redis
+
+    try:
+        return redis.Redis(port=port, socket_timeout=0.5).ping()
+    except redis.RedisError:
+        return False
 
 
 def latest_event_id() -> int:
@@ -174,6 +218,33 @@ def test_a_lost_notice_is_repaired_by_the_safety_read(crew, live_log_dir):
             assert events_until(ws, unannounced, timeout=5) == [unannounced]
     finally:
         server.proc.stop()
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
+def test_events_committed_while_redis_is_down_arrive_when_it_is_back(crew, live_log_dir):
+    """A Redis of this test's own, stopped and started again: nothing is lost, nothing waits
+    for the safety read (five minutes here)."""
+    port = free_port()
+    own_redis = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    redis = start_redis(port)
+    server = start_logged_web(live_log_dir, **own_redis)
+    try:
+        with open_stream(server, crew.viewer, after=latest_event_id()) as ws:
+            time.sleep(0.3)
+            before = commit_elsewhere(crew.team, **own_redis)
+            assert events_until(ws, before) == [before]
+            redis.kill()
+            redis.wait()
+            writer, during = start_committing_elsewhere(crew.team, **own_redis)
+            time.sleep(1.5)  # the writer's publish fails and is retried; the relay hears nothing
+            assert_silent(ws, 0.5)
+            redis = start_redis(port)
+            assert events_until(ws, during, timeout=15) == [during]
+            assert writer.wait(30) == 0
+    finally:
+        server.proc.stop()
+        redis.kill()
+        redis.wait()
 
 
 def test_replay_after_reconnecting_delivers_missed_events_exactly_once(relays, crew):
