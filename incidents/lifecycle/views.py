@@ -37,6 +37,7 @@ from incidents.models import (
 )
 from monitoring.views.common import (
     CursorField,
+    attach_services,
     list_links,
     paginate,
     since_text,
@@ -116,11 +117,10 @@ def _list_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
     if selected_service is not None:
         incidents = incidents.filter(service=selected_service)
     # The table shows neither the summary nor the escalation snapshot: not read at all.
-    incidents = incidents.select_related("team", "service", "assignee").defer(
-        "summary", "policy_snapshot"
-    )
+    incidents = incidents.select_related("assignee").defer("summary", "policy_snapshot")
     page = paginate(incidents, data, PAGE_SIZE, "created_at")
     shown = page.rows
+    attach_services(shown, service_choices)
     # Alert counts of the page's incidents only: a COUNT joined into the list query would
     # group every matching incident before the page is cut.
     alert_counts = dict(

@@ -22,6 +22,7 @@ from monitoring.suppression import silence_alert
 from monitoring.views.alert_rows import RowContext, alert_rows
 from monitoring.views.common import (
     CursorField,
+    attach_services,
     list_links,
     paginate,
     safe_next,
@@ -86,8 +87,8 @@ def _alerts_context(request: HttpRequest) -> tuple[dict[str, Any], int]:
     if selected_service is not None:
         alerts = alerts.filter(service=selected_service)
     # The table shows neither the sender's long texts nor the flap history: not read at all.
-    alerts = alerts.select_related("service", "team").defer(*UNSHOWN_FIELDS)
-    page = paginate(alerts, data, ALERTS_PAGE_SIZE, "last_change_at")
+    page = paginate(alerts.defer(*UNSHOWN_FIELDS), data, ALERTS_PAGE_SIZE, "last_change_at")
+    attach_services(page.rows, service_choices)
 
     filters = {
         "status": status,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -92,6 +93,17 @@ def team_and_service_filter(
         if selected_service is None:
             raise Http404("no such service")
     return teams, selected_team, service_choices, selected_service
+
+
+def attach_services(rows: list[Any], services: Iterable[Service]) -> None:
+    """Give each row (an alert, an incident) its service and team from the filter's list of
+    visible services (with their teams), already loaded for the page, instead of joining both
+    to every row; a row of a service not in it (none, normally) fetches its own."""
+    by_id = {service.pk: service for service in services}
+    for row in rows:
+        service = by_id.get(row.service_id)
+        if service is not None and service.team_id == row.team_id:
+            row.service, row.team = service, service.team
 
 
 # -- list pages (alerts, incidents, and the lists to come) ---------------------------------------
