@@ -245,6 +245,14 @@ def measure(mode: str, team: Team, cookies: list[str]) -> dict:
             "p99_ms": round(latencies[max(0, int(len(latencies) * 0.99) - 1)], 1),
             "max_ms": round(latencies[-1], 1),
         }
+        # The first socket to get each event: how fast the relay hears of a commit, before
+        # the fan-out to the rest (which costs server_cpu_us_per_delivery per socket).
+        first: dict[int, float] = {}
+        for event_id, arrived in arrivals:
+            first[event_id] = min(first.get(event_id, arrived), arrived)
+        firsts = sorted((arrived - committed[i]) * 1000 for i, arrived in first.items())
+        figures["first_socket_p50_ms"] = round(statistics.median(firsts), 1)
+        figures["first_socket_p95_ms"] = round(firsts[max(0, int(len(firsts) * 0.95) - 1)], 1)
     if mode == "embedded":
         figures["poll_interval_s"] = settings.TOCSIN_LIVE_POLL_INTERVAL
     return figures
