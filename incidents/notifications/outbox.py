@@ -281,11 +281,12 @@ def _claim(now: datetime, *, limit: int = 1, ids: list[int] | None = None) -> li
     of seconds under a fresh claim id. The idempotency key (``dedup_key``) travels with every
     attempt, so a receiver can tell a resend after a crash from a new page.
     """
-    _settle_handed_over(now)
     worker = _worker_id()
     due = Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now) | Q(
         status=DeliveryStatus.SENDING, claimed_until__lt=now
     )
+    if ids is None and not Delivery.objects.filter(due).exists():
+        return []  # the common case for a loop that looks often: no write transaction at all
     with transaction.atomic():
         candidates = Delivery.objects.filter(due)
         if ids is not None:
@@ -316,7 +317,7 @@ def _claim(now: datetime, *, limit: int = 1, ids: list[int] | None = None) -> li
     )
 
 
-def _settle_handed_over(now: datetime) -> None:
+def settle_handed_over(now: datetime) -> None:
     """Rows whose sender stopped after handing the message over: sent, never sent again.
 
     The destination may well have it (an e-mail server that received the end of data), and a
@@ -349,6 +350,7 @@ def send_due_deliveries(now: datetime | None = None, limit: int = 100) -> int:
     means a crash strands at most the one in flight, for one short lease.
     """
     now = now or timezone.now()
+    settle_handed_over(now)
     sent = 0
     for _ in range(limit):
         delivery = claim_one(now)

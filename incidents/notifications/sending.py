@@ -45,6 +45,7 @@ def free_senders() -> int:
 
 def dispatch_due(now: datetime) -> int:
     """Claim due deliveries for the free sender threads; how many were handed to them."""
+    outbox.settle_handed_over(now)
     started = 0
     while free_senders() > 0:
         delivery = outbox.claim_one(now)
