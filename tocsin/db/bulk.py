@@ -27,12 +27,24 @@ def _converters(
     """Per field, how a Python value becomes a database value (None: as it is)."""
     out: list[Callable[[Any], Any] | None] = []
     for field in fields:
-        if isinstance(field, models.JSONField | models.DateTimeField | models.DateField):
+        if isinstance(field, models.JSONField):
 
             def convert(value: Any, field: models.Field = field) -> Any:
                 return field.get_db_prep_save(value, connection)
 
             out.append(convert)
+        elif isinstance(field, models.DateTimeField | models.DateField):
+            # A batch shares a handful of times (its ``now``): convert each once.
+            seen: dict[Any, Any] = {}
+
+            def convert_time(value: Any, field: models.Field = field, seen: dict = seen) -> Any:
+                if value is None:
+                    return None
+                if value not in seen:
+                    seen[value] = field.get_db_prep_save(value, connection)
+                return seen[value]
+
+            out.append(convert_time)
         else:
             out.append(None)
     return out
