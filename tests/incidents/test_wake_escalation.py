@@ -89,7 +89,12 @@ def test_a_due_step_pages_without_waiting_for_a_minute_boundary(pager, receiver,
     print(f"first page {first_page - alerted:.2f}s after the alert; step 2 {late:.2f}s late")
 
     wait_for(
-        lambda: Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 2,
+        lambda: (
+            Delivery.objects.filter(
+                dedup_key__in=[step1, step2], status=DeliveryStatus.SENT
+            ).count()
+            == 2
+        ),
         10,
         "both deliveries to be recorded as sent",
         loop_worker,
