@@ -24,13 +24,17 @@ from monitoring.inputs import AlertInput, fingerprint_labels
 from monitoring.models import (
     Alert,
     AlertStatus,
-    InhibitionRule,
     Integration,
     Service,
     Suppression,
 )
 from monitoring.models.alerts import Suppressor
-from monitoring.suppression import batch_suppressor, find_suppression, reevaluate_team
+from monitoring.suppression import (
+    BatchSuppressor,
+    batch_suppressor,
+    find_suppression,
+    reevaluate_team,
+)
 
 LAST_RECEIVED_RESOLUTION = timedelta(minutes=1)
 # The actor named on resolves of alerts whose expected end passed without a re-send.
@@ -142,7 +146,8 @@ def _process(
         outcomes[fp] = _apply(
             service, fp, item, source, integration, actor_label, now, exists=row is not None
         )
-    for outcome in _fire_new(service, new, source, integration, actor_label, now):
+    suppress = batch_suppressor(service.team_id, now)
+    for outcome in _fire_new(service, new, source, integration, actor_label, now, suppress):
         outcomes[outcome.fingerprint] = outcome
     for outcome in _resolve_firing(service, resolves, actor_label, now):
         outcomes[outcome.fingerprint] = outcome
@@ -159,7 +164,7 @@ def _process(
         Integration.objects.filter(pk=integration.pk).update(last_received_at=now)
         integration.last_received_at = now
     ordered = [outcomes[fp] for fp in latest]
-    if any(o.result in _CHANGES_INHIBITION for o in ordered) and _team_has_inhibition(service):
+    if any(o.result in _CHANGES_INHIBITION for o in ordered) and suppress.has_inhibition_rules():
         # A source alert that starts or stops firing mutes or frees its targets now, not at
         # the next periodic pass.
         reevaluate_team(service.team_id, now)
@@ -173,12 +178,12 @@ def _fire_new(
     integration: Integration | None,
     actor_label: str,
     now: datetime,
+    suppress: BatchSuppressor,
 ) -> list[Outcome]:
     """Store the batch's new alerts with one INSERT and their ``alert.firing`` events with
     another; their subscribers (incidents) then take them as one batch too."""
     if not new:
         return []
-    suppress = batch_suppressor(service.team_id, now)
     alerts = []
     for fp, item in new:
         alert = Alert(
@@ -202,10 +207,6 @@ def _fire_new(
 
 
 _CHANGES_INHIBITION = frozenset({Result.CREATED, Result.REFIRED, Result.RESOLVED})
-
-
-def _team_has_inhibition(service: Service) -> bool:
-    return InhibitionRule.objects.filter(team_id=service.team_id, enabled=True).exists()
 
 
 def _resolve_firing(

@@ -9,6 +9,7 @@
 
 from monitoring.matchers import format_matchers
 from monitoring.suppression.evaluate import (
+    BatchSuppressor,
     Found,
     batch_suppressor,
     find_suppression,
@@ -31,6 +32,7 @@ from monitoring.suppression.maintenance import (
 from monitoring.suppression.silences import create_silence, expire_silence, silence_alert
 
 __all__ = [
+    "BatchSuppressor",
     "Found",
     "batch_suppressor",
     "clean_equal_labels",

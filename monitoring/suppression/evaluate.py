@@ -8,7 +8,6 @@ start and end and inhibiting alerts come and go. The change itself is ``Alert.ch
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -120,20 +119,29 @@ def find_suppression(
     return None
 
 
-def batch_suppressor(team_id: int, now: datetime) -> Callable[[Alert], tuple[str, dict]]:
+class BatchSuppressor:
     """What mutes each alert of one batch of a team's new or re-firing alerts, deciding them in
     order: silences, rules, windows and source alerts are read once for the whole batch (at
     most four queries, however many alerts), and each decided alert counts as a source for the
-    ones after it. Returns (``Suppression`` value, ``{"kind", "id", "label"}``)."""
-    ctx = _TeamContext(team_id, now)
+    ones after it. Calling it returns (``Suppression`` value, ``{"kind", "id", "label"}``)."""
 
-    def suppress(alert: Alert) -> tuple[str, dict]:
-        found = find_suppression(alert, now, ctx)
+    def __init__(self, team_id: int, now: datetime) -> None:
+        self.now = now
+        self.ctx = _TeamContext(team_id, now)
+
+    def __call__(self, alert: Alert) -> tuple[str, dict]:
+        found = find_suppression(alert, self.now, self.ctx)
         if alert.pk is None:
-            ctx.pending.append(alert)  # its ``suppression`` is set by the caller right after
+            self.ctx.pending.append(alert)  # its ``suppression`` is set by the caller right after
         return (found.kind, found.as_dict()) if found else (Suppression.NONE, {})
 
-    return suppress
+    def has_inhibition_rules(self) -> bool:
+        """Whether the team has enabled inhibition rules (no query when the batch read them)."""
+        return bool(self.ctx.rules())
+
+
+def batch_suppressor(team_id: int, now: datetime) -> BatchSuppressor:
+    return BatchSuppressor(team_id, now)
 
 
 def reevaluate_team(team_id: int, now: datetime | None = None, actor: Any = None) -> int:
