@@ -53,7 +53,8 @@ from django.utils import timezone  # noqa: E402
 
 from incidents.models import Incident, IncidentAlert  # noqa: E402
 from monitoring.models import Alert, Service  # noqa: E402
-from tocsin.keyset import COUNT_CAP, Cursor  # noqa: E402
+from tocsin.api.pagination import PAGE_NUMBER_ROWS  # noqa: E402
+from tocsin.keyset import Cursor  # noqa: E402
 from tocsin.models import Event, Membership, Role, Team  # noqa: E402
 
 
@@ -263,8 +264,8 @@ def deep_cursors(visible: list[Team]) -> dict[str, str]:
     return {
         "alert": Cursor(alert.last_change_at, alert.pk).encode(),
         "incident": Cursor(incident.created_at, incident.pk).encode(),
-        # The deepest page number the API offers (its rows end at the count cap), or less.
-        "alert_page": str(max(1, min(COUNT_CAP, count) // 50)),
+        # The deepest page number the API offers (page=N reaches PAGE_NUMBER_ROWS), or less.
+        "alert_page": str(max(1, min(PAGE_NUMBER_ROWS, count) // 50)),
     }
 
 

@@ -125,7 +125,7 @@ class CursorField(forms.CharField):
 
 def paginate(queryset: QuerySet, data: dict[str, Any], page_size: int, at_field: str) -> KeysetPage:
     """The page of a filtered newest-first list that ``data["cursor"]`` points at (the newest
-    page without one), with ``count``/``count_text`` capped at ``COUNT_CAP`` ("10,000+").
+    page without one), with ``count``/``count_text`` capped at ``COUNT_CAP`` ("1,000+").
     Two queries whatever the size of the table or the depth of the page."""
     page = keyset_page(queryset, at_field, page_size, data.get("cursor"))
     count, exact = capped_count(queryset)

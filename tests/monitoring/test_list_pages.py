@@ -165,7 +165,7 @@ def test_alerts_page_pages_through_every_alert_once(crew, service):
     assert seen == newest_first(Alert.objects.all())
 
 
-def test_alerts_page_says_10000_plus_instead_of_counting_on(crew, service, monkeypatch):
+def test_alerts_page_says_n_plus_instead_of_counting_on(crew, service, monkeypatch):
     monkeypatch.setattr("tocsin.keyset.COUNT_CAP", 20)
     make_alerts(service, 21)
     response = logged_in(crew.viewer).get("/alerts/")
@@ -212,7 +212,7 @@ def test_alerts_api_next_links_walk_every_alert_once(crew, service, api):
 
 
 def test_alerts_api_page_numbers_still_work_within_the_count(crew, service, api, monkeypatch):
-    monkeypatch.setattr("tocsin.api.pagination.COUNT_CAP", 60)
+    monkeypatch.setattr("tocsin.api.pagination.PAGE_NUMBER_ROWS", 60)
     monkeypatch.setattr("tocsin.keyset.COUNT_CAP", 60)
     make_alerts(service, 70)
     client = api(crew.viewer)

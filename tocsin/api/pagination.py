@@ -21,6 +21,8 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from tocsin.keyset import COUNT_CAP, BadCursor, Cursor, capped_count, keyset_page
 
 MAX_PAGE_SIZE = 500
+# How deep ``page=N`` reaches in the keyset-paged lists; deeper pages are cursor links.
+PAGE_NUMBER_ROWS = 10_000
 
 
 class StrictPageSizeMixin:
@@ -81,8 +83,8 @@ class KeysetPagination(StrictPageSizeMixin, pagination.BasePagination):
 
     The answer keeps the page-number shape (``count``, ``next``, ``previous``, ``results``)
     plus ``count_exact``: ``count`` is counted up to ``COUNT_CAP`` and ``count_exact`` is false
-    when there are more. ``page=N`` still works for the rows a count covers (older clients);
-    past them, follow ``next``.
+    when there are more. ``page=N`` still works within the first ``PAGE_NUMBER_ROWS`` rows
+    (older clients; an offset that deep is still cheap); past them, follow ``next``.
     """
 
     at_field = "created_at"
@@ -139,11 +141,11 @@ class KeysetPagination(StrictPageSizeMixin, pagination.BasePagination):
         if not raw.isdigit() or int(raw) < 1:
             raise ValidationError({self.page_query_param: ["a whole number from 1"]})
         number = int(raw)
-        if (number - 1) * size >= COUNT_CAP:
+        if (number - 1) * size >= PAGE_NUMBER_ROWS:
             raise ValidationError(
                 {
                     self.page_query_param: [
-                        f"page numbers reach the first {COUNT_CAP:,} rows; "
+                        f"page numbers reach the first {PAGE_NUMBER_ROWS:,} rows; "
                         "past them, follow the next links (a cursor)"
                     ]
                 }
@@ -198,7 +200,7 @@ class KeysetPagination(StrictPageSizeMixin, pagination.BasePagination):
                 "name": self.page_query_param,
                 "required": False,
                 "in": "query",
-                "description": f"A page number, for pages within the first {COUNT_CAP} rows.",
+                "description": f"A page number, within the first {PAGE_NUMBER_ROWS} rows.",
                 "schema": {"type": "integer", "minimum": 1},
             },
             {
