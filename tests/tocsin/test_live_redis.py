@@ -10,12 +10,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from tests.live import (
     ROOT,
@@ -45,7 +46,7 @@ from django.db.backends.signals import connection_created
 
 def log_query(execute, sql, params, many, context):
     with open(os.environ["TOCSIN_TEST_QUERY_LOG"], "a") as log:
-        log.write(" ".join(sql.split()) + "\\n")
+        log.write(" ".join(sql.split()) + " -- " + repr(params) + "\\n")
     return execute(sql, params, many, context)
 
 def install(sender, connection, **kwargs):
@@ -245,6 +246,41 @@ def test_events_committed_while_redis_is_down_arrive_when_it_is_back(crew, live_
         server.proc.stop()
         redis.kill()
         redis.wait()
+
+
+@pytest.mark.skipif(
+    "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+    reason="SQLite commits one writer at a time, in id order",
+)
+def test_an_event_that_commits_after_a_later_one_is_still_delivered(relays, crew):
+    """PostgreSQL hands out ids at insert: id N can commit after N+1 has been relayed."""
+    written, release, slow = threading.Event(), threading.Event(), {}
+
+    def commit_slowly() -> None:
+        try:
+            with transaction.atomic():
+                slow["id"] = write_event(crew.team).pk
+                written.set()
+                release.wait(20)
+        finally:
+            connection.close()
+
+    after = latest_event_id()
+    thread = threading.Thread(target=commit_slowly)
+    thread.start()
+    try:
+        assert written.wait(10)
+        with open_stream(relays[0], crew.viewer, after=after) as ws:
+            time.sleep(0.3)
+            fast = write_event(crew.team)
+            assert events_until(ws, fast.pk) == [fast.pk]
+            assert slow["id"] < fast.pk
+            release.set()
+            thread.join(20)
+            assert events_until(ws, slow["id"]) == [slow["id"]]
+    finally:
+        release.set()
+        thread.join(20)
 
 
 def test_replay_after_reconnecting_delivers_missed_events_exactly_once(relays, crew):

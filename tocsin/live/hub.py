@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db.models import Max, Q
+from django.db.models import Q
 
 from tocsin.live.gaps import GapTracker
 from tocsin.live.publish import GROUP, LAYER, redis_fanout
@@ -35,6 +35,7 @@ MEMBERSHIP_KINDS = frozenset(
     {"team.member_added", "team.member_removed", "team.member_role_changed"}
 )
 FETCH_BATCH = 500
+START_WINDOW = 500  # ids below the newest in which a starting relay looks for holes
 
 
 class Subscriber(Protocol):
@@ -76,6 +77,8 @@ class Hub:
     def unsubscribe(self, sub: Subscriber) -> None:
         self._unindex(sub)
         self._subscribers.discard(sub)
+        if not self._subscribers:
+            self._news.set()  # the relay stops now rather than at its next safety read
 
     def reindex(self, sub: Subscriber) -> None:
         """Call after a subscriber's team scope changed."""
@@ -107,7 +110,7 @@ class Hub:
             if redis_fanout():
                 await self._listen()
             # Start from "now": anything older reaches a subscriber through its own replay.
-            self._tracker = GapTracker(await database_sync_to_async(_max_event_id)())
+            self._tracker = await database_sync_to_async(_tracker_from_now)()
         except Exception as error:
             self._task = None
             started.set_exception(error)
@@ -200,8 +203,14 @@ class Hub:
         return len(targets)
 
 
-def _max_event_id() -> int:
-    return Event.objects.aggregate(m=Max("id"))["m"] or 0
+def _tracker_from_now() -> GapTracker:
+    """Start after the newest event, remembering the holes just below it: on PostgreSQL a lower
+    id may still be in flight and commit after this relay (and a subscriber's replay) looked."""
+    recent = list(Event.objects.order_by("-id").values_list("id", flat=True)[:START_WINDOW])
+    start = max(0, recent[0] - START_WINDOW) if recent else 0
+    tracker = GapTracker(start)
+    tracker.accept(sorted(i for i in recent if i > start))
+    return tracker
 
 
 def _fetch_and_render(after: int, missing: list[int], formats: set[str]) -> list[Event]:
