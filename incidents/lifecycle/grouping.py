@@ -271,6 +271,10 @@ class _Plan:
         if not threshold:
             return 1  # no limit
         if self._storm_budget is None:
+            # Batches of one service that open incidents take turns (the service row's lock, to
+            # the end of the transaction): concurrent requests in a storm must not each see
+            # room under the threshold and together open far more.
+            list(Service.objects.select_for_update().filter(pk=self.service.pk).values("pk"))
             window = timedelta(minutes=max(int(self.settings.storm_window_minutes or 1), 1))
             opened = Incident.objects.filter(
                 service=self.service, created_at__gte=self.now - window

@@ -3,8 +3,10 @@ incidents; the batch is one transaction."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from incidents.models import Incident, IncidentAlert, ResponseTarget
@@ -170,3 +172,29 @@ def test_the_data_centre_coming_back_resolves_every_incident_of_the_storm(crew):
         "resolved"
     }
     assert Event.objects.filter(kind="alert.resolved").count() == 40
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_of_a_storm_stay_within_the_bound(crew):
+    service = paging_service(crew, "Racing", storm_threshold=5)
+    start = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def send(run: int) -> None:
+        try:
+            start.wait(10)
+            process(service, burst(10, f"r{run}"), source="test")
+        except BaseException as exc:  # reported below, with the others
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send, args=(run,)) for run in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures, failures
+    assert Alert.objects.filter(service=service).count() == 80
+    assert IncidentAlert.objects.filter(alert__service=service).count() == 80
+    assert Incident.objects.filter(service=service).count() == 5
