@@ -139,3 +139,11 @@ def test_dashboard_queries_do_not_grow_with_incidents_and_alerts(crew, service):
     many, _ = query_count(client, "/")
 
     assert few == many
+
+
+def test_rows_written_in_python_escape_titles(crew, service):
+    make_incidents(service, 1, open_every=1)
+    Incident.objects.update(title="<img src=x onerror=alert(1)>")
+    body = logged_in(crew.responder).get("/incidents/").content.decode()
+
+    assert "<img src=x" not in body and "&lt;img src=x onerror=alert(1)&gt;" in body

@@ -254,3 +254,16 @@ def test_alerts_of_other_teams_are_not_listed_by_cursor_either(crew, service, ot
     rest = api(crew.viewer).get(body["next"]).json()
 
     assert {r["id"] for r in body["results"] + rest["results"]} == {a.pk for a in mine}
+
+
+def test_rows_written_in_python_escape_what_senders_wrote(crew, service):
+    (alert,) = make_alerts(service, 1)
+    alert.summary = '<script>alert("x")</script>'
+    alert.labels = {"alertname": "A", "pod": '"><img src=x onerror=alert(1)>'}
+    alert.save()
+    Service.objects.filter(pk=service.pk).update(name="<b>Checkout</b>")
+    body = logged_in(crew.responder).get("/alerts/").content.decode()
+
+    assert "<script>alert" not in body and "<img src=x" not in body and "<b>Checkout" not in body
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in body
+    assert "pod=&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in body
