@@ -57,10 +57,17 @@ class DueWorkLoop:
         self.last_pass = time.monotonic()
 
     def run_once(self, now: datetime | None = None) -> tuple[int, datetime | None]:
-        """One pass: start what is due; (how much started, the earliest next due time)."""
+        """One pass: start what is due; (how much started, the earliest next due time).
+
+        Each kind of work is asked when it is next due first (an index lookup), and run only
+        when that time has come, so an idle loop costs a few reads per wake-up.
+        """
         now = now or timezone.now()
         started = 0
-        for work, run, _ in self.works:
+        for work, run, next_due in self.works:
+            due = self._next_due(work, next_due)
+            if due is None or due > now:
+                continue
             try:
                 started += run(now) or 0
             except DatabaseError as exc:
@@ -70,15 +77,18 @@ class DueWorkLoop:
                 log.exception("due work %s failed; retrying", work.name)
         earliest = None
         for work, _, next_due in self.works:
-            try:
-                due = next_due()
-            except DatabaseError as exc:
-                log.warning("due work %s: database error (%s)", work.name, exc)
-                _reset_connection()
-                due = timezone.now()  # unknown: look again soon
+            due = self._next_due(work, next_due)
             if due is not None and (earliest is None or due < earliest):
                 earliest = due
         return started, earliest
+
+    def _next_due(self, work: DueWork, next_due: Callable[[], datetime | None]) -> Any:
+        try:
+            return next_due()
+        except DatabaseError as exc:
+            log.warning("due work %s: database error (%s)", work.name, exc)
+            _reset_connection()
+            return timezone.now()  # unknown: run it, and look again soon
 
     def sleep_for(self, started: int, earliest: datetime | None) -> float:
         if earliest is None:
