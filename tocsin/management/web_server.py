@@ -157,7 +157,17 @@ class Supervisor:
 
     def child_command(self) -> list[str]:
         fd = str(self.listening.fileno())
-        return [sys.executable, str(MANAGE_PY), "web", "--processes", "1", "--fd", fd]
+        # --skip-checks: the parent ran Django's system checks already; each child starts sooner.
+        return [
+            sys.executable,
+            str(MANAGE_PY),
+            "web",
+            "--skip-checks",
+            "--processes",
+            "1",
+            "--fd",
+            fd,
+        ]
 
     def start_child(self) -> Child:
         popen = subprocess.Popen(
