@@ -87,7 +87,8 @@ def register_due_work(work: DueWork) -> None:
 
 
 def due_work() -> list[DueWork]:
-    return sorted(_due_work.values(), key=lambda w: w.name)
+    """In registration order: a pass runs them in turn (escalation before the pages it makes)."""
+    return list(_due_work.values())
 
 
 def run_soon(func: str) -> None:
