@@ -202,6 +202,13 @@ def _group_batch(alerts: list[Alert], now: datetime, *, new: bool) -> None:
     keys = {alert.pk: group_key(settings, as_candidate(alert), now) for alert in alerts}
     plan = _Plan(service, settings, now)
     plan.find_open(set(keys.values()))
+    if settings.storm_threshold and set(keys.values()) - set(plan.open):
+        # Batches of one service that would open incidents take turns (the service row's lock,
+        # to the end of the transaction), then look again: concurrent requests in a storm must
+        # not each see room under the threshold and together open far more, nor open the same
+        # group twice.
+        list(Service.objects.select_for_update().filter(pk=service.pk).values("pk"))
+        plan.find_open(set(keys.values()))
     for alert in alerts:
         plan.place(alert, keys[alert.pk])
     plan.open_new(links)
@@ -271,10 +278,6 @@ class _Plan:
         if not threshold:
             return 1  # no limit
         if self._storm_budget is None:
-            # Batches of one service that open incidents take turns (the service row's lock, to
-            # the end of the transaction): concurrent requests in a storm must not each see
-            # room under the threshold and together open far more.
-            list(Service.objects.select_for_update().filter(pk=self.service.pk).values("pk"))
             window = timedelta(minutes=max(int(self.settings.storm_window_minutes or 1), 1))
             opened = Incident.objects.filter(
                 service=self.service, created_at__gte=self.now - window

@@ -183,7 +183,8 @@ def test_concurrent_batches_of_a_storm_stay_within_the_bound(crew):
     def send(run: int) -> None:
         try:
             start.wait(10)
-            process(service, burst(10, f"r{run}"), source="test")
+            # Pairs of requests carry the same alerts, as Alertmanager's re-sends do.
+            process(service, burst(10, f"r{run % 4}"), source="test")
         except BaseException as exc:  # reported below, with the others
             failures.append(exc)
         finally:
@@ -195,6 +196,6 @@ def test_concurrent_batches_of_a_storm_stay_within_the_bound(crew):
     for thread in threads:
         thread.join(60)
     assert not failures, failures
-    assert Alert.objects.filter(service=service).count() == 80
-    assert IncidentAlert.objects.filter(alert__service=service).count() == 80
+    assert Alert.objects.filter(service=service).count() == 40
+    assert IncidentAlert.objects.filter(alert__service=service).count() == 40
     assert Incident.objects.filter(service=service).count() == 5
