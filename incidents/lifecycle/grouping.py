@@ -343,7 +343,12 @@ class _Plan:
                     link.incident, link.added_at = incident, self.now
                     link.save(update_fields=["incident", "added_at"])
             else:
-                fresh.append(IncidentAlert(incident=incident, alert=alert, added_at=self.now))
+                fresh.append(
+                    bulk.instance(
+                        IncidentAlert,
+                        {"incident_id": incident.pk, "alert_id": alert.pk, "added_at": self.now},
+                    )
+                )
             if how in (OPENS, REOPENS):
                 continue  # the incident's own event names this alert already
             payload = {"incident_id": incident.pk, "alert_id": alert.pk, "summary": alert.summary}

@@ -91,3 +91,17 @@ def insert(objs: Sequence[models.Model]) -> None:
             obj.pk = pk
             obj._state.adding = False
             obj._state.db = alias
+
+
+def instance(model: type[models.Model], values: dict[str, Any]) -> models.Model:
+    """A new, unsaved ``model`` from column values (``team_id``, not ``team``), through the
+    positional path of ``Model.__init__`` that Django uses for rows read from the database:
+    several times cheaper than keyword arguments, which matters at thousands per batch. Columns
+    left out get their defaults; related objects are not cached (pass them to the constructor
+    when code reads them later)."""
+    missing = object()
+    row = []
+    for field in model._meta.concrete_fields:
+        value = values.get(field.attname, missing)
+        row.append(field.get_default() if value is missing else value)
+    return model(*row)

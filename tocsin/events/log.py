@@ -59,15 +59,18 @@ class NewEvent:
         actor_label = self.actor_label
         if actor is not None and not actor_label:
             actor_label = actor.get_username()
-        return Event(
-            kind=self.kind,
-            team_id=self.team.pk if isinstance(self.team, Team) else self.team,
-            subject_type=subject_type,
-            subject_id=str(subject_id) if subject_id != "" else "",
-            subject_label=subject_label[:200],
-            actor=actor,
-            actor_label=actor_label[:150],
-            payload=self.payload,
+        return bulk.instance(
+            Event,
+            {
+                "kind": self.kind,
+                "team_id": self.team.pk if isinstance(self.team, Team) else self.team,
+                "subject_type": subject_type,
+                "subject_id": str(subject_id) if subject_id != "" else "",
+                "subject_label": subject_label[:200],
+                "actor_id": actor.pk if actor is not None else None,
+                "actor_label": actor_label[:150],
+                "payload": self.payload,
+            },
         )
 
 
