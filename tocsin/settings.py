@@ -315,10 +315,6 @@ TOCSIN_INGEST_MAX_BYTES = env_int("TOCSIN_INGEST_MAX_BYTES", 1024 * 1024, minimu
 # at all). A rotated or revoked key stops working at once (within a second with Redis) all the
 # same (monitoring.ingest.key_cache); only if Redis is unreachable then can it work this long.
 TOCSIN_INGEST_KEY_CACHE_SECONDS = env_float("TOCSIN_INGEST_KEY_CACHE_SECONDS", 10, minimum=0)
-# How long each web process remembers which integration an ingest key opens (seconds; 0 = not
-# at all). A rotated or revoked key stops working at once all the same (monitoring.ingest.
-# key_cache); only if Redis is unreachable at that moment can it work up to this long.
-TOCSIN_INGEST_KEY_CACHE_SECONDS = env_float("TOCSIN_INGEST_KEY_CACHE_SECONDS", 10, minimum=0)
 # Key for secrets stored encrypted (notification channel URLs, …); derived from SECRET_KEY when
 # unset, so set it before rotating SECRET_KEY or stored secrets become unreadable.
 TOCSIN_ENCRYPTION_KEY = env_str("TOCSIN_ENCRYPTION_KEY")

@@ -30,7 +30,7 @@ class Command(BaseCommand):
             "--processes",
             type=int,
             default=None,
-            help="web processes (default: TOCSIN_WEB_PROCESSES, else one per core, at most 8)",
+            help="web processes (default: TOCSIN_WEB_PROCESSES, else as manage.py web decides)",
         )
         parser.add_argument("--no-worker", action="store_true", help="serve the web only")
 

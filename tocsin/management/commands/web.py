@@ -1,8 +1,8 @@
 """Serve HTTP and WebSockets with daphne: the web half of ``manage.py run`` and the image's command.
 
 See :mod:`tocsin.management.web_server` for what it does differently from plain ``daphne``, and
-how ``--processes`` (``TOCSIN_WEB_PROCESSES``, default one per core up to 8) shares one listening
-socket between several daphne processes.
+how ``--processes`` (``TOCSIN_WEB_PROCESSES``; default one per core up to 8 on PostgreSQL, one on
+SQLite) shares one listening socket between several daphne processes.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             type=int,
             default=env_int("TOCSIN_WEB_PROCESSES", default_processes(), minimum=1),
             help="daphne processes sharing the port (default: TOCSIN_WEB_PROCESSES, else one "
-            "per core, at most 8)",
+            "per core up to 8 on PostgreSQL, one on SQLite)",
         )
         # Internal: how the parent hands its listening socket to each child.
         parser.add_argument("--fd", type=int, default=None, help="(internal) serve this socket")
