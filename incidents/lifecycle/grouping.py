@@ -201,14 +201,12 @@ def _group_batch(alerts: list[Alert], now: datetime, *, new: bool) -> None:
     settings = ServiceIncidentSettings.for_service(service)
     keys = {alert.pk: group_key(settings, as_candidate(alert), now) for alert in alerts}
     plan = _Plan(service, settings, now)
-    plan.find_open(set(keys.values()))
-    if settings.storm_threshold and set(keys.values()) - set(plan.open):
-        # Batches of one service that would open incidents take turns (the service row's lock,
-        # to the end of the transaction), then look again: concurrent requests in a storm must
-        # not each see room under the threshold and together open far more, nor open the same
-        # group twice.
+    if settings.storm_threshold:
+        # Batches of one service take turns here (the service row's lock, to the end of the
+        # transaction): concurrent requests in a storm must not each see room under the
+        # threshold and together open far more, nor open the same group twice.
         list(Service.objects.select_for_update().filter(pk=service.pk).values("pk"))
-        plan.find_open(set(keys.values()))
+    plan.find_open(set(keys.values()))
     for alert in alerts:
         plan.place(alert, keys[alert.pk])
     plan.open_new(links)
@@ -278,11 +276,19 @@ class _Plan:
         if not threshold:
             return 1  # no limit
         if self._storm_budget is None:
+            # The service's incidents opened within the window, newest first, as many as the
+            # threshold: their number is the budget used, and the newest open one among them
+            # is where a storm's further groups go (one query for both).
             window = timedelta(minutes=max(int(self.settings.storm_window_minutes or 1), 1))
-            opened = Incident.objects.filter(
-                service=self.service, created_at__gte=self.now - window
-            ).count()
-            self._storm_budget = threshold - opened
+            recent = list(
+                Incident.objects.filter(
+                    service=self.service, created_at__gte=self.now - window
+                ).order_by("-created_at", "-id")[:threshold]
+            )
+            self._storm_budget = threshold - len(recent)
+            newest = next((incident for incident in recent if incident.is_open), None)
+            if newest is not None:
+                self.open.setdefault("", newest)
         return self._storm_budget
 
     def newest_open(self) -> Incident | None:
