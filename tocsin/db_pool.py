@@ -12,8 +12,8 @@ Why the fork hook: the django-q2 cluster forks its sentinel, pusher and workers 
 that may already have used the database (the scheduler runs in the sentinel). A child that took
 an idle connection out of a pool inherited from its parent would share that socket with the
 parent and corrupt both sessions. After ``fork()`` the child therefore forgets the inherited pool
-(and any connection this thread had open) without closing them — closing would end the parent's
-sessions — and opens a pool of its own on first use.
+without closing it — closing would end the parent's sessions — and opens a pool of its own on
+first use.
 """
 
 from __future__ import annotations
@@ -46,23 +46,18 @@ def pool_options() -> dict[str, Any]:
 
 
 def forget_inherited_connections() -> None:
-    """In a child after fork(): let go of the parent's pools and connections, untouched."""
+    """In a child after fork(): let go of the parent's pools, untouched.
+
+    Only plain dictionary work here: this runs between fork() and exec() too (subprocess with
+    preexec_fn), where taking a lock another thread held at fork time would hang the child. So
+    Django's per-thread connections (behind asgiref's locked Local) are not touched: whoever
+    forks closes them first (django-q2's cluster does, as does ``manage.py worker``).
+    """
     postgresql = sys.modules.get("django.db.backends.postgresql.base")
     if postgresql is not None:
         pools = postgresql.DatabaseWrapper._connection_pools
         _inherited.extend(pools.values())
         pools.clear()
-    db = sys.modules.get("django.db")
-    if db is None:
-        return
-    for wrapper in db.connections.all(initialized_only=True):
-        if wrapper.connection is not None:
-            _inherited.append(wrapper.connection)
-            wrapper.connection = None
-            wrapper.in_atomic_block = False
-            wrapper.needs_rollback = False
-            wrapper.savepoint_ids = []
-            wrapper.run_on_commit = []
 
 
 def register_fork_hook() -> None:

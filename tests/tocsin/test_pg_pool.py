@@ -11,6 +11,7 @@ server's connections in ``pg_stat_activity`` all along.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -43,8 +44,8 @@ pytestmark = [pytest.mark.live, pytest.mark.timeout(DURATION + 180)]
 def requires_postgresql() -> None:
     if connection.vendor != "postgresql":
         pytest.skip(
-            "counts PostgreSQL server connections in pg_stat_activity; runs when DATABASE_URL "
-            "names a PostgreSQL database"
+            "the connection pool is PostgreSQL's (pg_stat_activity counts its connections); "
+            "runs when DATABASE_URL names a PostgreSQL database"
         )
 
 
@@ -151,3 +152,39 @@ def test_sixteen_clients_for_a_minute_stay_within_the_pool(crew, tmp_path: Path)
     assert sum(statuses.values()) >= CLIENTS * 10, dict(statuses)
     assert Alert.objects.filter(service=service).count() == CLIENTS * ALERTS_PER_CLIENT
     print(f"{sum(statuses.values())} requests, at most {max(counter.samples)} connections")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forked_child_opens_its_own_pool_and_leaves_the_parents_alone():
+    """django-q2's cluster forks from processes that used the database: a child must never
+    take a connection out of the pool it inherited (its socket is the parent's)."""
+    requires_postgresql()
+    from django.db import connections
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        [parent_backend] = cursor.fetchone()
+    parent_pool = connection.pool
+    connections.close_all()  # as the cluster does before it forks: back into the pool
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running pytest's teardown
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                [backend] = cursor.fetchone()
+            fresh = connection.pool is not parent_pool
+            connections.close_all()
+            connection.close_pool()
+            os.write(write_end, f"{fresh} {backend}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    reported = os.read(read_end, 100).decode().split()
+    os.waitpid(pid, 0)
+
+    assert reported[0] == "True", "the child used the pool it inherited"
+    with connection.cursor() as cursor:  # the parent's pooled sessions still work
+        cursor.execute("SELECT pg_backend_pid()")
+        [backend] = cursor.fetchone()
+    assert int(reported[1]) not in (parent_backend, backend)
