@@ -134,3 +134,18 @@ def wait_until_idle(process: subprocess.Popen, timeout: float = 120, busy: float
     except psutil.Error:
         pass
     return time.monotonic() - started
+
+
+def web_command(port: int) -> tuple[list[str], int | None]:
+    """``manage.py web`` on 127.0.0.1:``port``, and its number of processes: WEB_PROCESSES when
+    set, else the server's own default for this database (None: a build without --processes)."""
+    command = [sys.executable, "manage.py", "web", "--host", "127.0.0.1", "--port", str(port)]
+    if not manage_py_has_option("web", "--processes"):
+        return command, None
+    if os.environ.get("WEB_PROCESSES"):
+        processes = int(os.environ["WEB_PROCESSES"])
+    else:
+        from tocsin.management.web_server import default_processes
+
+        processes = default_processes()
+    return [*command, "--processes", str(processes)], processes

@@ -45,8 +45,7 @@ WRK_THREADS = int(os.environ.get("WRK_THREADS", "2"))
 BATCH_SIZE = int(os.environ.get("BATCH_SIZE", "100"))
 # Re-sends cycle over this many fixed batches (sent once first, CONNECTIONS at a time).
 RESEND_BATCHES = int(os.environ.get("RESEND_BATCHES", "16"))
-# Web processes for Tocsin (when ``manage.py web`` takes --processes): one per core by default.
-WEB_PROCESSES = int(os.environ.get("WEB_PROCESSES", str(os.cpu_count() or 1)))
+# WEB_PROCESSES: Tocsin's web processes (default: the server's own for the database).
 # A request slower than this counts as a timeout, not as a latency (wrk's default is 2 s).
 REQUEST_TIMEOUT = os.environ.get("REQUEST_TIMEOUT", "30s")
 # WITH_ALERTMANAGER=0: Tocsin's figures alone (ratios null).
@@ -55,11 +54,11 @@ from _scratch import (  # noqa: E402  (first: Django on a scratch database)
     ROOT,
     SCRATCH,
     free_port,
-    manage_py_has_option,
     start_process,
     stop_process,
     wait_until_idle,
     wait_until_ok,
+    web_command,
 )
 
 # isort: split
@@ -123,11 +122,7 @@ def prepare() -> tuple[Service, str]:
 
 def start_tocsin() -> tuple[subprocess.Popen, str, int | None]:
     port = free_port()
-    command = [sys.executable, "manage.py", "web", "--host", "127.0.0.1", "--port", str(port)]
-    processes = None
-    if manage_py_has_option("web", "--processes"):
-        processes = WEB_PROCESSES
-        command += ["--processes", str(processes)]
+    command, processes = web_command(port)
     process = start_process("tocsin-web", command)
     wait_until_ok(f"http://127.0.0.1:{port}/health/live", process, "tocsin-web")
     return process, f"http://127.0.0.1:{port}", processes

@@ -42,15 +42,15 @@ CONNECTIONS = int(os.environ.get("CONNECTIONS", "8"))
 PAGE_BY = os.environ.get("PAGE_BY", "both")
 WAIT_SECONDS = float(os.environ.get("WAIT_SECONDS", "300"))
 GRACE_SECONDS = float(os.environ.get("GRACE_SECONDS", "5"))
-WEB_PROCESSES = int(os.environ.get("WEB_PROCESSES", str(os.cpu_count() or 1)))
+# WEB_PROCESSES: Tocsin's web processes (default: the server's own for the database).
 
 from _scratch import (  # noqa: E402  (first: Django on a scratch database)
     SCRATCH,
     free_port,
-    manage_py_has_option,
     start_process,
     stop_process,
     wait_until_ok,
+    web_command,
 )
 
 # isort: split
@@ -309,14 +309,9 @@ def main() -> None:
     web_port = free_port()
     base_url = f"http://127.0.0.1:{web_port}"
     env = {"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(smtp_port), "TOCSIN_BASE_URL": base_url}
-    web_command = [sys.executable, "manage.py", "web", "--host", "127.0.0.1", "--port"]
-    web_command.append(str(web_port))
-    processes = None
-    if manage_py_has_option("web", "--processes"):
-        processes = WEB_PROCESSES
-        web_command += ["--processes", str(processes)]
+    command, processes = web_command(web_port)
     started = time.monotonic()
-    web = start_process("tocsin-web", web_command, **env)
+    web = start_process("tocsin-web", command, **env)
     worker = start_process("tocsin-worker", [sys.executable, "manage.py", "worker"], **env)
     try:
         wait_until_ok(f"{base_url}/health/live", web, "tocsin-web")
