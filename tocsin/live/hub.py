@@ -35,6 +35,7 @@ MEMBERSHIP_KINDS = frozenset(
     {"team.member_added", "team.member_removed", "team.member_role_changed"}
 )
 FETCH_BATCH = 500
+YIELD_EVERY = 50  # sockets handed an event between two turns of the event loop
 START_WINDOW = 500  # ids below the newest in which a starting relay looks for holes
 
 
@@ -190,11 +191,15 @@ class Hub:
         targets = set(self._all_teams)
         if event.team_id is not None:
             targets |= self._by_team.get(event.team_id, set())
-        for sub in targets:
+        for sent, sub in enumerate(targets, 1):
             try:
                 await sub.deliver(event, render_event(event, sub.fmt))
             except Exception:  # one broken socket must not cost the others their event
                 log.exception("live delivery to a subscriber of user %s failed", sub.user_id)
+            if sent % YIELD_EVERY == 0:
+                # The server writes to the sockets when the loop runs: let it, so the first
+                # sockets get the event while the rest are still being handed theirs.
+                await asyncio.sleep(0)
         if event.kind in MEMBERSHIP_KINDS:
             user_id = event.payload.get("user_id")
             for sub in list(self._subscribers):
