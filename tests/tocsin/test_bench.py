@@ -69,7 +69,7 @@ def test_benchmark_runs_and_ends_with_a_json_line(script: str, tmp_path: Path):
     if script == "live_fanout.py":
         assert figures["deliveries"] == 3 * 10  # every subscriber got every event
     if script == "list_pages.py":
-        assert figures["incidents"] == 60 and figures["incidents_queries"] > 0
+        assert figures["incidents"] == 60 and figures["incidents_open_queries"] > 0
     if script == "ingest.py":
         # Tocsin stored what it answered 2xx; nothing failed fast; Alertmanager ran beside it.
         assert figures["tocsin_all_stored"] and figures["tocsin_alerts_answered_2xx"] > 0
