@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import timedelta
 
@@ -135,15 +136,25 @@ def test_a_worker_behind_a_busy_queue_is_alive_and_a_stopped_one_is_gone_at_once
     """Liveness is written by the worker process itself, not by a task in the same queue."""
     import signal
 
+    from django_q.brokers import get_broker
     from django_q.tasks import async_task
 
     from tests.live import start_worker
 
-    proc = start_worker(live_log_dir, name="busy-worker", TOCSIN_WORKERS="1", TOCSIN_SCHEDULER="0")
+    # A queue of its own (the cluster's name is the Redis prefix): the session's shared worker,
+    # when some test started it, must not take these sleeps and keep later tests waiting.
+    queue = f"busy-{os.getpid()}"
+    proc = start_worker(
+        live_log_dir,
+        name="busy-worker",
+        TOCSIN_WORKERS="1",
+        TOCSIN_SCHEDULER="0",
+        TOCSIN_REDIS_PREFIX=queue,
+    )
     try:
         # The queue is busy for minutes: one task runs, the rest wait behind it.
         for _ in range(10):
-            async_task("time.sleep", 30)
+            async_task("time.sleep", 30, cluster=queue)
         # (The session's shared worker, when some test started it, beats too: look at ours.)
         ours = WorkerHeartbeat.objects.filter(worker__endswith=f":{proc.popen.pid}")
         wait_for(ours.exists, 60, "the worker's heartbeat", proc)
@@ -167,3 +178,4 @@ def test_a_worker_behind_a_busy_queue_is_alive_and_a_stopped_one_is_gone_at_once
             assert "no worker" in response.json()["failing"]["worker"]["error"]
     finally:
         proc.stop(signal.SIGKILL)
+        get_broker(queue).purge_queue()
