@@ -19,8 +19,9 @@ every child (each finishes its open requests within daphne's shutdown), a child 
 logged and replaced, and children that keep dying right after start (a broken configuration)
 stop the whole server with a non-zero exit, so a supervisor above us notices.
 
-WebSockets work in every child: each web process tails the event log itself
-(:mod:`tocsin.live`), so a browser gets the same events whichever child took its socket.
+WebSockets work in every child: each web process reads the event log itself, told of new events
+by Redis pub/sub or polling (:mod:`tocsin.live`), so a browser gets the same events whichever
+child took its socket.
 """
 
 from __future__ import annotations
