@@ -57,17 +57,27 @@ def connect_to_test_database() -> psycopg.Connection:
 
 
 class ConnectionCounter(threading.Thread):
-    """Samples the server connections to the test database that are not this test process's."""
+    """Samples the server connections to the test database that the web processes hold (by the
+    client ports of the web server's process tree: in a full run, other tests' session-wide
+    servers and workers are connected to the same database)."""
 
-    def __init__(self, limit: int, stop: threading.Event) -> None:
+    def __init__(self, web_pid: int, limit: int, stop: threading.Event) -> None:
         super().__init__(daemon=True)
+        self.web = psutil.Process(web_pid)
         self.limit = limit
         self.stop = stop
         self.samples: list[int] = []
         self.database = connection.settings_dict["NAME"]
 
-    def own_ports(self) -> set[int]:
-        return {c.laddr.port for c in psutil.Process().net_connections(kind="tcp") if c.raddr}
+    def web_ports(self) -> set[int]:
+        ports = set()
+        for process in [self.web, *self.web.children(recursive=True)]:
+            try:
+                found = process.net_connections(kind="tcp")
+            except psutil.Error:  # a child that just stopped
+                continue
+            ports.update(c.laddr.port for c in found if c.raddr)
+        return ports
 
     def run(self) -> None:
         with connect_to_test_database() as db:
@@ -77,8 +87,8 @@ class ConnectionCounter(threading.Thread):
                     " WHERE datname = %s AND backend_type = 'client backend'",
                     [self.database],
                 ).fetchall()
-                own = self.own_ports()
-                count = sum(1 for (port,) in rows if port not in own)
+                web = self.web_ports()
+                count = sum(1 for (port,) in rows if port in web)
                 self.samples.append(count)
                 if count > self.limit:
                     self.stop.set()  # a leak: stop now rather than exhaust max_connections
@@ -123,7 +133,7 @@ def test_sixteen_clients_for_a_minute_stay_within_the_pool(crew, tmp_path: Path)
     statuses: Counter = Counter()
     try:
         wait_until_serving(web, port, timeout=60)
-        counter = ConnectionCounter(limit, stop)
+        counter = ConnectionCounter(web.popen.pid, limit, stop)
         counter.start()
         url = f"http://127.0.0.1:{port}/ingest/alertmanager/{key}/"
         clients = [
