@@ -201,12 +201,18 @@ def _group_batch(alerts: list[Alert], now: datetime, *, new: bool) -> None:
     settings = ServiceIncidentSettings.for_service(service)
     keys = {alert.pk: group_key(settings, as_candidate(alert), now) for alert in alerts}
     plan = _Plan(service, settings, now)
-    if settings.storm_threshold:
-        # Batches of one service take turns here (the service row's lock, to the end of the
-        # transaction): concurrent requests in a storm must not each see room under the
-        # threshold and together open far more, nor open the same group twice.
-        list(Service.objects.select_for_update().filter(pk=service.pk).values("pk"))
     plan.find_open(set(keys.values()))
+    if settings.storm_threshold and not plan.opens_nothing(set(keys.values())):
+        # Batches that may open incidents take turns here (the service row's lock, to the end
+        # of the transaction): concurrent requests in a storm must not each see room under the
+        # threshold and together open far more, nor open the same group twice. Batches that
+        # only join (open groups, or a storm already at its bound) go on without waiting.
+        # FOR NO KEY UPDATE: it excludes other openers but not the FOR KEY SHARE that every
+        # INSERT referencing the service takes (its foreign key check), which FOR UPDATE would.
+        turn = Service.objects.select_for_update(no_key=True).filter(pk=service.pk)
+        list(turn.values("pk"))
+        plan = _Plan(service, settings, now)  # read again: what the last holder opened
+        plan.find_open(set(keys.values()))
     for alert in alerts:
         plan.place(alert, keys[alert.pk])
     plan.open_new(links)
@@ -240,6 +246,18 @@ class _Plan:
         )
         self.open = {incident.group_key: incident for incident in rows}
 
+    def opens_nothing(self, keys: set[str]) -> bool:
+        """Whether every alert of the batch joins an incident whatever other batches do now:
+        its group is open, or the storm is at its bound (a read without the lock can only
+        overstate the room left, as others' new incidents are not visible to it yet) with an
+        open incident to join and no group to reopen."""
+        missing = keys - self.open.keys()
+        if not missing:
+            return True
+        if self.storm_budget() > 0 or self.newest_open() is None:
+            return False
+        return not (missing & self.reopenable_keys())
+
     def place(self, alert: Alert, key: str) -> None:
         if key in self.open or key in self.new:
             self.placed.append((key, alert, JOINS))
@@ -258,9 +276,14 @@ class _Plan:
         self.placed.append(("", alert, STORM))
 
     def reopenable(self, key: str) -> Incident | None:
+        if key not in self.reopenable_keys():
+            return None
+        return self._reopenable.pop(key)
+
+    def reopenable_keys(self) -> set[str]:
         minutes = int(self.settings.reopen_window_minutes or 0)
         if not minutes:
-            return None
+            return set()
         if self._reopenable is None:
             rows = Incident.objects.filter(
                 service=self.service,
@@ -269,7 +292,7 @@ class _Plan:
                 resolved_at__gte=self.now - timedelta(minutes=minutes),
             ).order_by("resolved_at")
             self._reopenable = {incident.group_key: incident for incident in rows}
-        return self._reopenable.pop(key, None)
+        return set(self._reopenable)
 
     def storm_budget(self) -> int:
         threshold = int(self.settings.storm_threshold or 0)

@@ -199,3 +199,29 @@ def test_concurrent_batches_of_a_storm_stay_within_the_bound(crew):
     assert Alert.objects.filter(service=service).count() == 40
     assert IncidentAlert.objects.filter(alert__service=service).count() == 40
     assert Incident.objects.filter(service=service).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has one writer at a time")
+def test_batches_that_only_join_do_not_wait_for_batches_that_open(crew):
+    service = paging_service(crew, "Busy", storm_threshold=2)
+    process(service, burst(3, "storm"), source="test")  # the bound is reached
+    assert Incident.objects.filter(service=service).count() == 2
+    holder = connections.create_connection("default")
+    try:
+        with holder.cursor() as cursor:  # a batch that is opening incidents holds the turn
+            cursor.execute("BEGIN")
+            cursor.execute(
+                "SELECT id FROM monitoring_service WHERE id = %s FOR NO KEY UPDATE", [service.pk]
+            )
+            with connection.cursor() as mine:
+                mine.execute("SET lock_timeout = '2s'")
+            # Joining an open group, and new groups of a storm at its bound: no turn needed.
+            process(service, burst(3, "storm") + burst(5, "more"), source="test")
+            with connection.cursor() as mine:
+                mine.execute("SET lock_timeout = 0")
+            cursor.execute("ROLLBACK")
+    finally:
+        holder.close()
+    assert IncidentAlert.objects.filter(alert__service=service).count() == 8
+    assert Incident.objects.filter(service=service).count() == 2

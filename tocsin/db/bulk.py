@@ -50,6 +50,28 @@ def _converters(
     return out
 
 
+def _unnest(fields: Sequence[models.Field], connection: Any) -> str | None:
+    """``UNNEST(%s::type[], …)`` for these columns on PostgreSQL, else None."""
+    if connection.vendor != "postgresql":
+        return None
+    # Without the type's parameters, as Django does: varchar[] rather than varchar(50)[].
+    types = [field.db_type(connection).split("(")[0] for field in fields]
+    return "UNNEST(" + ", ".join(f"(%b)::{db_type}[]" for db_type in types) + ")"
+
+
+def _cursor(connection: Any, *, binary: bool) -> Any:
+    """A cursor for ``insert``; on PostgreSQL one that sends the arrays as parameters of their
+    own, in binary, rather than quoting every value into the statement's text as Django's
+    client-side-binding cursor does (a regular expression per value, in Python)."""
+    if not binary:
+        return connection.cursor()
+    import psycopg
+
+    connection.ensure_connection()
+    # Wrapped as Django wraps its own cursors, so the statement is logged and counted alike.
+    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
+
+
 def insert(objs: Sequence[models.Model]) -> None:
     """INSERT ``objs`` (instances of one model with an auto primary key, not saved yet) and set
     their primary keys. Raises IntegrityError like ``bulk_create`` (run it in a savepoint when
@@ -66,6 +88,7 @@ def insert(objs: Sequence[models.Model]) -> None:
     columns = ", ".join(quote(f.column) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     attnames = [f.attname for f in fields]
+    unnest = _unnest(fields, connection)
     stamped = [
         f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
     ]
@@ -79,12 +102,19 @@ def insert(objs: Sequence[models.Model]) -> None:
             for attname, convert in zip(attnames, converters, strict=True):
                 value = getattr(obj, attname)
                 params.append(value if convert is None else convert(value))
-        sql = (
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "
-            + ", ".join([row] * len(chunk))
-            + f" RETURNING {quote(meta.pk.column)}"
-        )
-        with connection.cursor() as cursor:
+        if unnest is not None and len(chunk) > 1:
+            # One array per column: the statement's text is the same for every batch size, so
+            # neither psycopg (which parses the text of every statement it sends) nor
+            # PostgreSQL (which plans it) pays per value; the same as bulk_create since 5.2.
+            width = len(fields)
+            params = [params[column::width] for column in range(width)]
+            sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT * FROM {unnest}"
+        else:
+            sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES " + ", ".join(
+                [row] * len(chunk)
+            )
+        sql += f" RETURNING {quote(meta.pk.column)}"
+        with _cursor(connection, binary=unnest is not None) as cursor:
             cursor.execute(sql, params)
             ids = [r[0] for r in cursor.fetchall()]
         for obj, pk in zip(chunk, ids, strict=True):
