@@ -1,0 +1,110 @@
+"""Fixtures for the probes tests: the test PKI and real servers, started once per session.
+
+``run_check`` validates a config and runs it the way the scheduler will (one event loop per
+call here, so each test closes the pooled HTTP clients it made). ``require_service`` skips
+locally when PostgreSQL, MariaDB or Redis is not running, and fails under CI=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from probes import kinds
+from probes.kinds import http as http_kind
+from probes.kinds.base import Observation
+from tests.probes.servers import CA, HTTPServer, Issued, server_context
+
+
+def run_check(kind: str, config: dict[str, Any], timeout: float = 2.0) -> Observation:
+    module = kinds.get(kind)
+    clean = module.validate(config)
+
+    async def once() -> Observation:
+        try:
+            return await module.observe(clean, timeout)
+        finally:
+            await http_kind.close_clients()
+
+    return asyncio.run(once())
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (locally) or fail (CI=true) when ``name`` does not listen on host:port."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError as exc:
+        message = f"{name} is not reachable on {host}:{port} ({exc})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; CI must provide it")
+        pytest.skip(message)
+
+
+class PKI:
+    def __init__(self) -> None:
+        self.ca = CA.create()
+        self.other_ca = CA.create("Somebody Else's CA")
+        self.valid = self.ca.issue()
+        self.expired = self.ca.issue(expired=True)
+        self.wrong_host = self.ca.issue(("other.example",))
+        self.client = self.ca.issue((), client=True, common_name="probe-client")
+        self.foreign_client = self.other_ca.issue((), client=True, common_name="stranger")
+
+
+@pytest.fixture(scope="session")
+def pki() -> PKI:
+    return PKI()
+
+
+def _serve(host: str = "127.0.0.1", issued: Issued | None = None, **kwargs: Any) -> HTTPServer:
+    return HTTPServer(host, server_context(issued, **kwargs) if issued else None)
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[HTTPServer]:
+    server = _serve()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def https_server(pki: PKI) -> Iterator[HTTPServer]:
+    server = _serve(issued=pki.valid)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def expired_server(pki: PKI) -> Iterator[HTTPServer]:
+    server = _serve(issued=pki.expired)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def wrong_host_server(pki: PKI) -> Iterator[HTTPServer]:
+    server = _serve(issued=pki.wrong_host)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mtls_server(pki: PKI) -> Iterator[HTTPServer]:
+    server = _serve(issued=pki.valid, client_ca=pki.ca)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ipv6_server() -> Iterator[HTTPServer]:
+    try:
+        server = _serve("::1")
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    yield server
+    server.stop()
