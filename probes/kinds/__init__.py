@@ -20,9 +20,9 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from probes.kinds import http
+from probes.kinds import http, tcp
 
-MODULES: tuple[ModuleType, ...] = (http,)
+MODULES: tuple[ModuleType, ...] = (http, tcp)
 KINDS: dict[str, ModuleType] = {module.KIND: module for module in MODULES}
 
 
