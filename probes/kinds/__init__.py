@@ -20,9 +20,9 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from probes.kinds import http, tcp
+from probes.kinds import http, tcp, tls
 
-MODULES: tuple[ModuleType, ...] = (http, tcp)
+MODULES: tuple[ModuleType, ...] = (http, tcp, tls)
 KINDS: dict[str, ModuleType] = {module.KIND: module for module in MODULES}
 
 
