@@ -20,9 +20,9 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from probes.kinds import http, tcp, tls
+from probes.kinds import dns, http, tcp, tls
 
-MODULES: tuple[ModuleType, ...] = (http, tcp, tls)
+MODULES: tuple[ModuleType, ...] = (http, tcp, tls, dns)
 KINDS: dict[str, ModuleType] = {module.KIND: module for module in MODULES}
 
 
