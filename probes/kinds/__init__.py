@@ -20,9 +20,9 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from probes.kinds import dns, http, tcp, tls
+from probes.kinds import dns, http, sql, tcp, tls
 
-MODULES: tuple[ModuleType, ...] = (http, tcp, tls, dns)
+MODULES: tuple[ModuleType, ...] = (http, tcp, tls, dns, sql)
 KINDS: dict[str, ModuleType] = {module.KIND: module for module in MODULES}
 
 

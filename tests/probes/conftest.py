@@ -108,3 +108,58 @@ def ipv6_server() -> Iterator[HTTPServer]:
         pytest.skip(f"no IPv6 loopback here: {exc}")
     yield server
     server.stop()
+
+
+# ---- scratch databases -------------------------------------------------------------------
+
+SCRATCH = f"tocsin_probe_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A scratch PostgreSQL database with ``items`` (3 rows), dropped after the session."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import psycopg
+
+    admin = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
+        connection.execute(f"CREATE DATABASE {SCRATCH}")
+    dsn = f"postgresql://postgres@127.0.0.1:5432/{SCRATCH}"
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("CREATE TABLE items (id serial PRIMARY KEY, name text, price numeric)")
+        connection.execute("INSERT INTO items (name, price) VALUES ('a', 1.5), ('b', 2), ('c', 3)")
+    yield dsn
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def mariadb_dsn() -> Iterator[str]:
+    """A scratch MariaDB database with ``items`` (3 rows), dropped after the session."""
+    require_service("MariaDB", "127.0.0.1", 3306)
+    import pymysql
+
+    connection = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
+        cursor.execute(f"CREATE DATABASE {SCRATCH}")
+        cursor.execute(f"CREATE TABLE {SCRATCH}.items (id int PRIMARY KEY, name text)")
+        cursor.execute(f"INSERT INTO {SCRATCH}.items VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    yield f"mysql://root@127.0.0.1:3306/{SCRATCH}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
+    connection.close()
+
+
+@pytest.fixture
+def sqlite_dsn(tmp_path: Any) -> str:
+    """A temporary SQLite file with ``items`` (3 rows)."""
+    import sqlite3
+
+    path = tmp_path / "probe.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE items (id integer PRIMARY KEY, name text)")
+        connection.executemany("INSERT INTO items (name) VALUES (?)", [("a",), ("b",), ("c",)])
+    connection.close()
+    return f"sqlite:///{path}"
