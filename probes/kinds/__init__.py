@@ -20,9 +20,9 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from probes.kinds import dns, http, redis, sql, tcp, tls
+from probes.kinds import dns, http, icmp, redis, sql, tcp, tls
 
-MODULES: tuple[ModuleType, ...] = (http, tcp, tls, dns, sql, redis)
+MODULES: tuple[ModuleType, ...] = (http, tcp, tls, dns, sql, redis, icmp)
 KINDS: dict[str, ModuleType] = {module.KIND: module for module in MODULES}
 
 
