@@ -81,21 +81,24 @@ def render_steps(steps: tuple[Step, ...] | list[Step]) -> str:
 
 @lru_cache(maxsize=512)
 def compile_path(path: str) -> tuple[Step, ...]:
-    """Parse a stand-alone path (as journeys store it) once; malformed → ``ConditionError``."""
-    text = path.strip()
-    start = 1 if text.startswith("$") else 0
-    if start < len(text) and text[start] not in ".[":
-        text = text[:start] + "." + text[start:]  # "data.id" reads like ".data.id"
-        offset = 1
-    else:
-        offset = 0
-    try:
-        steps, end = parse_steps(text, start)
-    except ConditionError as error:
-        raise ConditionError(error.message, max(error.position - offset, 0), path) from None
-    if end != len(text):
-        raise ConditionError("unexpected character in path", max(end - offset, 0), path)
-    return steps
+    """Parse a stand-alone path (as journeys store it) once; malformed → ``ConditionError``.
+
+    The first key needs no dot (``data.id``); ``$`` or ``.`` in front are accepted too.
+    """
+    i = len(path) - len(path.lstrip())
+    stop = len(path.rstrip())
+    if path.startswith("$", i):
+        i += 1
+    steps: tuple[Step, ...] = ()
+    if i < stop and path[i] not in ".[":
+        match = KEY_RE.match(path, i)
+        if not match:
+            raise ConditionError("expected a key", i, path)
+        steps, i = (match.group(),), match.end()
+    more, end = parse_steps(path, i)
+    if end != stop:
+        raise ConditionError("unexpected character in path", end, path)
+    return steps + more
 
 
 def json_path(document: Any, path: str) -> Any:

@@ -107,6 +107,8 @@ def format_number(number: float | int) -> str:
 
 def format_ms(ms: float) -> str:
     """A response time: ``812 ms``, ``4.2 ms`` (milliseconds are what users compare it with)."""
+    if not math.isfinite(ms):
+        return f"{ms} ms"
     if abs(ms) >= 10 or ms == int(ms):
         return f"{round(ms):d} ms"
     return f"{ms:.1f} ms"
@@ -117,6 +119,8 @@ def format_duration(ms: float) -> str:
 
     Negative durations (a certificate that expired) read ``expired 2d 3h ago``.
     """
+    if not math.isfinite(ms):
+        return format_ms(ms)
     if ms < 0:
         return f"expired {format_duration(-ms)} ago"
     if ms < 1_000:
@@ -144,6 +148,8 @@ def format_value(value: Any, placeholder: str = "") -> str:
         return format_ms(float(as_number(value)))  # type: ignore[arg-type]
     if placeholder == "CERT_EXPIRY" and as_number(value) is not None:
         return format_duration(float(as_number(value)))  # type: ignore[arg-type]
+    if isinstance(value, bytes | bytearray):
+        value = as_text(value)
     if isinstance(value, str):
         return _cut(json.dumps(value, ensure_ascii=False), len(value), "chars")
     if isinstance(value, bool) or value is None:

@@ -364,3 +364,32 @@ def test_evaluate_all_decodes_the_body_once_for_every_condition(monkeypatch) -> 
     assert [v.passed for v in verdicts] == [True, True]
     assert len(calls) == 1
     assert bool(verdicts[0]) is True
+
+
+ODD_VALUES = [
+    {},
+    {"STATUS": "200", "BODY": b'{"a": 1}', "HEADERS": [], "CONTEXT": "not a dict"},
+    {"STATUS": None, "BODY": 5, "RESPONSE_TIME": float("inf"), "CERT_EXPIRY": "soon"},
+    {"BODY": "[" * 100_000, "VALUE": {"nested": [None, True, 1.5]}, "CONNECTED": "yes"},
+    {"BODY": {"data": "x"}, "HEADERS": {"Content-Type": None}, "IP": 7, "DNS_RCODE": False},
+]
+ODD_CONDITIONS = [
+    "[STATUS] in 200..299",
+    "[BODY].data.items[0].id == 1",
+    "len([BODY].data) > 0",
+    "has([CONTEXT].token.x)",
+    "[HEADERS].content-type contains json",
+    "[RESPONSE_TIME] < 300ms and [CERT_EXPIRY] > 14d",
+    "[VALUE].nested[1] == true or [VALUE] =~ nested",
+    "[IP] == pat(1*) or [DNS_RCODE] in (NOERROR, NXDOMAIN)",
+    "not [CONNECTED] or any([BODY], 1, 2)",
+    "[VALUE] contains 1.5 and [BODY] in [CONTEXT]",
+]
+
+
+@pytest.mark.parametrize("values", ODD_VALUES)
+def test_evaluation_never_raises_whatever_the_values(values: dict) -> None:
+    for text in ODD_CONDITIONS:
+        verdict = parse(text).evaluate(values)
+        assert isinstance(verdict.passed, bool)
+        assert verdict.explanation
