@@ -261,7 +261,7 @@ async def request(
     started = time.perf_counter()
     mismatch = _version_mismatch(host, options.ip_version)
     if mismatch:
-        return _failed(values, details, trace, started, mismatch)
+        return _finish(values, details, trace, started, mismatch)
     auth: httpx.Auth | None = None
     send_headers = dict(headers or {})
     if options.auth_type == "basic":
@@ -293,9 +293,9 @@ async def request(
                 values["BODY"] = raw.decode(response.encoding or "utf-8", "replace")
     except (TimeoutError, httpx.TimeoutException):
         waiting = _WAITING.get(trace.phase, "waiting for a connection")
-        return _failed(values, details, trace, started, f"timed out after {timeout:g} s {waiting}")
+        return _finish(values, details, trace, started, f"timed out after {timeout:g} s {waiting}")
     except httpx.TooManyRedirects as exc:
-        return _failed(values, details, trace, started, f"too many redirects ({exc})")
+        return _finish(values, details, trace, started, f"too many redirects ({exc})")
     except (httpx.HTTPError, OSError) as exc:
         message = describe_network_error(exc, host, port)
         if message and message.startswith("TLS: certificate has expired"):
@@ -303,31 +303,23 @@ async def request(
         if message is None and "tls" in trace.timings and "STATUS" not in values:
             message = _closed_after_handshake(options)
         message = message or _http_error(exc)
-        return _failed(values, details, trace, started, message)
-    total = elapsed_ms(started)
-    trace.timings["total"] = total
-    values["RESPONSE_TIME"] = total
-    return Observation(
-        reached=True,
-        values=values,
-        timings=trace.timings,
-        excerpt=excerpt(values.get("BODY", "")),
-        details=details,
-    )
+        return _finish(values, details, trace, started, message)
+    return _finish(values, details, trace, started, "")
 
 
-def _failed(
+def _finish(
     values: dict[str, Any],
     details: dict[str, Any],
     trace: _Trace,
     started: float,
     error: str,
 ) -> Observation:
+    """The Observation of a run, a failed one when ``error`` says why."""
     total = elapsed_ms(started)
     trace.timings["total"] = total
     values["RESPONSE_TIME"] = total
     return Observation(
-        reached=False,
+        reached=not error,
         error=error,
         values=values,
         timings=trace.timings,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -65,39 +65,24 @@ def _serve(host: str = "127.0.0.1", issued: Issued | None = None, **kwargs: Any)
     return HTTPServer(host, server_context(issued, **kwargs) if issued else None)
 
 
-@pytest.fixture(scope="session")
-def http_server() -> Iterator[HTTPServer]:
-    server = _serve()
-    yield server
-    server.stop()
+def _session_server(options: Callable[[PKI], dict[str, Any]]) -> Any:
+    """A session fixture serving HTTP(S) with ``options(pki)`` (issued=…, client_ca=…)."""
+
+    @pytest.fixture(scope="session")
+    def fixture(pki: PKI) -> Iterator[HTTPServer]:
+        server = _serve(**options(pki))
+        yield server
+        server.stop()
+
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def https_server(pki: PKI) -> Iterator[HTTPServer]:
-    server = _serve(issued=pki.valid)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def expired_server(pki: PKI) -> Iterator[HTTPServer]:
-    server = _serve(issued=pki.expired)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def wrong_host_server(pki: PKI) -> Iterator[HTTPServer]:
-    server = _serve(issued=pki.wrong_host)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def mtls_server(pki: PKI) -> Iterator[HTTPServer]:
-    server = _serve(issued=pki.valid, client_ca=pki.ca)
-    yield server
-    server.stop()
+http_server = _session_server(lambda pki: {})
+https_server = _session_server(lambda pki: {"issued": pki.valid})
+expired_server = _session_server(lambda pki: {"issued": pki.expired})
+wrong_host_server = _session_server(lambda pki: {"issued": pki.wrong_host})
+# requires a client certificate issued by the test CA
+mtls_server = _session_server(lambda pki: {"issued": pki.valid, "client_ca": pki.ca})
 
 
 @pytest.fixture(scope="session")
