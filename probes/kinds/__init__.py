@@ -20,9 +20,9 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from probes.kinds import consistency, dns, http, icmp, redis, sql, tcp, tls
+from probes.kinds import consistency, dns, http, icmp, journey, redis, sql, tcp, tls
 
-MODULES: tuple[ModuleType, ...] = (http, tcp, tls, dns, sql, redis, icmp, consistency)
+MODULES: tuple[ModuleType, ...] = (http, tcp, tls, dns, sql, redis, icmp, consistency, journey)
 KINDS: dict[str, ModuleType] = {module.KIND: module for module in MODULES}
 
 

@@ -404,3 +404,73 @@ class DNSServer:
     def stop(self) -> None:
         self._stopped.set()
         self.sock.close()
+
+
+# ---- journeys ----------------------------------------------------------------------------
+
+JOURNEY_USER, JOURNEY_PASSWORD = "alice", "correct-horse"
+JOURNEY_TOKEN, JOURNEY_SESSION = "tok-9f8e7d6c5b", "sess-1a2b3c4d5e"
+JOURNEY_CSRF, JOURNEY_REQUEST_ID = "csrf-77aa88bb", "req-4242"
+
+
+class JourneyHandler(Handler):
+    """A small shop: a JSON login that hands out a token, a form login that sets a session
+    cookie, APIs that demand one or the other, a page with a CSRF field; else ``Handler``'s."""
+
+    def _route(self) -> None:
+        path = self.path.partition("?")[0]
+        if path == "/login":
+            self._login()
+        elif path == "/form-login":
+            self._form_login()
+        elif path == "/api/orders":
+            ok = self.headers.get("authorization") == f"Bearer {JOURNEY_TOKEN}"
+            body = {"orders": [{"id": 1}, {"id": 2}], "owner": 7} if ok else {"error": "no"}
+            self._send(200 if ok else 401, json.dumps(body))
+        elif path == "/me":
+            cookie = self.headers.get("cookie") or ""
+            ok = f"sid={JOURNEY_SESSION}" in cookie.replace(" ", "").split(";")
+            body = {"user": JOURNEY_USER, "cookie": cookie} if ok else {"error": "log in"}
+            self._send(200 if ok else 401, json.dumps(body))
+        elif path == "/page":
+            page = f'<form><input type="hidden" name="csrf" value="{JOURNEY_CSRF}"></form>'
+            self._send(200, page, "text/html", {"X-Request-Id": JOURNEY_REQUEST_ID})
+        else:
+            super()._route()
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _login(self) -> None:
+        try:
+            sent = json.loads(self._body() or b"{}")
+        except ValueError:
+            sent = {}
+        if sent.get("username") == JOURNEY_USER and sent.get("password") == JOURNEY_PASSWORD:
+            self._send(200, json.dumps({"token": JOURNEY_TOKEN, "user": {"id": 7}}))
+        else:
+            self._send(401, json.dumps({"error": "bad credentials"}))
+
+    def _form_login(self) -> None:
+        from urllib.parse import parse_qs
+
+        sent = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
+        if sent.get("user") != JOURNEY_USER or sent.get("password") != JOURNEY_PASSWORD:
+            self._send(401, b"bad credentials", "text/plain")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", "7")
+        self.send_header("Set-Cookie", f"sid={JOURNEY_SESSION}; Path=/; HttpOnly")
+        self.send_header("Set-Cookie", "theme=dark; Expires=Wed, 21 Oct 2099 07:28:00 GMT")
+        self.end_headers()
+        self.wfile.write(b"welcome")
+
+
+class JourneyServer(HTTPServer):
+    """``HTTPServer`` answering with ``JourneyHandler``."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        super().__init__(host)
+        self.RequestHandlerClass = JourneyHandler
