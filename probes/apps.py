@@ -3,3 +3,24 @@ from django.apps import AppConfig
 
 class ProbesConfig(AppConfig):
     name = "probes"
+
+    def ready(self) -> None:
+        from tocsin.scheduling import DueWork, register, register_due_work
+
+        # Heartbeats past their deadline (or a run past its maximum time) are found by the
+        # due-work loop of `manage.py worker` within its poll interval, not at a minute tick.
+        register_due_work(
+            DueWork(
+                name="heartbeats",
+                func="probes.heartbeats.evaluation.evaluate_due",
+                run="probes.heartbeats.evaluation.run_due",
+                next_due="probes.heartbeats.evaluation.next_due",
+            )
+        )
+        # The rows are the truth; this catches up whatever the loop missed while no worker ran.
+        register(
+            "probes.heartbeats.evaluate_due", "probes.heartbeats.evaluation.evaluate_due", minutes=1
+        )
+        register(
+            "probes.heartbeats.prune_pings", "probes.heartbeats.services.prune_pings", minutes=60
+        )

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/v1/", include("incidents.api_urls")),
     path("admin/", admin.site.urls),
     path("", include("monitoring.urls")),
+    path("", include("probes.urls")),
     path("", include("incidents.urls")),
     path("", include("tocsin.ui_urls")),
 ]

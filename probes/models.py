@@ -1,0 +1,3 @@
+"""The probes app's models, one module per area; imported here so Django finds them."""
+
+from probes.heartbeats.models import Heartbeat, Ping, PingKey  # noqa: F401

@@ -1,0 +1,7 @@
+"""Probes URLs, mounted at the site root (ping URLs must be short: ``/ping/<uuid>``)."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("probes.heartbeats.urls")),
+]
