@@ -99,6 +99,17 @@ class TocsinCollector(Collector):
             buckets = [(_le(bound), count) for bound, count in hist["buckets"]]
             latency.add_metric([source], buckets, sum_value=hist["sum"])
         yield latency
+        for name, text in (
+            ("batches", "Pipeline batches this process ran for ingest requests."),
+            (
+                "requests",
+                "Ingest requests those batches held (several per batch when "
+                "concurrent requests were merged).",
+            ),
+        ):
+            counter = CounterMetricFamily(f"tocsin_ingest_batch_{name}", text)
+            counter.add_metric([], snap["batches"][name])
+            yield counter
 
     def _alerts(self) -> Iterator[Metric]:
         firing = GaugeMetricFamily(

@@ -114,8 +114,34 @@ def _fast_password_hashing() -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _static_files_collected() -> None:
-    """Pages reference hashed static names (manifest storage), as in production."""
-    call_command("collectstatic", interactive=False, verbosity=0)
+    """Pages reference hashed static names (manifest storage), as in production.
+
+    Collected only when a source file is newer than the manifest, and one test session at a
+    time (a lock beside them): collecting rewrites the hashed files, which a session running at
+    the same time on the same checkout would find missing for a moment."""
+    import fcntl
+
+    from django.contrib.staticfiles.finders import get_finders
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    root = Path(settings.STATIC_ROOT)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    manifest = root / staticfiles_storage.manifest_name
+    with open(root.parent / "collectstatic.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest.exists():
+            collected_at = manifest.stat().st_mtime
+            newest = max(
+                (
+                    Path(storage.path(path)).stat().st_mtime
+                    for finder in get_finders()
+                    for path, storage in finder.list([])
+                ),
+                default=0.0,
+            )
+            if newest <= collected_at:
+                return
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 @pytest.fixture(scope="session", autouse=True)

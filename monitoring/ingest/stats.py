@@ -22,6 +22,8 @@ _counts: dict[tuple[str, str], int] = {}
 # source → per-bucket request counts (non-cumulative; the last one is +Inf), sum and count.
 _latency: dict[str, list[int]] = {}
 _latency_sum: dict[str, float] = {}
+# Pipeline batches run, and the requests they held (group commit: requests per batch).
+_batches = {"batches": 0, "requests": 0}
 
 
 def observe(source: str, result: str, seconds: float | None = None, count: int = 1) -> None:
@@ -39,9 +41,16 @@ def observe(source: str, result: str, seconds: float | None = None, count: int =
             _latency_sum[source] = _latency_sum.get(source, 0.0) + seconds
 
 
+def observe_batch(requests: int) -> None:
+    """One pipeline batch ran, holding ``requests`` requests (several when they were merged)."""
+    with _lock:
+        _batches["batches"] += 1
+        _batches["requests"] += requests
+
+
 def snapshot() -> dict[str, Any]:
     """A copy: ``{"counts": {(source, result): n}, "latency": {source: {"buckets": [(le, cumulative
-    count), …, (inf, n)], "sum": s, "count": n}}}``."""
+    count), …, (inf, n)], "sum": s, "count": n}}, "batches": {"batches": n, "requests": n}}``."""
     with _lock:
         latency = {}
         for source, buckets in _latency.items():
@@ -54,7 +63,7 @@ def snapshot() -> dict[str, Any]:
                 "sum": _latency_sum[source],
                 "count": running,
             }
-        return {"counts": dict(_counts), "latency": latency}
+        return {"counts": dict(_counts), "latency": latency, "batches": dict(_batches)}
 
 
 def reset() -> None:
@@ -62,3 +71,4 @@ def reset() -> None:
         _counts.clear()
         _latency.clear()
         _latency_sum.clear()
+        _batches.update(batches=0, requests=0)

@@ -20,22 +20,23 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from monitoring.ingest import changes, key_cache, kinds
+from monitoring.ingest import batching, changes, key_cache, kinds
 from monitoring.ingest import stats as ingest_stats
+from monitoring.ingest.batching import Submission
 from monitoring.ingest.kinds import Invalid, events_v2
 from monitoring.ingest.kinds.base import load_json
 from monitoring.models import Integration, IntegrationKind
-from monitoring.pipeline import Outcome, process
 from tocsin.api.errors import error_body
 
 logger = logging.getLogger(__name__)
@@ -192,21 +193,6 @@ def _count(key: str) -> int:
         return 1
 
 
-def _run(integration: Integration, items: list, kind: str, started: float) -> list[Outcome]:
-    received = integration.last_received_at
-    outcomes = process(integration.service, items, source=kind, integration=integration)
-    if integration.last_received_at != received:  # written once a minute: remember it too
-        key_cache.remember(integration)
-    tally = Counter(outcome.result for outcome in outcomes)
-    seconds: float | None = time.perf_counter() - started
-    if not tally:
-        ingest_stats.observe(kind, "empty", seconds)  # a request with no alerts in it
-    for result, count in tally.items():
-        ingest_stats.observe(kind, result, seconds, count=count)
-        seconds = None
-    return outcomes
-
-
 def _answer(response: HttpResponse, headers: dict[str, str] | None = None) -> HttpResponse:
     for name, value in (headers or {}).items():
         response[name] = value
@@ -223,30 +209,89 @@ def _failed(kind: str, started: float) -> None:
 # --- Alertmanager, Grafana, Prometheus, generic -----------------------------------------------
 
 
-@csrf_exempt
-def webhook(request: HttpRequest, kind: str, key: str = "") -> HttpResponse:
-    """``POST /ingest/<kind>/<key>/`` or ``/ingest/<kind>/`` with ``Authorization: Bearer``."""
-    started = time.perf_counter()
+def accept(request: HttpRequest, kind: str, key: str, started: float) -> Submission:
+    """Everything before the pipeline: method, key, body, integration, rate limit, and the
+    sender's format parsed and validated whole. Raises Refused."""
+    _check_method(request)
+    key = key or _bearer_key(request)
+    body = _read_body(request)
+    integration = _integration(key, kind)
+    _check_rate(integration)
     try:
-        _check_method(request)
-        key = key or _bearer_key(request)
-        body = _read_body(request)
-        integration = _integration(key, kind)
-        _check_rate(integration)
-        module = kinds.get(kind)
-        try:
-            items = module.parse(load_json(body), timezone.now())
-        except Invalid as exc:
-            raise Refused.invalid(exc) from None
-        outcomes = _run(integration, items, kind, started)
+        items = kinds.get(kind).parse(load_json(body), timezone.now())
+    except Invalid as exc:
+        raise Refused.invalid(exc) from None
+    return Submission(integration, kind, items, started)
+
+
+def _accept_or_answer(
+    request: HttpRequest, kind: str, key: str, started: float
+) -> Submission | HttpResponse:
+    try:
+        return accept(request, kind, key, started)
     except Refused as refused:
         ingest_stats.observe(kind, refused.result, time.perf_counter() - started)
         return _refusal(refused)
     except Exception:
-        _failed(kind, started)
-        body = error_body("error", "The alerts could not be processed; retry later.")
-        return _answer(JsonResponse(body, status=500))
-    return _answer(module.reply(outcomes, len(items)))
+        return _error(kind, started)
+
+
+def _reply(submission: Submission) -> HttpResponse:
+    if submission.error is not None:
+        logger.error("ingest from %s failed", submission.kind, exc_info=submission.error)
+        ingest_stats.observe(submission.kind, "error", time.perf_counter() - submission.started)
+        return _error_response()
+    module = kinds.get(submission.kind)
+    return _answer(module.reply(submission.outcomes, len(submission.items)))
+
+
+def _error(kind: str, started: float) -> HttpResponse:
+    _failed(kind, started)
+    return _error_response()
+
+
+def _error_response() -> HttpResponse:
+    body = error_body("error", "The alerts could not be processed; retry later.")
+    return _answer(JsonResponse(body, status=500))
+
+
+@csrf_exempt
+def webhook(request: HttpRequest, kind: str, key: str = "") -> HttpResponse:
+    """``POST /ingest/<kind>/<key>/`` or ``/ingest/<kind>/`` with ``Authorization: Bearer``.
+
+    Served by :func:`webhook_async` under ASGI (the web server); this synchronous form is the
+    same steps for a lone request (WSGI, the test client)."""
+    accepted = _accept_or_answer(request, kind, key, time.perf_counter())
+    if isinstance(accepted, HttpResponse):
+        return accepted
+    batching.run([accepted])
+    return _reply(accepted)
+
+
+async def webhook_async(request: HttpRequest, kind: str, key: str = "") -> HttpResponse:
+    """The webhook endpoint on the event loop: concurrent requests of this process are
+    processed together (:mod:`monitoring.ingest.batching`), each answered after its alerts
+    are committed, with its own outcomes."""
+    started = time.perf_counter()
+    accepted = await sync_to_async(_accept_in_thread, thread_sensitive=False)(
+        request, kind, key, started
+    )
+    if isinstance(accepted, HttpResponse):
+        return accepted
+    await batching.batcher().submit(accepted)
+    return _reply(accepted)
+
+
+webhook.async_form = webhook_async  # type: ignore[attr-defined]  # tocsin.asgi serves it
+
+
+def _accept_in_thread(
+    request: HttpRequest, kind: str, key: str, started: float
+) -> Submission | HttpResponse:
+    try:
+        return _accept_or_answer(request, kind, key, started)
+    finally:
+        close_old_connections()  # a key not remembered yet was read from the database
 
 
 def _refusal(refused: Refused) -> HttpResponse:
@@ -324,7 +369,10 @@ def events_v2_enqueue(request: HttpRequest, kind: str = IntegrationKind.EVENTS_V
     """``POST /ingest/pagerduty/v2/enqueue``: PagerDuty's Events API v2, answered as it does."""
 
     def handle(integration: Integration, event: Any, started: float) -> dict[str, Any]:
-        _run(integration, [event.item], kind, started)
+        submission = Submission(integration, kind, [event.item], started)
+        batching.run([submission])
+        if submission.error is not None:
+            raise submission.error
         return events_v2.accepted(event.dedup_key)
 
     return _pd_endpoint(request, kind, kind, events_v2.parse_event, handle)
