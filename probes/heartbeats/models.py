@@ -98,6 +98,7 @@ class Heartbeat(models.Model):
     name = models.CharField(max_length=100)
     slug = models.CharField(
         max_length=100,
+        blank=True,  # derived from the name when left empty
         validators=[RegexValidator(f"^{SLUG_PATTERN}$", "Use a-z, 0-9, hyphens and underscores.")],
         help_text="For ping URLs by the service's ping key: /ping/<key>/<slug>.",
     )
@@ -213,6 +214,8 @@ class Heartbeat(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
+        if not self.slug:  # derived here too, so a clash is a form error, not a crash
+            self.slug = slugify(self.name)[:100]
         errors: dict[str, str] = {}
         if self.cron:
             try:
