@@ -16,7 +16,6 @@ failed or deferred (snoozed) raise is simply done later by the evaluation loop.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,66 +28,26 @@ from django.utils.text import slugify
 from django.utils.timezone import now as utc_now
 
 from probes.heartbeats import schedule
+from probes.heartbeats.choices import (
+    MAX_DURATION,
+    OUTCOME_MEMORY,
+    SLUG_PATTERN,
+    HeartbeatStatus,
+    PingKind,
+    Problem,
+)
+from probes.heartbeats.pings import Ping, PingKey
 
-# A start and its finish further apart than this are not paired: no duration (Healthchecks'
-# limit too), and a forgotten start does not make next month's run look slow.
-MAX_DURATION = timedelta(days=7)
-# How many finished runs ``recent_outcomes`` remembers (the largest failure window).
-OUTCOME_MEMORY = 100
-SLUG_PATTERN = r"[a-z0-9_-]+"
-
-
-class HeartbeatStatus(models.TextChoices):
-    NEW = "new", "New"  # no run has finished yet: nothing is expected
-    UP = "up", "Up"
-    LATE = "late", "Late"  # shown, never stored: past the expected time, within the grace
-    DOWN = "down", "Down"  # at least one problem
-    PAUSED = "paused", "Paused"
-
-
-class Problem(models.TextChoices):
-    """Why a heartbeat is down; each has its own alert (``alertname``)."""
-
-    MISSING = "missing", "HeartbeatMissing"
-    FAILED = "failed", "HeartbeatFailed"
-    TOO_LONG = "too_long", "HeartbeatRunTooLong"
-    TOO_SHORT = "too_short", "HeartbeatRunTooShort"
-    TOO_OFTEN = "too_often", "HeartbeatTooOften"
-
-
-class PingKind(models.TextChoices):
-    SUCCESS = "success", "Success"
-    START = "start", "Start"
-    FAIL = "fail", "Failure"
-    LOG = "log", "Log"
-    IGNORED = "ignored", "Ignored"  # arrived while paused with manual resume
-
-
-class PingKey(models.Model):
-    """A service's key for slug ping URLs, ``/ping/<key>/<slug>`` (Healthchecks' project ping
-    key: the service is the project). Auto-provisioned heartbeats land in this service."""
-
-    service = models.OneToOneField(
-        "monitoring.Service", on_delete=models.CASCADE, related_name="heartbeat_ping_key"
-    )
-    key = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(default=utc_now, editable=False)
-
-    class Meta:
-        verbose_name = "heartbeat ping key"
-
-    def __str__(self) -> str:
-        return f"{self.service}: {self.key}"
-
-    @staticmethod
-    def new_key() -> str:
-        # 22 URL-safe characters, the shape of Healthchecks' ping keys (never UUID-shaped, so
-        # /ping/<key>/<slug> cannot be mistaken for /ping/<uuid>/<exit-status>).
-        return secrets.token_urlsafe(16)
-
-    @property
-    def team_id(self) -> int:
-        return self.service.team_id
+__all__ = [
+    "MAX_DURATION",
+    "STATE_FIELDS",
+    "Heartbeat",
+    "HeartbeatStatus",
+    "Ping",
+    "PingKey",
+    "PingKind",
+    "Problem",
+]
 
 
 class Heartbeat(models.Model):
@@ -485,43 +444,3 @@ STATE_FIELDS = (
     "alerted",
     "snoozed_until",
 )
-
-
-class Ping(models.Model):
-    """One request to a ping URL, as received (bounded), for the history and the durations."""
-
-    heartbeat = models.ForeignKey(Heartbeat, on_delete=models.CASCADE, related_name="pings")
-    received_at = models.DateTimeField(default=utc_now)
-    kind = models.CharField(max_length=10, choices=PingKind.choices)
-    exit_status = models.SmallIntegerField(null=True, blank=True)
-    rid = models.UUIDField(null=True, blank=True)
-    method = models.CharField(max_length=10, blank=True)
-    remote_addr = models.CharField(max_length=45, blank=True)
-    user_agent = models.CharField(max_length=200, blank=True)
-    body = models.TextField(blank=True)  # the first TOCSIN_PING_BODY_LIMIT bytes, as text
-    body_size = models.PositiveIntegerField(default=0)  # what the client sent, in bytes
-    duration = models.FloatField(null=True, blank=True)  # seconds since the matching start
-
-    class Meta:
-        ordering = ["-received_at", "-id"]
-        indexes = [
-            # The heartbeat's history, newest first (admin inline, page, API).
-            models.Index(fields=["heartbeat", "-received_at"], name="ping_heartbeat_recent"),
-            # services.record_ping: the start of an overlapping run, by its run id.
-            models.Index(
-                fields=["heartbeat", "rid"], condition=Q(rid__isnull=False), name="ping_run_id"
-            ),
-            # services.prune_pings: pings older than the retention.
-            models.Index(fields=["received_at"], name="ping_received_at"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.heartbeat}: {self.get_kind_display()} at {self.received_at:%Y-%m-%d %H:%M}"
-
-    @property
-    def team_id(self) -> int:
-        return self.heartbeat.service.team_id
-
-    @property
-    def body_truncated(self) -> bool:
-        return self.body_size > len(self.body.encode())
