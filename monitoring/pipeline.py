@@ -195,15 +195,14 @@ def _fire_new(
         )
         alert.prepare_fire(item, now, suppress=suppress)
         alerts.append(alert)
-    try:
-        Alert.store_fired(alerts, actor_label=actor_label)
-    except IntegrityError:
-        # Another process stored some of them a moment ago: one by one, updating theirs.
-        return [
-            _apply(service, fp, item, source, integration, actor_label, now, exists=False)
-            for fp, item in new
-        ]
-    return [Outcome(alert.fingerprint, Result.CREATED, alert) for alert in alerts]
+    stored = {alert.fingerprint for alert in Alert.store_fired(alerts, actor_label=actor_label)}
+    # An alert another process stored a moment ago becomes an update of that one.
+    return [
+        Outcome(alert.fingerprint, Result.CREATED, alert)
+        if alert.fingerprint in stored
+        else _apply(service, fp, item, source, integration, actor_label, now, exists=True)
+        for alert, (fp, item) in zip(alerts, new, strict=True)
+    ]
 
 
 _CHANGES_INHIBITION = frozenset({Result.CREATED, Result.REFIRED, Result.RESOLVED})

@@ -181,12 +181,7 @@ def alerts_fired(alerts: list[Alert], now: datetime | None = None, *, new: bool 
         if alert.status == AlertStatus.FIRING and not alert.suppression:
             by_service.setdefault(alert.service_id, []).append(alert)
     for service_alerts in by_service.values():
-        try:
-            with transaction.atomic():  # a savepoint: a racing process may have opened a group
-                _group_batch(service_alerts, now, new=new)
-        except (IntegrityError, ServiceError):
-            for alert in service_alerts:  # one at a time, joining whatever the other opened
-                _group_one(alert, now)
+        _group_batch(service_alerts, now, new=new)
 
 
 def _group_batch(alerts: list[Alert], now: datetime, *, new: bool) -> None:
@@ -202,7 +197,8 @@ def _group_batch(alerts: list[Alert], now: datetime, *, new: bool) -> None:
     keys = {alert.pk: group_key(settings, as_candidate(alert), now) for alert in alerts}
     plan = _Plan(service, settings, now)
     plan.find_open(set(keys.values()))
-    if settings.storm_threshold and not plan.opens_nothing(set(keys.values())):
+    joins_only = plan.opens_nothing(set(keys.values()))
+    if settings.storm_threshold and not joins_only:
         # Batches that may open incidents take turns here (the service row's lock, to the end
         # of the transaction): concurrent requests in a storm must not each see room under the
         # threshold and together open far more, nor open the same group twice. Batches that
@@ -213,9 +209,18 @@ def _group_batch(alerts: list[Alert], now: datetime, *, new: bool) -> None:
         list(turn.values("pk"))
         plan = _Plan(service, settings, now)  # read again: what the last holder opened
         plan.find_open(set(keys.values()))
-    for alert in alerts:
-        plan.place(alert, keys[alert.pk])
-    plan.open_new(links)
+    if new and joins_only:
+        # New alerts joining open incidents: links and events only, nothing that can conflict.
+        plan.place_all(alerts, keys)
+        plan.open_new(links)
+        return
+    try:
+        with transaction.atomic():  # a savepoint: a racing process may have opened a group
+            plan.place_all(alerts, keys)
+            plan.open_new(links)
+    except (IntegrityError, ServiceError):
+        for alert in alerts:  # one at a time, joining whatever the other opened
+            _group_one(alert, now)
 
 
 OPENS, REOPENS, JOINS, STORM = "opens", "reopens", "joins", "storm"
@@ -257,6 +262,10 @@ class _Plan:
         if self.storm_budget() > 0 or self.newest_open() is None:
             return False
         return not (missing & self.reopenable_keys())
+
+    def place_all(self, alerts: list[Alert], keys: dict[int, str]) -> None:
+        for alert in alerts:
+            self.place(alert, keys[alert.pk])
 
     def place(self, alert: Alert, key: str) -> None:
         if key in self.open or key in self.new:

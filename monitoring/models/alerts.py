@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 from monitoring.models.catalog import Integration, Service
@@ -195,13 +195,14 @@ class Alert(models.Model):
         self.set_suppression(*suppress(self))
 
     @classmethod
-    def store_fired(cls, alerts: list[Alert], *, actor_label: str) -> None:
-        """Store new alerts made ready by ``prepare_fire`` with one INSERT, and record their
-        ``alert.firing`` events with one more. Raises IntegrityError (and stores nothing) when
-        another process stored one of them a moment ago."""
-        with transaction.atomic():  # a savepoint: the caller goes on after an IntegrityError
-            bulk.insert(alerts)
-        record_many([alert.new_event("alert.firing", actor_label=actor_label) for alert in alerts])
+    def store_fired(cls, alerts: list[Alert], *, actor_label: str) -> list[Alert]:
+        """Store new alerts made ready by ``prepare_fire`` with one INSERT, record their
+        ``alert.firing`` events with one more, and return those stored: an alert another process
+        stored a moment ago (same service and fingerprint) is left out, for the caller to apply
+        as an update of that one."""
+        stored = bulk.insert(alerts, skip_conflicts=("service_id", "fingerprint"))
+        record_many([alert.new_event("alert.firing", actor_label=actor_label) for alert in stored])
+        return stored
 
     def fire(self, item: Content, now: datetime, *, actor_label: str, suppress: Suppressor) -> None:
         """Store a new firing alert and record ``alert.firing``. ``suppress`` says what mutes

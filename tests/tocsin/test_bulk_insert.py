@@ -77,3 +77,20 @@ def test_a_duplicate_raises_and_stores_nothing(crew):
     with pytest.raises(IntegrityError), transaction.atomic():
         bulk.insert(alerts(service, "dup", 3))  # dup-0 and dup-1 exist
     assert Alert.objects.filter(service=service).count() == 2
+
+
+def test_skipping_conflicts_stores_the_new_rows_and_returns_only_those(crew):
+    service = Service.objects.create(team=crew.team, name="Racing")
+    theirs = alerts(service, "race", 2)
+    bulk.insert(theirs[:1])  # another process stored race-0 a moment ago
+    mine = alerts(service, "race", 3)
+    with CaptureQueriesContext(connection) as captured:
+        kept = bulk.insert(mine, skip_conflicts=("service_id", "fingerprint"))
+    assert [a.fingerprint for a in kept] == ["race-1", "race-2"]
+    assert mine[0].pk is None and all(a.pk for a in kept)
+    assert {a.pk for a in kept} == set(
+        Alert.objects.filter(fingerprint__in=["race-1", "race-2"]).values_list("pk", flat=True)
+    )
+    assert Alert.objects.filter(fingerprint="race-0").get().pk == theirs[0].pk
+    # One statement, no savepoint: the transaction goes on as if nothing happened.
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["INSERT"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import connections, models, router
+from django.db import IntegrityError, connections, models, router, transaction
 
 # Rows per statement: far below every backend's parameter limit for our widest table.
 CHUNK = 500
@@ -72,16 +72,31 @@ def _cursor(connection: Any, *, binary: bool) -> Any:
     return connection._prepare_cursor(psycopg.Cursor(connection.connection))
 
 
-def insert(objs: Sequence[models.Model]) -> None:
-    """INSERT ``objs`` (instances of one model with an auto primary key, not saved yet) and set
-    their primary keys. Raises IntegrityError like ``bulk_create`` (run it in a savepoint when
-    the caller wants to go on)."""
+def insert(objs: Sequence[models.Model], *, skip_conflicts: Sequence[str] = ()) -> list:
+    """INSERT ``objs`` (instances of one model with an auto primary key, not saved yet), set
+    their primary keys, and return them.
+
+    Without ``skip_conflicts`` it raises IntegrityError like ``bulk_create`` (run it in a
+    savepoint when the caller wants to go on). With ``skip_conflicts`` — the attribute names of
+    a unique constraint, distinct among ``objs`` — rows that would violate it are left out
+    (``ON CONFLICT … DO NOTHING``, which waits for a racing transaction's verdict rather than
+    failing) and only the instances stored are returned: the caller learns which rows are its
+    own in the same statement, with no savepoint. On backends without ``ON CONFLICT … RETURNING``
+    (SQLite before 3.35 has no RETURNING at all; MariaDB only ``INSERT IGNORE``, which ignores
+    more than conflicts) a conflict stores nothing and returns [], in a savepoint of its own.
+    """
     if not objs:
-        return
+        return []
     model = type(objs[0])
     meta = model._meta
     alias = router.db_for_write(model)
     connection = connections[alias]
+    if skip_conflicts and connection.vendor not in ("postgresql", "sqlite"):
+        try:
+            with transaction.atomic(using=alias):
+                return insert(objs)
+        except IntegrityError:
+            return []
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     converters = _converters(fields, connection)
     quote = connection.ops.quote_name
@@ -89,12 +104,20 @@ def insert(objs: Sequence[models.Model]) -> None:
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     attnames = [f.attname for f in fields]
     unnest = _unnest(fields, connection)
+    keys = [meta.get_field(name) for name in skip_conflicts]
+    returning = ", ".join(quote(f.column) for f in [meta.pk, *keys])
+    if keys:
+        conflict = ", ".join(quote(f.column) for f in keys)
+        returning = f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {returning}"
+    else:
+        returning = f"RETURNING {returning}"
     stamped = [
         f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
     ]
     for obj in objs:
         for field in stamped:
             field.pre_save(obj, add=True)  # sets the time on the instance, as save() would
+    stored: list = []
     for start in range(0, len(objs), CHUNK):
         chunk = objs[start : start + CHUNK]
         params: list[Any] = []
@@ -113,14 +136,20 @@ def insert(objs: Sequence[models.Model]) -> None:
             sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES " + ", ".join(
                 [row] * len(chunk)
             )
-        sql += f" RETURNING {quote(meta.pk.column)}"
         with _cursor(connection, binary=unnest is not None) as cursor:
-            cursor.execute(sql, params)
-            ids = [r[0] for r in cursor.fetchall()]
-        for obj, pk in zip(chunk, ids, strict=True):
+            cursor.execute(f"{sql} {returning}", params)
+            rows = cursor.fetchall()
+        if keys:  # only the rows stored come back: match them by their key
+            by_key = {tuple(getattr(obj, f.attname) for f in keys): obj for obj in chunk}
+            pairs = [(by_key[tuple(r[1:])], r[0]) for r in rows]
+        else:
+            pairs = list(zip(chunk, (r[0] for r in rows), strict=True))
+        for obj, pk in pairs:
             obj.pk = pk
             obj._state.adding = False
             obj._state.db = alias
+            stored.append(obj)
+    return stored
 
 
 def instance(model: type[models.Model], values: dict[str, Any]) -> models.Model:
