@@ -327,6 +327,10 @@ TOCSIN_WORKER_STALE_AFTER = env_int("TOCSIN_WORKER_STALE_AFTER", 30, minimum=10)
 # resolved incident still shows them (monitoring.retention); the event log keeps their history.
 # 0 keeps every alert.
 TOCSIN_ALERT_RETENTION_DAYS = env_int("TOCSIN_ALERT_RETENTION_DAYS", 30, minimum=0)
+# Heartbeats: bytes of a ping's body kept (announced in Ping-Body-Limit, as hc-ping.com does),
+# and days pings are kept (beyond the 7 days a start is paired with its finish).
+TOCSIN_PING_BODY_LIMIT = env_int("TOCSIN_PING_BODY_LIMIT", 100_000, minimum=0)
+TOCSIN_PING_RETENTION_DAYS = env_int("TOCSIN_PING_RETENTION_DAYS", 14, minimum=8)
 
 LOGGING = {
     "version": 1,

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from incidents.lifecycle import grouping, services, timeline
+from incidents.lifecycle import groups, services, timeline
 from incidents.models import (
     Incident,
     IncidentAlert,
@@ -241,7 +241,7 @@ class GroupingPreviewViewSet(ApiMixin, viewsets.ViewSet):
             raise serializers.ValidationError(
                 {"service": ["no service with this id that you can view"]}
             )
-        result = grouping.preview(service, data)
+        result = groups.preview(service, data)
         incident = result["incident"]
         return Response(
             {

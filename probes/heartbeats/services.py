@@ -25,20 +25,14 @@ from probes.heartbeats.models import (
     PingKey,
     PingKind,
 )
-from tocsin.env import env_int
 from tocsin.services import ServiceError
 
-DEFAULT_BODY_LIMIT = 100_000  # bytes, the limit hc-ping.com announces
 MAX_SNOOZE = timedelta(days=30)
-DEFAULT_PING_RETENTION_DAYS = 14
 
 
 def body_limit() -> int:
     """``TOCSIN_PING_BODY_LIMIT`` (bytes of a ping's body kept, announced as Ping-Body-Limit)."""
-    configured = getattr(settings, "TOCSIN_PING_BODY_LIMIT", None)
-    if configured is not None:
-        return int(configured)
-    return env_int("TOCSIN_PING_BODY_LIMIT", DEFAULT_BODY_LIMIT, minimum=0)
+    return settings.TOCSIN_PING_BODY_LIMIT
 
 
 @dataclass
@@ -237,8 +231,6 @@ def prune_pings(now: datetime | None = None) -> int:
     """The periodic task: drop pings older than ``TOCSIN_PING_RETENTION_DAYS`` (default 14,
     beyond the 7 days a start is paired with its finish); the state lives in the heartbeat."""
     now = now or timezone.now()
-    days = getattr(settings, "TOCSIN_PING_RETENTION_DAYS", None)
-    if days is None:
-        days = env_int("TOCSIN_PING_RETENTION_DAYS", DEFAULT_PING_RETENTION_DAYS, minimum=8)
+    days = settings.TOCSIN_PING_RETENTION_DAYS
     deleted, _ = Ping.objects.filter(received_at__lt=now - timedelta(days=days)).delete()
     return deleted

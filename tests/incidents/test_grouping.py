@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.db import IntegrityError, transaction
 
-from incidents.lifecycle import grouping
+from incidents.lifecycle import grouping, groups
 from incidents.models import Incident, IncidentAlert, IncidentStatus
 from monitoring.models import Silence
 from tests.incidents.core_support import (
@@ -138,13 +138,13 @@ def test_suppressed_alerts_open_no_incident_and_page_nobody(service, crew):
 
 def test_preview_changes_nothing(service):
     settings_for(service, grouping_mode=GroupingMode.LABELS, group_labels=["cluster"])
-    result = grouping.preview(service, {"labels": {"alertname": "A", "cluster": "eu"}})
+    result = groups.preview(service, {"labels": {"alertname": "A", "cluster": "eu"}})
     assert result["incident"] is None
     assert result["group_key"] == "labels:cluster=eu"
     assert "new incident" in result["why"]
     fire(service, alertname="A", cluster="eu")
     before = Incident.objects.count()
-    result = grouping.preview(service, {"labels": {"alertname": "B", "cluster": "eu"}})
+    result = groups.preview(service, {"labels": {"alertname": "B", "cluster": "eu"}})
     assert result["incident"] == Incident.objects.get()
     assert result["rule"] == "labels: cluster"
     assert Incident.objects.count() == before
@@ -170,14 +170,14 @@ def test_a_lost_race_joins_the_winners_incident(service, monkeypatch):
     alert = fire(service, alertname="A")
     winner = Incident.objects.get()
     IncidentAlert.objects.all().delete()
-    real = grouping._open_incident
+    real = grouping.open_incident_of
     calls = {"n": 0}
 
     def racing(*args, **kwargs):
         calls["n"] += 1
         return None if calls["n"] == 1 else real(*args, **kwargs)  # first look misses it
 
-    monkeypatch.setattr(grouping, "_open_incident", racing)
+    monkeypatch.setattr(grouping, "open_incident_of", racing)
     with transaction.atomic():
         got = grouping.alert_fired(alert, now=NOON)
     assert got == winner
