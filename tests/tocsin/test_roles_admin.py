@@ -198,6 +198,8 @@ def test_manager_index_lists_only_team_scoped_models(crew: Any) -> None:
         ("incidents", "Delivery"),
         ("incidents", "Postmortem"),
         ("incidents", "ResponseTarget"),
+        ("probes", "Heartbeat"),
+        ("probes", "Ping"),
     }
 
 
