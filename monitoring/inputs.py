@@ -38,8 +38,15 @@ class AlertInput:
     # A resolve because the expected end passed: ignored when a re-send moved the end since.
     expired: bool = False
 
+    # The labels' digest, once (the batcher and the pipeline ask for it several times).
+    _label_fingerprint: str = field(default="", init=False, repr=False, compare=False)
+
     def get_fingerprint(self) -> str:
-        return self.fingerprint or fingerprint_labels(self.labels)
+        if self.fingerprint:
+            return self.fingerprint
+        if not self._label_fingerprint:
+            self._label_fingerprint = fingerprint_labels(self.labels)
+        return self._label_fingerprint
 
     def get_summary(self) -> str:
         return (

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from monitoring.inputs import AlertInput, fingerprint_labels
@@ -28,6 +27,7 @@ from monitoring.models import (
     Service,
     Suppression,
 )
+from monitoring.models import alerts as alert_rows
 from monitoring.models.alerts import Suppressor
 from monitoring.suppression import (
     BatchSuppressor,
@@ -108,12 +108,7 @@ def _process(
     actor_label: str,
     now: datetime,
 ) -> list[Outcome]:
-    existing = {
-        row["fingerprint"]: row
-        for row in Alert.objects.filter(service=service, fingerprint__in=list(latest)).values(
-            "id", "fingerprint", "status", "content_hash"
-        )
-    }
+    existing = alert_rows.rows_by_fingerprint(service.pk, list(latest))
     outcomes: dict[str, Outcome] = {}
     # Identical re-sends, by the expected end they renew (usually one value per batch).
     resent: dict[datetime | None, list[int]] = defaultdict(list)
@@ -153,9 +148,7 @@ def _process(
         outcomes[outcome.fingerprint] = outcome
     for expected_end_at, ids in resent.items():
         # The hot path: one UPDATE for the identical re-sends of a batch, no event.
-        Alert.objects.filter(pk__in=ids).update(
-            last_seen_at=now, occurrences=F("occurrences") + 1, expected_end_at=expected_end_at
-        )
+        alert_rows.renew(ids, now, expected_end_at)
     if integration is not None and (
         integration.last_received_at is None
         or now - integration.last_received_at > LAST_RECEIVED_RESOLUTION

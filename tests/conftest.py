@@ -43,7 +43,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     problems = []
     engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
+    if engine != "tocsin.db.postgresql":
         problems.append(f"DATABASE_URL does not point at PostgreSQL (engine {engine})")
     else:
         import psycopg

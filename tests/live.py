@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -89,6 +90,30 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
         pass
+
+
+def database_client_ports(*pids: int) -> set[int]:
+    """The local ports of the database connections (PostgreSQL's ``pg_stat_activity.client_port``)
+    that these processes and their children hold.
+
+    Only connections to the database server's port count: Linux hands out the same ephemeral
+    port to connections with different destinations, so a web process's port to Redis may be
+    the client port of another process's database session."""
+    database_port = int(connection.settings_dict.get("PORT") or 5432)
+    ports = set()
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:  # already gone (a killed process)
+            continue
+        for process in tree:
+            try:
+                found = process.net_connections(kind="tcp")
+            except psutil.Error:  # a child that just stopped
+                continue
+            ports.update(c.laddr.port for c in found if c.raddr and c.raddr.port == database_port)
+    return ports
 
 
 def start(name: str, args: list[str], log_dir: Path, **env: str) -> Proc:

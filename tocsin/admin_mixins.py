@@ -123,6 +123,16 @@ class ServiceBackedAdmin:
     """
 
     service_errors: tuple[type[Exception], ...] = (ServiceError,)
+    # Records a row owns and its delete service removes with it (a heartbeat's pings, a check's
+    # results): read-only in their own admins, they must not make the row undeletable (Django
+    # asks for delete permission on every related row before it deletes).
+    owned_records: tuple[type[models.Model], ...] = ()
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for model in self.owned_records:
+            perms_needed.discard(model._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
 
     def changeform_view(
         self,

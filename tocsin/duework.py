@@ -64,20 +64,22 @@ class DueWorkLoop:
         """
         now = now or timezone.now()
         started = 0
+        earliest = None
         for work, run, next_due in self.works:
             due = self._next_due(work, next_due)
-            if due is None or due > now:
-                continue
-            try:
-                started += run(now) or 0
-            except DatabaseError as exc:
-                log.warning("due work %s: database error (%s); retrying", work.name, exc)
-                _reset_connection()
-            except Exception:
-                log.exception("due work %s failed; retrying", work.name)
-        earliest = None
-        for work, _, next_due in self.works:
-            due = self._next_due(work, next_due)
+            if due is not None and due <= now:
+                try:
+                    started += run(now) or 0
+                except DatabaseError as exc:
+                    log.warning("due work %s: database error (%s); retrying", work.name, exc)
+                    _reset_connection()
+                except Exception:
+                    log.exception("due work %s failed; retrying", work.name)
+                # Asked again only after it ran (each question is a query, and a busy worker
+                # asks many times a second). Work a later kind creates for an earlier one (a
+                # check's alert opening an incident to escalate) is found by the next pass,
+                # which comes at once: a pass that started something does not sleep.
+                due = self._next_due(work, next_due)
             if due is not None and (earliest is None or due < earliest):
                 earliest = due
         return started, earliest

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from incidents.lifecycle.groups import (
@@ -77,15 +77,19 @@ def _group_batch(alerts: list[Alert], now: datetime, *, new: bool) -> None:
     plan = _Plan(service, settings, now)
     plan.find_open(set(keys.values()))
     joins_only = plan.opens_nothing(set(keys.values()))
-    if settings.storm_threshold and not joins_only:
+    if settings.storm_threshold and not joins_only and connection.features.has_select_for_update:
         # Batches that may open incidents take turns here (the service row's lock, to the end
         # of the transaction): concurrent requests in a storm must not each see room under the
         # threshold and together open far more, nor open the same group twice. Batches that
         # only join (open groups, or a storm already at its bound) go on without waiting.
         # FOR NO KEY UPDATE: it excludes other openers but not the FOR KEY SHARE that every
         # INSERT referencing the service takes (its foreign key check), which FOR UPDATE would.
-        turn = Service.objects.select_for_update(no_key=True).filter(pk=service.pk)
-        list(turn.values("pk"))
+        # Of the service row alone: its default ordering joins the team, whose row would be
+        # locked too (every opener of the team's other services would wait). SQLite has no row
+        # locks and needs none here: its one writer has held the database since the batch's
+        # first INSERT, so what the plan read is already final.
+        turn = Service.objects.select_for_update(no_key=True, of=("self",)).filter(pk=service.pk)
+        list(turn.order_by().values("pk"))
         plan = _Plan(service, settings, now)  # read again: what the last holder opened
         plan.find_open(set(keys.values()))
     if new and joins_only:

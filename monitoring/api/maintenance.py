@@ -15,15 +15,15 @@ from rest_framework.response import Response
 
 from monitoring import suppression as services
 from monitoring.api.filters import MaintenanceWindowFilter
+from monitoring.api.lookups import service_team_in_body
 from monitoring.api.suppression import (
     DurationTextField,
-    ManagedViewSet,
     ScopedInput,
-    service_team_from_body,
     visible_service_field,
 )
 from monitoring.models import MaintenanceWindow, Service
 from monitoring.suppression import maintenance
+from tocsin.api.viewsets import ManagedViewSet
 from tocsin.models import Team
 
 
@@ -82,7 +82,7 @@ class MaintenanceWindowViewSet(ManagedViewSet):
         return queryset.select_related("service").order_by("service__name", "title", "id")
 
     def permission_team(self) -> Team | None:
-        return service_team_from_body(self.request) if self.action == "create" else None
+        return service_team_in_body(self.request) if self.action == "create" else None
 
     @extend_schema(
         summary="Create a maintenance window (managers)",
@@ -90,7 +90,7 @@ class MaintenanceWindowViewSet(ManagedViewSet):
         responses={201: MaintenanceWindowSerializer},
     )
     def create(self, request: Request) -> Response:
-        data = self._valid(MaintenanceWindowInputSerializer)
+        data = self.valid_input(MaintenanceWindowInputSerializer)
         self.check_object_permissions(request, data["service"].team)
         window = services.create_maintenance_window(actor=request.user, **data)
         return Response(MaintenanceWindowSerializer(window).data, status=status.HTTP_201_CREATED)
@@ -102,7 +102,7 @@ class MaintenanceWindowViewSet(ManagedViewSet):
     )
     def partial_update(self, request: Request, pk: int) -> Response:
         window = self.get_object()
-        data = self._valid(MaintenanceWindowInputSerializer, window)
+        data = self.valid_input(MaintenanceWindowInputSerializer, window)
         data.pop("service", None)
         window = services.update_maintenance_window(window, actor=request.user, **data)
         return Response(MaintenanceWindowSerializer(window).data)

@@ -23,9 +23,9 @@ from monitoring.api.filters import InhibitionRuleFilter, SilenceFilter
 from monitoring.matchers import MatcherError, to_matchers
 from monitoring.models import InhibitionRule, Service, Silence
 from monitoring.suppression import inhibition
-from tocsin.api.lookups import id_in_body, team_in_body
+from tocsin.api.lookups import team_in_body
 from tocsin.api.serializers import StrictInputMixin
-from tocsin.api.viewsets import MANAGER_WRITES, TeamScopedViewSet
+from tocsin.api.viewsets import ManagedViewSet, TeamScopedViewSet
 from tocsin.models import Team
 from tocsin.permissions import Action, scope, teams_for
 
@@ -223,16 +223,6 @@ class SilenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScope
         return Response(SilenceSerializer(silence).data)
 
 
-def service_team_from_body(request: Request) -> Team | None:
-    """The team of the service a write names, as ``team_in_body`` does for teams."""
-    pk = id_in_body(request, "service")
-    if pk is None:
-        return None
-    visible = scope(Service.objects.select_related("team"), request.user, Action.VIEW)
-    service = visible.filter(pk=pk).first()
-    return service.team if service else None
-
-
 # --- Inhibition rules ---------------------------------------------------------------------------
 
 
@@ -262,22 +252,6 @@ class InhibitionRuleInputSerializer(ScopedInput):
         return team
 
 
-class ManagedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
-    """Team configuration that managers change and everyone in the team reads."""
-
-    required_actions = MANAGER_WRITES
-
-    def _valid(self, serializer_class: type, instance: Any = None) -> dict[str, Any]:
-        serializer = serializer_class(
-            instance,
-            data=self.request.data,
-            partial=instance is not None,
-            context=self.get_serializer_context(),
-        )
-        serializer.is_valid(raise_exception=True)
-        return dict(serializer.validated_data)
-
-
 @extend_schema_view(
     list=extend_schema(summary="Inhibition rules of the teams you can view"),
     retrieve=extend_schema(summary="One inhibition rule"),
@@ -302,7 +276,7 @@ class InhibitionRuleViewSet(ManagedViewSet):
         responses={201: InhibitionRuleSerializer},
     )
     def create(self, request: Request) -> Response:
-        data = self._valid(InhibitionRuleInputSerializer)
+        data = self.valid_input(InhibitionRuleInputSerializer)
         self.check_object_permissions(request, data["team"])
         rule = services.create_inhibition_rule(actor=request.user, **data)
         return Response(InhibitionRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
@@ -314,7 +288,7 @@ class InhibitionRuleViewSet(ManagedViewSet):
     )
     def partial_update(self, request: Request, pk: int) -> Response:
         rule = self.get_object()
-        data = self._valid(InhibitionRuleInputSerializer, rule)
+        data = self.valid_input(InhibitionRuleInputSerializer, rule)
         rule = services.update_inhibition_rule(rule, actor=request.user, **data)
         return Response(InhibitionRuleSerializer(rule).data)
 

@@ -16,25 +16,22 @@ again one by one, so one request's failure stays its own (a batch is all or noth
 request, never across requests).
 
 The synchronous view (WSGI, tests) runs a lone request through the same ``run``; under ASGI
-:class:`Batcher` gathers the requests on the event loop and runs each batch in a thread of its
-own.
+:func:`batcher` (a :class:`tocsin.group_commit.GroupCommit`) gathers the requests on the event
+loop and runs each batch in a thread of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-from django.db import close_old_connections
 
 from monitoring.ingest import key_cache
 from monitoring.ingest import stats as ingest_stats
 from monitoring.models import Integration
 from monitoring.pipeline import AlertInput, Outcome, process
+from tocsin.group_commit import GroupCommit, for_this_loop, write_all_or_each
 
 logger = logging.getLogger(__name__)
 
@@ -66,17 +63,7 @@ def run(submissions: list[Submission]) -> None:
     for submission in submissions:
         by_integration.setdefault(submission.integration.pk, []).append(submission)
     for group in by_integration.values():
-        try:
-            _process(group)
-        except Exception as exc:
-            if len(group) == 1:
-                group[0].error = exc
-                continue
-            for submission in group:  # alone, so one request's failure stays its own
-                try:
-                    _process([submission])
-                except Exception as alone:
-                    submission.error = alone
+        write_all_or_each(_process, group)
     for submission in submissions:
         if submission.error is None:
             _observe(submission)
@@ -127,59 +114,6 @@ def take(waiting: list[Submission]) -> tuple[list[Submission], list[Submission]]
     return batch, left
 
 
-class Batcher:
-    """Gathers one event loop's accepted requests and runs them in batches, one batch at a
-    time, in a thread of its own (the database work is synchronous)."""
-
-    def __init__(self) -> None:
-        self.waiting: list[tuple[Submission, asyncio.Future]] = []
-        self.draining: asyncio.Task | None = None
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-batch")
-
-    async def submit(self, submission: Submission) -> None:
-        """Returns once ``submission`` holds its outcomes or its error."""
-        done = asyncio.get_running_loop().create_future()
-        self.waiting.append((submission, done))
-        if self.draining is None:
-            self.draining = asyncio.create_task(self._drain())
-        # Shielded: a client that hangs up does not take its alerts out of a running batch.
-        await asyncio.shield(done)
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self.waiting:
-                futures = dict(self.waiting)
-                batch, left = take(list(futures))
-                self.waiting = [(submission, futures[submission]) for submission in left]
-                try:
-                    await loop.run_in_executor(self.executor, _run_in_thread, batch)
-                except BaseException as exc:  # cancelled at shutdown: never leave a request hanging
-                    for submission in batch:
-                        submission.error = submission.error or exc
-                    raise
-                finally:
-                    for submission in batch:
-                        if not futures[submission].done():
-                            futures[submission].set_result(None)
-        finally:
-            self.draining = None
-
-
-def _run_in_thread(batch: list[Submission]) -> None:
-    try:
-        run(batch)
-    finally:
-        # As at the end of a request: the connection goes back (to the pool, on PostgreSQL).
-        close_old_connections()
-
-
-_batchers: dict[asyncio.AbstractEventLoop, Batcher] = {}
-
-
-def batcher() -> Batcher:
-    """This event loop's batcher (a web process runs one loop)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _batchers:
-        _batchers[loop] = Batcher()
-    return _batchers[loop]
+def batcher() -> GroupCommit[Submission]:
+    """This event loop's ingest batcher (a web process runs one loop)."""
+    return for_this_loop("ingest-batch", lambda: GroupCommit(run, take, name="ingest-batch"))

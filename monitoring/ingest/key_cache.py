@@ -136,6 +136,24 @@ def integration_for_key(raw: str, kind: str | None) -> Integration | None:
     return integration
 
 
+def remembered(raw: str, kind: str | None) -> Integration | None:
+    """The remembered answer when it is trusted without any I/O (no query, no Redis round trip;
+    the embedded default's version file is a few microseconds), so the event loop may use it;
+    None when only :func:`integration_for_key` can tell."""
+    if _seconds() <= 0:
+        return None
+    if settings.REDIS_URL:
+        if _redis_version is None or time.monotonic() - _redis_version[1] >= VERSION_CHECK_SECONDS:
+            return None
+        version: str | None = _redis_version[0]
+    else:
+        version = current_version()
+    entry = _entries.get((hash_key(raw), kind))
+    if entry is None or version is None or entry[0] != version or entry[1] <= time.monotonic():
+        return None
+    return pickle.loads(entry[2])
+
+
 def remember(integration: Integration) -> None:
     """Update the remembered copy after a request changed it (``last_received_at``)."""
     entry_key = (integration.key_hash, integration.kind)

@@ -209,13 +209,20 @@ def _failed(kind: str, started: float) -> None:
 # --- Alertmanager, Grafana, Prometheus, generic -----------------------------------------------
 
 
-def accept(request: HttpRequest, kind: str, key: str, started: float) -> Submission:
-    """Everything before the pipeline: method, key, body, integration, rate limit, and the
-    sender's format parsed and validated whole. Raises Refused."""
+def accept(
+    request: HttpRequest,
+    kind: str,
+    key: str,
+    started: float,
+    integration: Integration | None = None,
+) -> Submission:
+    """Everything before the pipeline: method, key, body, integration (looked up unless the
+    caller already holds the key's), rate limit, and the sender's format parsed and validated
+    whole. Raises Refused."""
     _check_method(request)
     key = key or _bearer_key(request)
     body = _read_body(request)
-    integration = _integration(key, kind)
+    integration = integration or _integration(key, kind)
     _check_rate(integration)
     try:
         items = kinds.get(kind).parse(load_json(body), timezone.now())
@@ -225,10 +232,14 @@ def accept(request: HttpRequest, kind: str, key: str, started: float) -> Submiss
 
 
 def _accept_or_answer(
-    request: HttpRequest, kind: str, key: str, started: float
+    request: HttpRequest,
+    kind: str,
+    key: str,
+    started: float,
+    integration: Integration | None = None,
 ) -> Submission | HttpResponse:
     try:
-        return accept(request, kind, key, started)
+        return accept(request, kind, key, started, integration)
     except Refused as refused:
         ingest_stats.observe(kind, refused.result, time.perf_counter() - started)
         return _refusal(refused)
@@ -273,9 +284,13 @@ async def webhook_async(request: HttpRequest, kind: str, key: str = "") -> HttpR
     processed together (:mod:`monitoring.ingest.batching`), each answered after its alerts
     are committed, with its own outcomes."""
     started = time.perf_counter()
-    accepted = await sync_to_async(_accept_in_thread, thread_sensitive=False)(
-        request, kind, key, started
-    )
+    known = _known_without_io(request, kind, key)
+    if known is not None:  # the usual case in a storm: no thread hop before the batch
+        accepted = _accept_or_answer(request, kind, key, started, known)
+    else:
+        accepted = await sync_to_async(_accept_in_thread, thread_sensitive=False)(
+            request, kind, key, started
+        )
     if isinstance(accepted, HttpResponse):
         return accepted
     await batching.batcher().submit(accepted)
@@ -283,6 +298,22 @@ async def webhook_async(request: HttpRequest, kind: str, key: str = "") -> HttpR
 
 
 webhook.async_form = webhook_async  # type: ignore[attr-defined]  # tocsin.asgi serves it
+
+
+def _known_without_io(request: HttpRequest, kind: str, key: str) -> Integration | None:
+    """The key's integration when accepting the request needs no I/O at all, so it can be
+    accepted on the event loop: the key's answer is remembered and trusted without a round trip
+    and the rate limit is off or counted in this process's memory. Else None (the thread does
+    every step, refusals included)."""
+    if not key:
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        key = credentials.strip() if scheme.lower() == "bearer" else ""
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        return None
+    integration = key_cache.remembered(key, kind)
+    if integration is None or (integration.rate_limit_per_minute and settings.REDIS_URL):
+        return None
+    return integration
 
 
 def _accept_in_thread(

@@ -453,7 +453,11 @@ def _plain(value: Any) -> Any:
 def delete_rule(rule: AlertRule, *, actor: Any = None) -> None:
     """Delete a rule after resolving what it has firing (nothing else would ever resolve it)."""
     with transaction.atomic():
-        locked = AlertRule.objects.select_for_update().select_related("service").get(pk=rule.pk)
+        locked = (
+            AlertRule.objects.select_for_update(of=("self",))
+            .select_related("service")
+            .get(pk=rule.pk)
+        )
         retire(locked)
         record(
             "alert_rule.deleted",

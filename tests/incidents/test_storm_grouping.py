@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from incidents.models import Incident, IncidentAlert, ResponseTarget
@@ -225,3 +225,40 @@ def test_batches_that_only_join_do_not_wait_for_batches_that_open(crew):
         holder.close()
     assert IncidentAlert.objects.filter(alert__service=service).count() == 8
     assert Incident.objects.filter(service=service).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has one writer at a time")
+def test_a_services_turn_to_open_incidents_does_not_hold_up_its_teams_other_services(crew):
+    first = paging_service(crew, "Checkout", storm_threshold=5)
+    second = paging_service(crew, "Search", storm_threshold=5)
+    holding, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def open_and_hold() -> None:
+        try:
+            with transaction.atomic():
+                process(first, burst(2, "held"), source="test")  # takes the service's turn
+                holding.set()
+                release.wait(10)
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=open_and_hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        # Another service of the same team opens incidents while the first holds its turn.
+        process(second, burst(2, "free"), source="test")
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+    finally:
+        release.set()
+        holder.join(30)
+    assert not failures, failures
+    assert Incident.objects.filter(service=second).count() == 2
+    assert Incident.objects.filter(service=first).count() == 2

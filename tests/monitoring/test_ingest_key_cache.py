@@ -124,3 +124,31 @@ def test_a_key_revoked_here_stops_working_in_a_running_web_process(service, tmp_
         assert answered == [404]
     assert refused_after < key_cache.VERSION_CHECK_SECONDS + 3
     assert refused_after < settings.TOCSIN_INGEST_KEY_CACHE_SECONDS
+
+
+@pytest.mark.django_db
+def test_the_event_loop_uses_only_answers_it_can_trust_without_io(service, settings):
+    door = make_integration(service, IntegrationKind.ALERTMANAGER)
+    kind = IntegrationKind.ALERTMANAGER
+    assert key_cache.remembered(door.key, kind) is None  # never looked up: the thread asks
+    assert key_cache.integration_for_key(door.key, kind).pk == door.integration.pk
+    with CaptureQueriesContext(connection) as queries:
+        known = key_cache.remembered(door.key, kind)
+    assert known.pk == door.integration.pk and not queries.captured_queries
+    assert key_cache.remembered(door.key, IntegrationKind.GRAFANA) is None
+
+    new_key = rotate_key(door.integration)
+    assert key_cache.remembered(door.key, kind) is None  # forgotten here at once
+
+    # With Redis the version is re-read once a second: past that, only a round trip can tell.
+    key_cache.integration_for_key(new_key, kind)
+    version = key_cache.current_version()
+    settings.REDIS_URL = settings.REDIS_URL or "redis://127.0.0.1:1/0"
+    try:
+        key_cache._redis_version = (version, time.monotonic())
+        assert key_cache.remembered(new_key, kind).pk == door.integration.pk
+        stale = time.monotonic() - key_cache.VERSION_CHECK_SECONDS - 1
+        key_cache._redis_version = (version, stale)
+        assert key_cache.remembered(new_key, kind) is None
+    finally:
+        key_cache.forget_keys()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from monitoring.models import Alert, AlertStatus, Severity
@@ -52,6 +54,20 @@ def test_identical_resends_only_count(service, django_assert_num_queries):
     alert = Alert.objects.get()
     assert alert.occurrences == 2
     assert kinds() == ["alert.firing"]
+
+
+def test_a_resend_larger_than_one_statement_takes_renews_every_alert(service):
+    # Read and renewed in plain SQL, 1,000 values per statement: 1,001 alerts take two of each.
+    burst = [AlertInput(labels={"alertname": "HostDown", "host": f"h{i}"}) for i in range(1001)]
+    process(service, burst, source="alertmanager")
+    later = timezone.now() + timedelta(minutes=5)
+    expected_end = later + timedelta(minutes=4)
+    for item in burst:
+        item.expected_end_at = expected_end
+    outcomes = process(service, burst, source="alertmanager", now=later)
+    assert {o.result for o in outcomes} == {Result.RESENT} and len(outcomes) == 1001
+    renewed = Alert.objects.filter(service=service, occurrences=2, last_seen_at=later)
+    assert renewed.filter(expected_end_at=expected_end).count() == 1001
 
 
 def test_a_changed_resend_updates_and_records(service):
@@ -138,3 +154,38 @@ def test_a_failed_batch_item_leaves_no_half_state(service, monkeypatch):
     with pytest.raises(RuntimeError):
         process(service, [firing()], source="alertmanager")
     assert not Alert.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has one writer at a time")
+def test_batches_sharing_alerts_in_opposite_orders_do_not_deadlock(service):
+    # Two web processes, each with a batch that changes one shared alert and re-sends the other,
+    # in opposite orders: each takes the rows' locks in id order first, so one waits for the
+    # other (without that, each held one row and waited for the other's: a deadlock, a 500).
+    x = {"alertname": "Shared", "host": "x"}
+    y = {"alertname": "Shared", "host": "y"}
+    process(service, [AlertInput(labels=x), AlertInput(labels=y)], source="alertmanager")
+    failures: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def sender(first: dict, second: dict, name: str) -> None:
+        try:
+            start.wait()
+            for i in range(30):
+                changed = AlertInput(labels=first, annotations={"by": f"{name}{i}"})
+                process(service, [changed, AlertInput(labels=second)], source="alertmanager")
+        except BaseException as exc:  # a deadlock surfaces here
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=sender, args=(x, y, "a")),
+        threading.Thread(target=sender, args=(y, x, "b")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not failures, failures
+    assert sum(Alert.objects.filter(service=service).values_list("occurrences", flat=True)) == 122

@@ -28,6 +28,21 @@ TINY = {
     },
     "list_pages.py": {"INCIDENTS": "60", "ALERTS": "100", "SERVICES": "3", "REPEAT": "2"},
     "live_fanout.py": {"SUBSCRIBERS": "3", "EVENTS": "10", "BURST": "5"},
+    "probes.py": {
+        "HEARTBEATS": "20",
+        "SECONDS": "1",
+        "CONNECTIONS": "2",
+        "CHECKS": "20",
+        "CHECK_INTERVAL": "10",
+        "CHECK_WINDOW": "5",
+    },
+    "probe_pages.py": {
+        "CHECKS": "40",
+        "DAYS": "3",
+        "HOURLY_DAYS": "1",
+        "RESULTS": "5",
+        "REPEAT": "2",
+    },
     "storm.py": {
         "ALERTS": "20",
         "BATCH_SIZE": "10",
@@ -40,6 +55,8 @@ EXPECTED = {
     "ingest.py": "ingest",
     "list_pages.py": "list_pages",
     "live_fanout.py": "live_fanout",
+    "probes.py": "probes",
+    "probe_pages.py": "probe_pages",
     "storm.py": "storm",
 }
 
@@ -68,6 +85,15 @@ def test_benchmark_runs_and_ends_with_a_json_line(script: str, tmp_path: Path):
     assert figures["bench"] == EXPECTED[script]
     if script == "live_fanout.py":
         assert figures["deliveries"] == 3 * 10  # every subscriber got every event
+    if script == "probes.py":
+        checks = figures["checks"]
+        assert checks["worker_up"] == 20 and checks["runs_in_window"] > 0
+        assert checks["none_lost"] and checks["none_invented"] and checks["failed_runs"] == 0
+        assert figures["heartbeats"]["none_lost"]
+    if script == "probe_pages.py":
+        # Every check got its rollups and runs; the pages' queries do not grow with the checks.
+        assert figures["rollups"] == 40 * (3 + 24) and figures["results"] == 40 * 5
+        assert figures["probes_queries"] == figures["probes_down_queries"] > 0
     if script == "list_pages.py":
         assert figures["incidents"] == 60 and figures["incidents_open_queries"] > 0
     if script == "ingest.py":

@@ -94,3 +94,29 @@ def test_skipping_conflicts_stores_the_new_rows_and_returns_only_those(crew):
     assert Alert.objects.filter(fingerprint="race-0").get().pk == theirs[0].pk
     # One statement, no savepoint: the transaction goes on as if nothing happened.
     assert [q["sql"].split()[0] for q in captured.captured_queries] == ["INSERT"]
+
+
+def test_update_stores_what_bulk_update_stores_in_one_statement(crew):
+    service = Service.objects.create(team=crew.team, name="Bulk")
+    ours, theirs = alerts(service, "ours", 30), alerts(service, "theirs", 30)
+    bulk.insert(ours)
+    bulk.insert(theirs)
+    later = WHEN.replace(hour=3)
+    fields = ["status", "summary", "labels", "last_seen_at", "ends_at"]
+    for number, alert in enumerate([*ours, *theirs]):
+        alert.status = "resolved"
+        alert.summary = f"Recovered ✓ {number % 30}"
+        alert.labels = {**alert.labels, "seen": [number % 30, None]}
+        alert.last_seen_at = later
+        alert.ends_at = later if number % 2 else None
+
+    with CaptureQueriesContext(connection) as captured:
+        bulk.update(ours, fields)
+    assert len(captured.captured_queries) == 1
+    Alert.objects.bulk_update(theirs, fields)
+
+    assert stored("ours") == stored("theirs")
+    assert Alert.objects.filter(fingerprint__startswith="ours-", status="resolved").count() == 30
+    with CaptureQueriesContext(connection) as nothing:
+        bulk.update([], fields)
+    assert nothing.captured_queries == []

@@ -13,12 +13,11 @@ from __future__ import annotations
 import signal
 import time
 
-import psutil
 import pytest
 from django.db import connection
 
 from incidents.models import Delivery, DeliveryStatus
-from tests.live import Proc, start_web, start_worker, wait_for
+from tests.live import Proc, database_client_ports, start_web, start_worker, wait_for
 from tests.tocsin.test_faults_redis import (
     AlertStream,
     check_stream,
@@ -40,23 +39,6 @@ __all__ = ["inbox", "paging"]  # fixtures shared with test_faults_redis
 LATE_BOUND = 10.0
 
 
-def client_ports(*procs: Proc) -> list[int]:
-    """The local ports of every TCP connection the processes (and their children) hold."""
-    ports = []
-    for proc in procs:
-        try:
-            root = psutil.Process(proc.popen.pid)
-            tree = [root, *root.children(recursive=True)]
-        except psutil.Error:  # already gone (the killed worker)
-            continue
-        for process in tree:
-            try:
-                ports.extend(c.laddr.port for c in process.net_connections(kind="tcp") if c.raddr)
-            except psutil.Error:
-                continue
-    return ports
-
-
 def terminate_backends_of(*procs: Proc) -> int:
     """Cut every database connection of these processes (web, workers, LISTEN sessions); the
     rest of the test run (session-wide servers, this process) keeps its connections."""
@@ -64,7 +46,7 @@ def terminate_backends_of(*procs: Proc) -> int:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE datname = current_database() AND client_port = ANY(%s)",
-            [client_ports(*procs)],
+            [list(database_client_ports(*(proc.popen.pid for proc in procs)))],
         )
         return cursor.fetchone()[0]
 

@@ -18,14 +18,13 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-import psutil
 import psycopg
 import pytest
 from django.db import connection
 
 from monitoring.models import Alert, Service
 from monitoring.services import create_integration
-from tests.live import free_port, start, wait_until_serving
+from tests.live import database_client_ports, free_port, start, wait_until_serving
 from tests.monitoring.ingest_support import fixture
 
 # How long the clients post (seconds): long enough for a leak to reach max_connections.
@@ -63,21 +62,11 @@ class ConnectionCounter(threading.Thread):
 
     def __init__(self, web_pid: int, limit: int, stop: threading.Event) -> None:
         super().__init__(daemon=True)
-        self.web = psutil.Process(web_pid)
+        self.web_pid = web_pid
         self.limit = limit
         self.stop = stop
         self.samples: list[int] = []
         self.database = connection.settings_dict["NAME"]
-
-    def web_ports(self) -> set[int]:
-        ports = set()
-        for process in [self.web, *self.web.children(recursive=True)]:
-            try:
-                found = process.net_connections(kind="tcp")
-            except psutil.Error:  # a child that just stopped
-                continue
-            ports.update(c.laddr.port for c in found if c.raddr)
-        return ports
 
     def run(self) -> None:
         with connect_to_test_database() as db:
@@ -87,7 +76,7 @@ class ConnectionCounter(threading.Thread):
                     " WHERE datname = %s AND backend_type = 'client backend'",
                     [self.database],
                 ).fetchall()
-                web = self.web_ports()
+                web = database_client_ports(self.web_pid)
                 count = sum(1 for (port,) in rows if port in web)
                 self.samples.append(count)
                 if count > self.limit:

@@ -200,6 +200,9 @@ def test_manager_index_lists_only_team_scoped_models(crew: Any) -> None:
         ("incidents", "ResponseTarget"),
         ("probes", "Heartbeat"),
         ("probes", "Ping"),
+        ("probes", "Check"),
+        ("probes", "Result"),
+        ("probes", "Rollup"),
     }
 
 

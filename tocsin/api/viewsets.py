@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
-from rest_framework import viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 
 from tocsin.api.lookups import INT_LOOKUP, not_found, object_id
@@ -89,6 +89,24 @@ class TeamScopedViewSet(ScopedViewSet):
 
     def visible(self, queryset: QuerySet) -> QuerySet:
         return scope(queryset, self.request.user, Action.VIEW, self.team_field)
+
+
+class ManagedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
+    """Team configuration that managers change and everyone in the team reads."""
+
+    required_actions = MANAGER_WRITES
+
+    def valid_input(self, serializer_class: type, instance: Any = None) -> dict[str, Any]:
+        """The request's input for a create, or (given ``instance``) a partial change: 400
+        with field errors when it does not hold."""
+        serializer = serializer_class(
+            instance,
+            data=self.request.data,
+            partial=instance is not None,
+            context=self.get_serializer_context(),
+        )
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
 
 
 class OwnedViewSet(ScopedViewSet):

@@ -20,6 +20,7 @@ A refusal names the field path and the bound: ``alerts[0].labels: at most 100 la
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -271,18 +272,27 @@ def url_of(value: Any, path: str, problems: Problems) -> str:
     if not isinstance(value, str):
         problems.add(path, "must be a URL string")
         return ""
+    href, problem = _checked_url(value)
+    if problem:
+        problems.add(path, problem)
+    return href
+
+
+# Senders repeat the same URLs and times across a batch and across re-sends (a rule's
+# generatorURL, a group's startsAt): each distinct text is checked once per process.
+@functools.lru_cache(maxsize=4096)
+def _checked_url(value: str) -> tuple[str, str]:
+    """(the URL, "") or ("", what is wrong with it)."""
     href = value.strip()
     if len(href) > MAX_URL:
-        problems.add(path, f"must be at most {MAX_URL} characters")
-        return ""
+        return "", f"must be at most {MAX_URL} characters"
     try:
         parts = urlsplit(href)
     except ValueError:
         parts = None
     if parts is None or parts.scheme.lower() not in URL_SCHEMES or not parts.netloc:
-        problems.add(path, "must be an http or https URL")
-        return ""
-    return href
+        return "", "must be an http or https URL"
+    return href, ""
 
 
 def time_of(value: Any, path: str, problems: Problems) -> datetime | None:
@@ -292,19 +302,26 @@ def time_of(value: Any, path: str, problems: Problems) -> datetime | None:
     if not isinstance(value, str):
         problems.add(path, "must be an RFC 3339 time string")
         return None
+    parsed, problem = _parsed_time(value)
+    if problem:
+        problems.add(path, problem)
+    return parsed
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_time(value: str) -> tuple[datetime | None, str]:
+    """(the time or None for Go's zero time, "") or (None, what is wrong with it)."""
     try:
         parsed = parse_datetime(value)
     except ValueError:
         parsed = None
     if parsed is None:
-        problems.add(path, f"is not an RFC 3339 time: {value[:40]!r}")
-        return None
+        return None, f"is not an RFC 3339 time: {value[:40]!r}"
     if parsed.tzinfo is None:
-        problems.add(path, "must include a time zone (Z or ±hh:mm)")
-        return None
+        return None, "must include a time zone (Z or ±hh:mm)"
     if parsed.year <= 1:
-        return None
-    return parsed
+        return None, ""
+    return parsed, ""
 
 
 def fingerprint_of(data: dict[str, Any], name: str, path: str, problems: Problems) -> str:
@@ -333,12 +350,10 @@ def alert_links(
     *extra: dict[str, str] | None,
 ) -> list[dict[str, str]]:
     """Links people want on an alert: the runbook from the annotations, then the sender's own."""
-    runbook = link(
-        annotations.get("runbook_url"),
-        "Runbook",
-        at(at(path, "annotations"), "runbook_url"),
-        problems,
-    )
+    href = annotations.get("runbook_url")
+    runbook = None
+    if href is not None:
+        runbook = link(href, "Runbook", at(at(path, "annotations"), "runbook_url"), problems)
     found = [item for item in (runbook, *extra) if item is not None]
     if len(found) > MAX_LINKS:
         problems.add(at(path, "links"), f"at most {MAX_LINKS} links (got {len(found)})")
