@@ -24,3 +24,17 @@ class ProbesConfig(AppConfig):
         register(
             "probes.heartbeats.prune_pings", "probes.heartbeats.services.prune_pings", minutes=60
         )
+        # Checks: due slots are claimed by the due-work loop as soon as they are due (at this
+        # worker's TOCSIN_PROBE_LOCATION); the schedule catches up what no loop ran.
+        register_due_work(
+            DueWork(
+                name="checks",
+                func="probes.checks.scheduler.run_all_due",
+                run="probes.checks.scheduler.run_due",
+                next_due="probes.checks.scheduler.next_due",
+                drain="probes.checks.scheduler.drain",
+            )
+        )
+        register("probes.checks.run_due", "probes.checks.scheduler.run_all_due", minutes=1)
+        register("probes.checks.rollup", "probes.checks.rollups.rollup", minutes=1)
+        register("probes.checks.prune", "probes.checks.rollups.prune", minutes=60)

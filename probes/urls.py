@@ -3,5 +3,6 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("probes.checks.urls")),
     path("", include("probes.heartbeats.urls")),
 ]

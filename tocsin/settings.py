@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -139,6 +140,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "NAME": env_str("TOCSIN_TEST_DB_NAME", str(VAR_DIR / f"test_tocsin_{os.getpid()}.sqlite3"))
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's PostgreSQL backend with a pool that recovers at once from a server restart.
+    DATABASES["default"]["ENGINE"] = "tocsin.db.postgresql"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # the pool checks a connection it hands out
     # One psycopg pool per process (TOCSIN_DB_POOL_MAX connections at most): see tocsin.db_pool.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = db_pool.pool_options()
@@ -336,6 +339,23 @@ TOCSIN_ALERT_RETENTION_DAYS = env_int("TOCSIN_ALERT_RETENTION_DAYS", 30, minimum
 # and days pings are kept (beyond the 7 days a start is paired with its finish).
 TOCSIN_PING_BODY_LIMIT = env_int("TOCSIN_PING_BODY_LIMIT", 100_000, minimum=0)
 TOCSIN_PING_RETENTION_DAYS = env_int("TOCSIN_PING_RETENTION_DAYS", 14, minimum=8)
+# Synthetic checks: the location this worker probes from (a check may require several), how many
+# checks one worker runs at once, and how long raw runs and each rollup level are kept
+# (probes.checks.rollups.prune; the tests set them as seconds).
+TOCSIN_PROBE_LOCATION = env_str("TOCSIN_PROBE_LOCATION", "default")
+TOCSIN_PROBE_CONCURRENCY = env_int("TOCSIN_PROBE_CONCURRENCY", 200, minimum=1)
+TOCSIN_CHECK_RESULT_RETENTION = timedelta(
+    hours=env_int("TOCSIN_CHECK_RESULT_RETENTION_HOURS", 48, minimum=2)
+)
+TOCSIN_CHECK_MINUTE_RETENTION = timedelta(
+    days=env_int("TOCSIN_CHECK_MINUTE_RETENTION_DAYS", 14, minimum=1)
+)
+TOCSIN_CHECK_HOUR_RETENTION = timedelta(
+    days=env_int("TOCSIN_CHECK_HOUR_RETENTION_DAYS", 90, minimum=2)
+)
+TOCSIN_CHECK_DAY_RETENTION = timedelta(
+    days=env_int("TOCSIN_CHECK_DAY_RETENTION_DAYS", 730, minimum=90)
+)
 
 LOGGING = {
     "version": 1,

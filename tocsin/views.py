@@ -79,11 +79,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 # The features that arrive in later issues; each page says honestly what it will hold.
 UPCOMING = {
-    "probes": (
-        "Probes",
-        "synthetic checks (HTTP, TCP, DNS, journeys) and heartbeats, with their latest results, "
-        "latency and uptime.",
-    ),
     "slos": (
         "SLOs",
         "service level objectives with their error budget, burn rate and history.",

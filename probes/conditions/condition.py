@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from probes.conditions.nodes import Node, Resolver
 from probes.conditions.parser import parse_tree
+
+# Distinct condition texts whose parse is kept (a few per check; 5,000 checks share most).
+PARSED_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,13 @@ class Condition:
         return self.text
 
 
+@lru_cache(maxsize=PARSED_KEPT)
 def parse(text: str) -> Condition:
-    """Parse and validate a condition; raises ``ConditionError`` (with ``.position``)."""
+    """Parse and validate a condition; raises ``ConditionError`` (with ``.position``).
+
+    Conditions are immutable, so the parse of a text is kept and shared: every run reads its
+    check afresh and would otherwise parse the same conditions again (a few per cent of a busy
+    worker's time)."""
     tree = parse_tree(text)
     return Condition(text, frozenset(tree.placeholders), tree)
 

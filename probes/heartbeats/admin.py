@@ -3,7 +3,8 @@
 Scoped like every team-owned admin (``TeamScopedAdmin``): managers see and edit the heartbeats
 of their teams' services. Each heartbeat page shows the exact ``curl`` and crontab lines to use,
 the slug URL with the service's ping key, why it is down, and its latest pings. Saving goes
-through ``services.settings_changed`` so a changed schedule or grace takes effect at once;
+through ``services.configured`` (a changed schedule or grace takes effect at once, the event log
+says who changed what) and deleting through ``services.delete`` (open alerts resolve first);
 pause, resume and snooze are list actions calling the same services as the API and ping URLs.
 Pings are read-only: the ping endpoints write them.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -23,32 +25,33 @@ from probes.heartbeats.schedule import humanize
 from tocsin.admin_mixins import ReadOnlyAdmin, TeamScopedAdmin
 
 RECENT_PINGS = 20
+# The read-only state a heartbeat's page shows (its "State" fieldset).
+STATE_SHOWN = (
+    "status_text",
+    "why_down",
+    "last_ping_at",
+    "last_success_at",
+    "last_start_at",
+    "last_duration_text",
+    "last_exit_status",
+    "expected_at",
+    "next_due_at",
+    "consecutive_failures",
+    "recent_pings",
+)
 
 
 @admin.register(Heartbeat)
 class HeartbeatAdmin(TeamScopedAdmin, admin.ModelAdmin):
     team_field = "service__team"
     team_scoped_fields = {"service": "team"}
+    owned_records = (Ping,)  # deleted with the heartbeat
     list_display = ("name", "service", "status_text", "schedule_text", "last_ping_at", "deadline")
     list_filter = ("status",)
     list_select_related = ("service",)
     search_fields = ("name", "slug", "service__name")
     actions = ("pause_selected", "resume_selected", "snooze_selected")
-    readonly_fields = (
-        "uuid",
-        "usage",
-        "status_text",
-        "why_down",
-        "last_ping_at",
-        "last_success_at",
-        "last_start_at",
-        "last_duration_text",
-        "last_exit_status",
-        "expected_at",
-        "next_due_at",
-        "consecutive_failures",
-        "recent_pings",
-    )
+    readonly_fields = ("uuid", "usage", *STATE_SHOWN)
     fieldsets = (
         (None, {"fields": ("service", "name", "slug", "description", "uuid")}),
         ("How to ping", {"fields": ("usage",)}),
@@ -67,24 +70,7 @@ class HeartbeatAdmin(TeamScopedAdmin, admin.ModelAdmin):
             },
         ),
         ("Pausing", {"fields": ("manual_resume", "snoozed_until")}),
-        (
-            "State",
-            {
-                "fields": (
-                    "status_text",
-                    "why_down",
-                    "last_ping_at",
-                    "last_success_at",
-                    "last_start_at",
-                    "last_duration_text",
-                    "last_exit_status",
-                    "expected_at",
-                    "next_due_at",
-                    "consecutive_failures",
-                    "recent_pings",
-                )
-            },
-        ),
+        ("State", {"fields": STATE_SHOWN}),
     )
 
     @admin.display(description="status")
@@ -148,30 +134,33 @@ class HeartbeatAdmin(TeamScopedAdmin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Heartbeat, form: Any, change: bool) -> None:
         self.ensure_manages(request, obj)
-        obj.save()
-        services.ping_key_for(obj.service)
-        if change:
-            services.settings_changed(obj)
+        with transaction.atomic():
+            obj.save()
+            services.configured(obj, created=not change, actor=request.user)
+
+    def delete_model(self, request: HttpRequest, obj: Heartbeat) -> None:
+        self.ensure_manages(request, obj)
+        services.delete(obj, actor=request.user)  # its open alerts resolve; the log says who
 
     @admin.action(description="Pause selected heartbeats", permissions=["change"])
     def pause_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         for heartbeat in queryset:
             self.ensure_manages(request, heartbeat)
-            services.pause(heartbeat)
+            services.pause(heartbeat, actor=request.user)
         self.message_user(request, f"Paused {len(queryset)} heartbeat(s).", messages.SUCCESS)
 
     @admin.action(description="Resume selected heartbeats", permissions=["change"])
     def resume_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         for heartbeat in queryset:
             self.ensure_manages(request, heartbeat)
-            services.resume(heartbeat)
+            services.resume(heartbeat, actor=request.user)
         self.message_user(request, f"Resumed {len(queryset)} heartbeat(s).", messages.SUCCESS)
 
     @admin.action(description="Snooze selected heartbeats for an hour", permissions=["change"])
     def snooze_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         for heartbeat in queryset:
             self.ensure_manages(request, heartbeat)
-            services.snooze(heartbeat, 3600)
+            services.snooze(heartbeat, 3600, actor=request.user)
         self.message_user(request, f"Snoozed {len(queryset)} heartbeat(s).", messages.SUCCESS)
 
 

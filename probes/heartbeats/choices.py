@@ -12,6 +12,9 @@ from django.db import models
 # A start and its finish further apart than this are not paired: no duration (Healthchecks'
 # limit too), and a forgotten start does not make next month's run look slow.
 MAX_DURATION = timedelta(days=7)
+# The longest period, grace or time limit in seconds (a year, as Healthchecks allows): beyond it
+# the schedule's arithmetic would leave the calendar.
+MAX_PERIOD = 366 * 86400
 # How many finished runs ``recent_outcomes`` remembers (the largest failure window).
 OUTCOME_MEMORY = 100
 SLUG_PATTERN = r"[a-z0-9_-]+"

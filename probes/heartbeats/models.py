@@ -30,6 +30,7 @@ from django.utils.timezone import now as utc_now
 from probes.heartbeats import schedule
 from probes.heartbeats.choices import (
     MAX_DURATION,
+    MAX_PERIOD,
     OUTCOME_MEMORY,
     SLUG_PATTERN,
     HeartbeatStatus,
@@ -39,6 +40,7 @@ from probes.heartbeats.choices import (
 from probes.heartbeats.pings import Ping, PingKey
 
 __all__ = [
+    "CONFIG_FIELDS",
     "MAX_DURATION",
     "STATE_FIELDS",
     "Heartbeat",
@@ -69,7 +71,7 @@ class Heartbeat(models.Model):
         null=True,
         blank=True,
         default=86400,
-        validators=[MinValueValidator(10)],
+        validators=[MinValueValidator(10), MaxValueValidator(MAX_PERIOD)],
         help_text="Seconds between runs, when no cron expression is given.",
     )
     cron = models.CharField(
@@ -81,21 +83,27 @@ class Heartbeat(models.Model):
         max_length=64, default="UTC", help_text="The zone the cron expression is read in."
     )
     grace = models.PositiveIntegerField(
-        default=3600, help_text="Seconds after the expected time before the job counts as missing."
+        default=3600,
+        validators=[MaxValueValidator(MAX_PERIOD)],
+        help_text="Seconds after the expected time before the job counts as missing.",
     )
     min_runtime = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Seconds: a run that finishes faster raises an alert."
+        null=True,
+        blank=True,
+        # Run times are measured up to MAX_DURATION: a longer minimum could never be judged.
+        validators=[MaxValueValidator(int(MAX_DURATION.total_seconds()))],
+        help_text="Seconds: a run that finishes faster raises an alert.",
     )
     max_runtime = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1)],
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PERIOD)],
         help_text="Seconds: a run still going this long after its start raises an alert.",
     )
     too_often = models.PositiveIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1)],
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PERIOD)],
         help_text="Seconds: two successes closer together than this raise an alert.",
     )
     # -- failure tolerance: N in a row, or X % of the last W runs -------------------------------
@@ -426,6 +434,24 @@ class Heartbeat(models.Model):
         local = moment.astimezone(schedule.zone(self.timezone))
         return local.strftime("%Y-%m-%d %H:%M %Z")
 
+
+# What people configure (admin, API): shown back by the API and recorded in the event log.
+CONFIG_FIELDS = (
+    "name",
+    "slug",
+    "description",
+    "period",
+    "cron",
+    "timezone",
+    "grace",
+    "min_runtime",
+    "max_runtime",
+    "too_often",
+    "failures_before_alert",
+    "failure_percent",
+    "failure_window",
+    "manual_resume",
+)
 
 # The columns a ping or an evaluation writes: saved with update_fields, one UPDATE.
 STATE_FIELDS = (

@@ -3,7 +3,12 @@
 ``request()`` is the reusable part (journeys call it per step); ``observe()`` is the check.
 Clients are kept per event loop and per option set that needs its own connection pool (TLS
 verification, CA, client certificate, IP version): a worker running thousands of checks a
-minute reuses connections instead of paying a TCP and TLS handshake each run.
+minute reuses connections instead of paying a TCP and TLS handshake each run. Each option set
+has ``POOLS`` clients, a URL always going to the same one (so it finds its kept-alive
+connection): httpcore's pool walks all its connections, some parts twice over, on every
+request and every response it closes, so at a few hundred runs at once one big pool cost a
+worker more CPU than the requests (bench/probes.py's bare loop spends a third as much CPU per
+request through 64 clients as through one).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.cookiejar
+import importlib.util
 import ipaddress
+import sys
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -127,8 +134,19 @@ async def observe(config: dict[str, Any], timeout: float) -> Observation:
 
 # ---- clients ---------------------------------------------------------------------------
 
+# Connection pools per option set, and each pool's size (together what one pool had before).
+POOLS = 64
+POOL_CONNECTIONS = 100
+POOL_KEEPALIVE = 8
+
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, httpx.AsyncClient]]
 _clients = weakref.WeakKeyDictionary()
+
+# httpcore asks sniffio which async library runs each time it makes a lock or an event (several
+# per request); sniffio is not installed (anyio no longer needs it), and each failed import
+# searched sys.path again: a few per cent of a busy worker's time. Its absence is remembered.
+if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]  # import fails at once
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -141,11 +159,12 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
         return False
 
 
-def client_for(options: HttpOptions) -> httpx.AsyncClient:
-    """The pooled client for these options on the running loop."""
+def client_for(options: HttpOptions, url: str = "") -> httpx.AsyncClient:
+    """The pooled client for these options (and this URL's share of them) on the running
+    loop."""
     loop = asyncio.get_running_loop()
     clients = _clients.setdefault(loop, {})
-    key = options.client_key()
+    key = (*options.client_key(), hash(url) % POOLS)
     client = clients.get(key)
     if client is None or client.is_closed:
         context = _certs.client_context(
@@ -158,7 +177,9 @@ def client_for(options: HttpOptions) -> httpx.AsyncClient:
         transport = httpx.AsyncHTTPTransport(
             verify=context,
             local_address=local,
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+            limits=httpx.Limits(
+                max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_KEEPALIVE
+            ),
         )
         client = httpx.AsyncClient(
             transport=transport,
@@ -269,7 +290,7 @@ async def request(
     elif options.auth_type == "bearer":
         send_headers["Authorization"] = f"Bearer {options.token}"
     try:
-        client = client_for(options)
+        client = client_for(options, url)
         async with asyncio.timeout(timeout):
             async with client.stream(
                 method.upper(),
@@ -343,7 +364,9 @@ def _peer(response: httpx.Response, values: dict[str, Any], details: dict[str, A
     address = stream.get_extra_info("server_addr")
     if address:
         values["IP"] = address[0]
-    sslobj = stream.get_extra_info("ssl_object")
+    # Each lookup makes anyio gather all the socket's attributes (system calls): ask for the
+    # TLS object only where there is one.
+    sslobj = stream.get_extra_info("ssl_object") if response.url.scheme == "https" else None
     if sslobj is not None:
         der = sslobj.getpeercert(binary_form=True)
         if der:

@@ -96,6 +96,12 @@ def test_a_period_is_plain_elapsed_time_across_dst(service):
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"period": None}, "period"),
         ({"min_runtime": 600, "max_runtime": 60}, "min_runtime"),
+        # A year at most (the admin refused nothing, and a ping then failed with a 500).
+        ({"period": 10**9}, "period"),
+        ({"grace": 10**9}, "grace"),
+        ({"max_runtime": 10**9}, "max_runtime"),
+        ({"too_often": 10**9}, "too_often"),
+        ({"min_runtime": 8 * 86400}, "min_runtime"),
     ],
 )
 def test_a_bad_schedule_is_refused_with_the_field_named(service, fields, field):

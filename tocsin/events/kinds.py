@@ -55,6 +55,13 @@ declare_config("inhibition", "inhibition rule")
 declare_config("maintenance", "maintenance window")
 declare_config("alert_rule", "metric threshold rule")
 
+# --- Probes -------------------------------------------------------------------------------
+declare_config(
+    "heartbeat", "heartbeat", "created", "updated", "deleted", "paused", "resumed", "snoozed"
+)
+declare_config("check", "synthetic check", "created", "updated", "deleted", "paused", "resumed")
+declare("check.state_changed", "a synthetic check's state changed", ["check_id", "state"])
+
 # --- Incidents ----------------------------------------------------------------------------
 INCIDENT = ("incident_id",)
 declare(
