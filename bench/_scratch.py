@@ -48,6 +48,18 @@ import django  # noqa: E402
 django.setup()
 
 
+def fresh_database() -> None:
+    """Migrate the scratch database and empty it. SQLite's is new every run; a PostgreSQL
+    database named by DATABASE_URL is the same from run to run, and what an earlier run left
+    (its checks, alerts, events) would be measured too."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    if connection.vendor != "sqlite":
+        call_command("flush", interactive=False, verbosity=0)
+
+
 # --- Real processes: what the benches start beside themselves --------------------------------
 
 import signal  # noqa: E402

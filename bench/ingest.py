@@ -54,6 +54,7 @@ from _scratch import (  # noqa: E402  (first: Django on a scratch database)
     ROOT,
     SCRATCH,
     free_port,
+    fresh_database,
     start_process,
     stop_process,
     wait_until_idle,
@@ -63,7 +64,6 @@ from _scratch import (  # noqa: E402  (first: Django on a scratch database)
 
 # isort: split
 from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 
 from incidents.models import Incident  # noqa: E402
 from monitoring.models import Alert, Integration, IntegrationKind, Service  # noqa: E402
@@ -108,7 +108,7 @@ def ensure_installed(*commands: str) -> dict[str, str]:
 
 
 def prepare() -> tuple[Service, str]:
-    call_command("migrate", verbosity=0)
+    fresh_database()
     team = Team.objects.create(name=f"bench-{time.time_ns()}")
     service = Service.objects.create(team=team, name="Bench API")
     integration = Integration(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import statistics
 import time
 import zlib
 from datetime import timedelta
@@ -46,12 +45,12 @@ GOAL_P95_MS = 150
 import _scratch  # noqa: E402, F401  (first: Django on a scratch database)
 
 # isort: split
+from _pages import measure  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Model  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from incidents.models import Incident, IncidentAlert  # noqa: E402
@@ -301,35 +300,12 @@ def pages(deep: dict[str, str]) -> dict[str, str]:
 OUTSIDE_GOAL = {"reports_12_weeks"}
 
 
-# -- timing --------------------------------------------------------------------------------------
-def measure(client: Client, url: str) -> dict[str, float | int]:
-    response = client.get(url)  # warm caches (templates, static manifest) once
-    assert response.status_code == 200, (url, response.status_code, response.content[:300])
-    times, cpu = [], []
-    for _ in range(REPEAT):
-        with CaptureQueriesContext(connection) as queries:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            response = client.get(url)
-            times.append((time.perf_counter() - start) * 1000)
-            cpu.append((time.process_time() - start_cpu) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    times.sort()
-    return {
-        "p50_ms": round(statistics.median(times), 1),
-        "p95_ms": round(times[max(0, -(-len(times) * 95 // 100) - 1)], 1),
-        # This process's CPU alone (Python: view, ORM, templates); the rest of the wall time is
-        # the database and, on a shared machine, waiting for a core.
-        "cpu_p50_ms": round(statistics.median(cpu), 1),
-        "queries": len(queries),
-    }
-
-
 def main() -> None:
     started = time.perf_counter()
     client, deep = seed()
     seeded = time.perf_counter() - started
     gc.collect()  # the seeding's garbage is no part of what a page costs
-    figures = {name: measure(client, url) for name, url in pages(deep).items()}
+    figures = {name: measure(client, url, REPEAT) for name, url in pages(deep).items()}
     for name, f in figures.items():
         p50, p95, cpu, queries = f["p50_ms"], f["p95_ms"], f["cpu_p50_ms"], f["queries"]
         print(

@@ -41,6 +41,7 @@ os.environ.setdefault("TOCSIN_REDIS_PREFIX", f"bench-live-{os.getpid()}")
 
 from _scratch import (  # noqa: E402  (first: Django on a scratch database)
     free_port,
+    fresh_database,
     start_process,
     stop_process,
     wait_until_ok,
@@ -56,7 +57,6 @@ from django.contrib.auth import (  # noqa: E402
     SESSION_KEY,
     get_user_model,
 )
-from django.core.management import call_command  # noqa: E402
 from django.db import connections, transaction  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
@@ -67,7 +67,7 @@ from tocsin.models import Event, Membership, Role, Team  # noqa: E402
 
 def prepare() -> tuple[Team, list[str]]:
     """A team with SUBSCRIBERS viewers, each with a signed-in session (written directly)."""
-    call_command("migrate", verbosity=0)
+    fresh_database()
     team = Team.objects.create(name=f"bench-{time.time_ns()}")
     User = get_user_model()
     store = import_module(settings.SESSION_ENGINE).SessionStore

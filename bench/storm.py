@@ -47,6 +47,7 @@ GRACE_SECONDS = float(os.environ.get("GRACE_SECONDS", "5"))
 from _scratch import (  # noqa: E402  (first: Django on a scratch database)
     SCRATCH,
     free_port,
+    fresh_database,
     start_process,
     stop_process,
     wait_until_ok,
@@ -58,7 +59,6 @@ import httpx  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 
 from incidents.escalation import services as policies  # noqa: E402
 from incidents.models import (  # noqa: E402
@@ -137,7 +137,7 @@ def start_webhook_receiver(pages: Pages) -> tuple[ThreadingHTTPServer, str]:
 def prepare(webhook_url: str) -> tuple[Service, str, int]:
     """A team, a service with a Prometheus integration and a policy paging one person at once.
     Returns the service, the integration key and the number of pages each incident makes."""
-    call_command("migrate", verbosity=0)
+    fresh_database()
     team = Team.objects.create(name=f"storm-{time.time_ns()}")
     service = Service.objects.create(team=team, name="Storm API")
     integration = Integration(
@@ -298,6 +298,17 @@ def page_figures(service: Service, pages: Pages, first_alert_at: float, expected
     return figures
 
 
+def wait_for_task_cluster(timeout: float = 60) -> None:
+    """Until the worker's django-q cluster says it is running (its log line)."""
+    log = SCRATCH / "tocsin-worker.log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and re.search(r"Q Cluster .* running", log.read_text(errors="replace")):
+            return
+        time.sleep(0.2)
+    say("the worker's task cluster did not report running; storming anyway")
+
+
 def main() -> None:
     say(f"scratch folder (database, server and worker logs): {SCRATCH}")
     pages = Pages()
@@ -317,6 +328,9 @@ def main() -> None:
         wait_until_ok(f"{base_url}/health/live", web, "tocsin-web")
         # The worker has reported in: pages can go out from the first alert on.
         wait_until_ok(f"{base_url}/health/ready", worker, "tocsin-worker")
+        # A storm hits a running worker, not one still forking its task cluster (two cores
+        # busy importing Django would be measured as page latency).
+        wait_for_task_cluster()
         say(f"web server and worker ready after {time.monotonic() - started:.1f} s")
         say(f"storm: {ALERTS} alerts in batches of {BATCH_SIZE}, {CONNECTIONS} senders")
         url = f"{base_url}/ingest/prometheus/{key}/api/v2/alerts"
