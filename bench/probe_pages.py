@@ -4,7 +4,7 @@ Uptime Kuma becomes unusable at 500 to 1,400 monitors; the goal here is both pag
 server time at 5,000 checks with a month of rollups, with a number of queries that does not grow
 with the checks. Seeds a scratch database (SQLite by default; DATABASE_URL for PostgreSQL) with
 CHECKS HTTP checks over SERVICES services of one team (most up, some down, degraded or paused,
-one slot each), DAYS days of daily and HOURLY_DAYS days of hourly rollups for every check, and
+one slot each), DAYS days of rollups for every check (the last HOURLY_DAYS with their hours), and
 RESULTS recent runs per check — written by ``INSERT … SELECT`` over a small table of buckets, so
 millions of rows take seconds — then requests each page REPEAT times in-process (Django's test
 client: the view, the ORM and the templates, without HTTP) as a responder of the team: the grid
@@ -44,9 +44,10 @@ from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from monitoring.models import Service  # noqa: E402
-from probes.checks.choices import ANY_LOCATION, CheckState, Period  # noqa: E402
+from probes.checks.choices import ANY_LOCATION, CheckState  # noqa: E402
 from probes.checks.models import Check, Slot  # noqa: E402
-from probes.checks.results import Result, Rollup, empty_histogram, pack  # noqa: E402
+from probes.checks.points import Point, encode  # noqa: E402
+from probes.checks.results import Result, Rollup, histogram_of, pack  # noqa: E402
 from tocsin.models import Membership, Role, Team  # noqa: E402
 
 # One check in this many is down, degraded or paused; the rest are up.
@@ -57,10 +58,10 @@ def table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def fill_buckets(starts: list) -> None:
+def fill_buckets(starts: list, field: models.Field | None = None) -> None:
     """A temporary table of (k, t): the bucket starts the rollups and results are written for."""
-    kind = "timestamp with time zone" if connection.vendor == "postgresql" else "text"
-    field = models.DateTimeField()
+    field = field or models.DateTimeField()
+    kind = field.db_type(connection) if connection.vendor == "postgresql" else "text"
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_buckets")
         cursor.execute(f"CREATE TEMPORARY TABLE bench_buckets (k integer, t {kind})")
@@ -70,19 +71,36 @@ def fill_buckets(starts: list) -> None:
         )
 
 
-def insert_rollups(period: str, starts: list, runs: int) -> None:
-    """One row per check and bucket: ``runs`` runs, a few down, latencies that vary (``%%``:
-    the drivers' parameter style, so ``%`` is SQL's modulo)."""
-    fill_buckets(starts)
+def hours_blob() -> bytes:
+    """A day of hour points (60 runs each, one failed in some, latencies that vary), packed."""
+    hours = [
+        Point(
+            up=60 - (h % 5 == 0),
+            down=int(h % 5 == 0),
+            p50=20 + h,
+            p95=70 + 2 * h,
+            p99=140 + 3 * h,
+            histogram=histogram_of([20 + h] * 30 + [70 + 2 * h] * 27 + [140 + 3 * h] * 3),
+        )
+        for h in range(24)
+    ]
+    return encode(hours, True)
+
+
+def insert_rollups(days: list, hourly_days: int, runs: int) -> None:
+    """One row per check and day: ``runs`` runs, a few down, latencies that vary (``%%``: the
+    drivers' parameter style, so ``%`` is SQL's modulo); the last ``hourly_days`` days carry
+    their packed hours."""
+    fill_buckets(days, models.DateField())
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table(Rollup)} (probe_id, period, bucket_start, up, degraded, down, "
-            "unknown, p50, p95, p99, histogram) "
-            "SELECT c.id, %s, b.t, %s - ((c.id + b.k) %% 3), 0, (c.id + b.k) %% 3, 0, "
+            f"INSERT INTO {table(Rollup)} (probe_id, day, up, degraded, down, unknown, p50, p95, "
+            "p99, histogram, hours, minutes) "
+            "SELECT c.id, b.t, %s - ((c.id + b.k) %% 3), 0, (c.id + b.k) %% 3, 0, "
             "20 + (c.id * 7 + b.k * 13) %% 80, 70 + (c.id * 7 + b.k * 13) %% 80, "
-            "140 + (c.id * 7 + b.k * 13) %% 80, %s "
+            "140 + (c.id * 7 + b.k * 13) %% 80, %s, CASE WHEN b.k < %s THEN %s ELSE %s END, %s "
             f"FROM {table(Check)} c CROSS JOIN bench_buckets b",
-            [period, runs, pack(empty_histogram())],
+            [runs, pack(histogram_of([50] * runs)), hourly_days, hours_blob(), b"", b""],
         )
 
 
@@ -141,11 +159,8 @@ def seed() -> tuple[Client, int]:
             ),
             batch_size=1000,
         )
-        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        insert_rollups(Period.DAY, [today - timedelta(days=d) for d in range(DAYS)], 1440)
-        hour = now.replace(minute=0, second=0, microsecond=0)
-        hours = [hour - timedelta(hours=h) for h in range(HOURLY_DAYS * 24)]
-        insert_rollups(Period.HOUR, hours, 60)
+        today = now.date()
+        insert_rollups([today - timedelta(days=d) for d in range(DAYS)], HOURLY_DAYS, 1440)
         minute = now.replace(second=0, microsecond=0)
         insert_results([minute - timedelta(minutes=m) for m in range(RESULTS)])
     if connection.vendor == "postgresql":

@@ -21,8 +21,10 @@ from monitoring.ingest import key_cache
 from monitoring.ingest import kinds as integration_kinds
 from monitoring.ingest.kinds import prometheus
 from monitoring.models import Alert, AlertStatus, Integration, IntegrationKind, Service
+from tocsin.api.lookups import id_in_body
 from tocsin.events import record
 from tocsin.models import Team
+from tocsin.permissions import Action, scope
 from tocsin.services import ServiceError
 
 MAX_TAGS = 20
@@ -395,3 +397,16 @@ ingest_url = integration_kinds.ingest_url
 def prometheus_target(key: str | None = None) -> dict[str, str]:
     """What Prometheus' ``alerting.alertmanagers`` entry needs to reach this server."""
     return prometheus.target(key or KEY_PLACEHOLDER)
+
+
+def service_team_in_body(request: Any) -> Team | None:
+    """The team of the service a write names, as ``tocsin.api.lookups.team_in_body`` does for
+    teams: the APIs of services' configuration (silences, maintenance, checks, heartbeats)
+    return it from ``permission_team`` so that a member whose role is too low gets 403 before
+    the input is read; a service the caller cannot see is left to validation (400)."""
+    pk = id_in_body(request, "service")
+    if pk is None:
+        return None
+    visible = scope(Service.objects.select_related("team"), request.user, Action.VIEW)
+    service = visible.filter(pk=pk).first()
+    return service.team if service else None

@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
 
-from monitoring.api.lookups import service_team_in_body
+from monitoring.services import service_team_in_body
 from tocsin.api.serializers import NoInputSerializer
 from tocsin.api.viewsets import ManagedViewSet
 from tocsin.models import Team

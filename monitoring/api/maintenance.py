@@ -15,13 +15,13 @@ from rest_framework.response import Response
 
 from monitoring import suppression as services
 from monitoring.api.filters import MaintenanceWindowFilter
-from monitoring.api.lookups import service_team_in_body
 from monitoring.api.suppression import (
     DurationTextField,
     ScopedInput,
     visible_service_field,
 )
 from monitoring.models import MaintenanceWindow, Service
+from monitoring.services import service_team_in_body
 from monitoring.suppression import maintenance
 from tocsin.api.viewsets import ManagedViewSet
 from tocsin.models import Team

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from probes.checks import services
-from probes.checks.models import Check, Result, Rollup
+from probes.checks.models import Check, RecentMinute, Result, Rollup
 from tocsin.admin_mixins import ReadOnlyAdmin, TeamScopedAdmin, scoped_rows
 
 STATE_SHOWN = (
@@ -35,7 +35,7 @@ STATE_SHOWN = (
 class CheckAdmin(TeamScopedAdmin, admin.ModelAdmin):
     team_field = "service__team"
     team_scoped_fields = {"service": "team"}
-    owned_records = (Result, Rollup)  # deleted with the check
+    owned_records = (Result, Rollup, RecentMinute)  # deleted with the check
     list_display = ("name", "service", "kind", "state_text", "interval", "last_run_at")
     list_filter = ("state", "kind", "paused")
     list_select_related = ("service",)
@@ -132,11 +132,16 @@ class ResultAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
 @admin.register(Rollup)
 class RollupAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
     team_field = "probe__service__team"
-    list_display = ("bucket_start", "probe", "period", "up", "degraded", "down", "unknown", "p95")
-    list_filter = ("period",)
+    list_display = ("day", "probe", "up", "degraded", "down", "unknown", "p50", "p95", "p99")
+    date_hierarchy = "day"
     list_select_related = ("probe",)
-    exclude = ("histogram",)
+    search_fields = ("probe__name",)
+    # The packed hours and minutes are read through the check's page and API, not as bytes.
+    exclude = ("histogram", "hours", "minutes")
     readonly_fields = ("histogram_text",)
+
+    def get_queryset(self, request: Any) -> Any:
+        return super().get_queryset(request).defer("hours", "minutes")
 
     @admin.display(description="latency histogram")
     def histogram_text(self, obj: Rollup) -> Any:

@@ -29,11 +29,10 @@ from rest_framework.response import Response
 from monitoring.models import Service
 from probes import kinds
 from probes.api import ServiceConfigViewSet
-from probes.checks import services
-from probes.checks.choices import CheckState, Period, ResultStatus
-from probes.checks.models import CHECK_STATE_FIELDS, Check, Result, Rollup
+from probes.checks import rollups_api, services
+from probes.checks.choices import CheckState, ResultStatus
+from probes.checks.models import CHECK_STATE_FIELDS, Check, Result
 from probes.checks.pages import redacted_config, restore_redacted
-from probes.checks.results import HISTOGRAM_EDGES
 from tocsin.api.filters import IdFilter, StrictFilterSet, TeamRefFilter
 from tocsin.api.lookups import visible_teams
 from tocsin.api.pagination import KeysetPagination
@@ -220,45 +219,7 @@ class ResultDetailSerializer(ResultSerializer):
         read_only_fields = fields
 
 
-class RollupSerializer(serializers.ModelSerializer):
-    team = serializers.IntegerField(source="probe.service.team_id", read_only=True)
-    check = serializers.IntegerField(source="probe_id", read_only=True)
-    period = serializers.CharField(read_only=True, help_text="m (minute), h (hour) or d (day).")
-    uptime = serializers.FloatField(
-        read_only=True,
-        allow_null=True,
-        help_text="Share of known runs that were up or degraded (unknown gaps are left out).",
-    )
-    histogram = serializers.SerializerMethodField(
-        help_text="Runs per latency bin; the bins' upper edges in ms are "
-        f"{', '.join(map(str, HISTOGRAM_EDGES))}, and the last bin holds the slower ones."
-    )
-
-    class Meta:
-        model = Rollup
-        fields = [
-            "id",
-            "team",
-            "check",
-            "period",
-            "bucket_start",
-            "up",
-            "degraded",
-            "down",
-            "unknown",
-            "uptime",
-            "p50",
-            "p95",
-            "p99",
-            "histogram",
-        ]
-        read_only_fields = fields
-
-    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
-    def get_histogram(self, rollup: Rollup) -> list[int]:
-        return rollup.counts()
-
-
+# The most one answer of /checks/{id}/rollups/ spans, per period (about 2,000 points at most).
 # --- Filters ------------------------------------------------------------------------------------
 
 
@@ -284,21 +245,6 @@ class ResultFilter(StrictFilterSet):
 
     class Meta:
         model = Result
-        fields: list[str] = []
-
-
-class RollupFilter(StrictFilterSet):
-    check = IdFilter(field_name="probe")
-    period = django_filters.ChoiceFilter(choices=Period.choices)
-    since = django_filters.IsoDateTimeFilter(
-        field_name="bucket_start", lookup_expr="gte", help_text="Buckets starting at or after."
-    )
-    until = django_filters.IsoDateTimeFilter(
-        field_name="bucket_start", lookup_expr="lt", help_text="Buckets starting before."
-    )
-
-    class Meta:
-        model = Rollup
         fields: list[str] = []
 
 
@@ -396,13 +342,19 @@ class CheckViewSet(ServiceConfigViewSet):
         result = Result.objects.select_related("probe__service").get(pk=result.pk)
         return Response(ResultDetailSerializer(result).data)
 
+    @extend_schema(
+        summary="A check's minutes, hours or days, oldest first (minutes are kept 14 days, "
+        "hours 90, days 2 years)",
+        parameters=[rollups_api.CheckPointsQuerySerializer],
+        responses=rollups_api.CheckPointsSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def rollups(self, request: Request, pk: int) -> Response:
+        return Response(rollups_api.points_answer(self.get_object(), request.query_params))
+
 
 class ResultPagination(KeysetPagination):
     at_field = "started_at"
-
-
-class RollupPagination(KeysetPagination):
-    at_field = "bucket_start"
 
 
 @extend_schema_view(
@@ -424,22 +376,3 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScoped
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return ResultDetailSerializer if self.action == "retrieve" else ResultSerializer
-
-
-@extend_schema_view(
-    list=extend_schema(summary="Rollups (per minute, hour or day) of the checks you can view"),
-    retrieve=extend_schema(summary="One rollup"),
-)
-class RollupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamScopedViewSet):
-    """Counts per status and latency percentiles per bucket: what uptime bars and SLOs read.
-    Kept 14 days per minute, 90 days per hour and 2 years per day by default."""
-
-    model = Rollup
-    what = "check rollup"
-    team_field = "probe__service__team"
-    serializer_class = RollupSerializer
-    filterset_class = RollupFilter
-    pagination_class = RollupPagination
-
-    def shape(self, queryset: QuerySet[Rollup]) -> QuerySet[Rollup]:
-        return queryset.select_related("probe__service").order_by("-bucket_start", "-id")

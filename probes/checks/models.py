@@ -30,12 +30,12 @@ from probes.checks.choices import (
     CheckState,
     ResultStatus,
 )
-from probes.checks.results import Result, Rollup
+from probes.checks.results import RecentMinute, Result, Rollup
 from probes.checks.state import SlotStateMachine
 from probes.conditions import Condition, ConditionError, parse
 from probes.kinds.base import InvalidConfig
 
-__all__ = ["Check", "CheckState", "Result", "ResultStatus", "Rollup", "Slot"]
+__all__ = ["Check", "CheckState", "RecentMinute", "Result", "ResultStatus", "Rollup", "Slot"]
 
 
 def parse_conditions(texts: Any, field: str) -> list[Condition]:

@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 
-from probes.checks import services
+from probes.checks import rollups, services
 from probes.checks.choices import ANY_LOCATION, CheckState, Period
 from probes.checks.forms import CheckTestForm
 from probes.checks.models import Check, Result, Rollup, Slot
@@ -218,10 +218,10 @@ def _day_start(now: datetime, days: int) -> datetime:
 
 
 def _day_rows(check_ids: list[int], start: datetime) -> QuerySet:
-    """Day rollups of the checks from ``start`` (their unique index: check, period, day)."""
-    return Rollup.objects.filter(
-        probe_id__in=check_ids, period=Period.DAY, bucket_start__gte=start
-    ).values_list("probe_id", "bucket_start", "up", "degraded", "down", "unknown")
+    """Day rollups of the checks from ``start`` (their unique index: check, day)."""
+    return Rollup.objects.filter(probe_id__in=check_ids, day__gte=start.date()).values_list(
+        "probe_id", "day", "up", "degraded", "down", "unknown"
+    )
 
 
 def _uptime(found: dict[date, Any], start: datetime, days: int) -> Uptime:
@@ -234,8 +234,8 @@ def uptime_days(check_ids: list[int], now: datetime, days: int = UPTIME_DAYS) ->
     whatever the number of checks."""
     start = _day_start(now, days)
     found: dict[int, dict[date, Any]] = {pk: {} for pk in check_ids}
-    for probe_id, bucket_start, *counts in _day_rows(check_ids, start):
-        found[probe_id][bucket_start.date()] = counts
+    for probe_id, day, *counts in _day_rows(check_ids, start):
+        found[probe_id][day] = counts
     return {pk: _uptime(found[pk], start, days) for pk in check_ids}
 
 
@@ -349,18 +349,14 @@ def check_grid(request: HttpRequest) -> HttpResponse:
 
 
 # --- a check's page ---------------------------------------------------------------------------
-DAY_COLUMNS = ("bucket_start", "up", "degraded", "down", "unknown", "p50", "p95", "p99")
+DAY_COLUMNS = ("day", "up", "degraded", "down", "unknown", "p50", "p95", "p99")
 
 
 def latency_series(check: Check, now: datetime) -> dict[str, Any]:
     """p50/p95/p99 per hour over the last ``HOURLY_DAYS`` days, for the chart (the daily
     series comes from the rows the uptime bars read)."""
-    hours = Rollup.objects.filter(
-        probe=check,
-        period=Period.HOUR,
-        bucket_start__gte=now - timedelta(days=HOURLY_DAYS),
-    ).order_by("bucket_start")
-    return _series(hours.values_list("bucket_start", "p50", "p95", "p99"))
+    hours = rollups.points(check.pk, Period.HOUR, now - timedelta(days=HOURLY_DAYS), now)
+    return _series((at, point.p50, point.p95, point.p99) for at, point in hours)
 
 
 def _series(rows: Any) -> dict[str, Any]:
@@ -397,13 +393,11 @@ def _check_context(request: HttpRequest, check: Check) -> dict[str, Any]:
         result.latency_text = latency_text(result.latency_ms)
         result.badge = BADGES.get(CheckState(result.status), "badge-muted")
     start = _day_start(now, UPTIME_DAYS)
-    days = list(_day_rows([check.pk], start).values_list(*DAY_COLUMNS).order_by("bucket_start"))
-    _decorate(
-        check, now, user, _uptime({row[0].date(): row[1:5] for row in days}, start, UPTIME_DAYS)
-    )
+    days = list(_day_rows([check.pk], start).values_list(*DAY_COLUMNS).order_by("day"))
+    _decorate(check, now, user, _uptime({row[0]: row[1:5] for row in days}, start, UPTIME_DAYS))
     chart = {
         "hourly": latency_series(check, now),
-        "daily": _series((row[0], *row[5:]) for row in days),
+        "daily": _series((rollups.day_start(row[0]), *row[5:]) for row in days),
     }
     return {
         "check": check,

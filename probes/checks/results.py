@@ -1,26 +1,28 @@
-"""What runs leave behind: ``Result`` (one run, kept 48 h) and ``Rollup`` (per minute, hour, day).
+"""What runs leave behind: ``Result`` (one run, kept 48 h), ``Rollup`` (a check's day, with its
+hours and minutes packed) and ``RecentMinute`` (minutes not packed yet).
 
 Rollups are small on purpose (the Uptime Kuma lesson: unbounded raw results): counts per
 status, latency percentiles in whole milliseconds, and a fixed 12-bin latency histogram packed
-into 48 bytes. Minute rows take their percentiles from the raw results exactly; hour and day
-rows merge the histograms of the level below exactly (sums per bin) and read approximate
+as varints (12-20 bytes). Minutes take their percentiles from the raw results exactly; hours
+and days merge the histograms of the level below exactly (sums per bin) and read approximate
 percentiles from them (interpolated within a bin), so coarser levels never need raw results.
 """
 
 from __future__ import annotations
 
-import struct
 from bisect import bisect_right
 from collections.abc import Iterable
 
 from django.db import models
 
-from probes.checks.choices import ANY_LOCATION, MAX_TIMEOUT, Period, ResultStatus
+from probes.checks.choices import ANY_LOCATION, MAX_TIMEOUT, ResultStatus
 
 # Upper edges (ms) of the histogram's bins; the last bin holds everything slower.
 HISTOGRAM_EDGES = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 BINS = len(HISTOGRAM_EDGES) + 1
-_PACK = struct.Struct(f"<{BINS}I")
+# A histogram is stored as one unsigned LEB128 varint per bin: most bins are empty (one byte)
+# and a row pays 12-20 bytes for it, not 48.
+HISTOGRAM_MAX_BYTES = BINS * 5
 
 
 def empty_histogram() -> list[int]:
@@ -35,11 +37,28 @@ def histogram_of(latencies: Iterable[float]) -> list[int]:
 
 
 def pack(counts: list[int]) -> bytes:
-    return _PACK.pack(*counts)
+    out = bytearray()
+    for count in counts:
+        while count >= 0x80:
+            out.append((count & 0x7F) | 0x80)
+            count >>= 7
+        out.append(count)
+    return bytes(out)
 
 
 def unpack(data: bytes | memoryview | None) -> list[int]:
-    return list(_PACK.unpack(bytes(data))) if data else empty_histogram()
+    if not data:
+        return empty_histogram()
+    counts, value, shift = [], 0, 0
+    for byte in bytes(data):
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            counts.append(value)
+            value, shift = 0, 0
+    if len(counts) != BINS:
+        raise ValueError(f"a latency histogram has {BINS} bins, not {len(counts)}")
+    return counts
 
 
 def exact_percentile(ordered: list[float], share: float) -> int | None:
@@ -105,42 +124,13 @@ class Result(models.Model):
         return self.probe.service.team_id
 
 
-class Rollup(models.Model):
-    """Counts and latency percentiles of one check over one minute, hour or day."""
+class StatusCounts:
+    """Runs per status of a bucket (a rollup row or point): the total and the uptime."""
 
-    probe = models.ForeignKey("probes.Check", on_delete=models.CASCADE, related_name="rollups")
-    period = models.CharField(max_length=1, choices=Period.choices)
-    bucket_start = models.DateTimeField()
-    up = models.PositiveIntegerField(default=0)
-    degraded = models.PositiveIntegerField(default=0)
-    down = models.PositiveIntegerField(default=0)
-    unknown = models.PositiveIntegerField(default=0)
-    p50 = models.PositiveIntegerField(null=True, blank=True)  # ms
-    p95 = models.PositiveIntegerField(null=True, blank=True)
-    p99 = models.PositiveIntegerField(null=True, blank=True)
-    histogram = models.BinaryField(max_length=_PACK.size, default=bytes(_PACK.size))
-
-    class Meta:
-        ordering = ["probe", "period", "-bucket_start"]
-        constraints = [
-            # One row per bucket (the roll-ups upsert on it); also the uptime bars' index:
-            # a check's days (or hours) in a range.
-            models.UniqueConstraint(
-                fields=["probe", "period", "bucket_start"], name="rollup_one_per_bucket"
-            ),
-        ]
-        indexes = [
-            # rollups.prune: each level's rows older than its retention; the hour and day
-            # roll-ups read the level below in a time range.
-            models.Index(fields=["period", "bucket_start"], name="rollup_period_time"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.probe_id} {self.get_period_display()} {self.bucket_start:%Y-%m-%d %H:%M}"
-
-    @property
-    def team_id(self) -> int:
-        return self.probe.service.team_id
+    up: int
+    degraded: int
+    down: int
+    unknown: int
 
     @property
     def total(self) -> int:
@@ -152,15 +142,80 @@ class Rollup(models.Model):
         known = self.up + self.degraded + self.down
         return (self.up + self.degraded) / known if known else None
 
+
+class _Counts(StatusCounts, models.Model):
+    """Counts per status, latency percentiles (ms) and the latency histogram of a bucket."""
+
+    probe = models.ForeignKey("probes.Check", on_delete=models.CASCADE, related_name="+")
+    up = models.PositiveIntegerField(default=0)
+    degraded = models.PositiveIntegerField(default=0)
+    down = models.PositiveIntegerField(default=0)
+    unknown = models.PositiveIntegerField(default=0)
+    p50 = models.PositiveIntegerField(null=True, blank=True)  # ms
+    p95 = models.PositiveIntegerField(null=True, blank=True)
+    p99 = models.PositiveIntegerField(null=True, blank=True)
+    histogram = models.BinaryField(max_length=HISTOGRAM_MAX_BYTES, default=bytes(BINS))
+
+    class Meta:
+        abstract = True
+
+    @property
+    def team_id(self) -> int:
+        return self.probe.service.team_id
+
     def counts(self) -> list[int]:
         return unpack(self.histogram)
+
+
+class Rollup(_Counts):
+    """One check's day (UTC): the day's counts and percentiles as columns (what uptime bars
+    and SLOs over days read), its 24 hour points and 1,440 minute points packed
+    (``probes.checks.points``). Pruning empties ``minutes`` after 14 days and ``hours`` after
+    90, and deletes the row after 2 years: a year of a check is tens of kilobytes."""
+
+    probe = models.ForeignKey("probes.Check", on_delete=models.CASCADE, related_name="rollups")
+    day = models.DateField()
+    hours = models.BinaryField(default=b"", blank=True)
+    minutes = models.BinaryField(default=b"", blank=True)
+
+    class Meta:
+        ordering = ["probe", "-day"]
+        constraints = [
+            # One row per check and day (the roll-ups upsert on it); also the only index: a
+            # check's days in a range (uptime bars, the roll-ups naming their checks). Pruning,
+            # hourly, scans the table rather than pay an index on the day in every row.
+            models.UniqueConstraint(fields=["probe", "day"], name="rollup_one_per_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.probe_id} {self.day:%Y-%m-%d}"
+
+
+class RecentMinute(_Counts):
+    """A minute of a check whose hour is not packed yet (``rollups.pack_minutes`` moves it
+    into its day row's ``minutes`` once the hour is past the roll-up's lookback): about an
+    hour of rows per check, whatever the age of the installation."""
+
+    minute = models.DateTimeField()
+
+    class Meta:
+        ordering = ["probe", "-minute"]
+        constraints = [
+            models.UniqueConstraint(fields=["probe", "minute"], name="recent_minute_one_per_check"),
+        ]
+        indexes = [models.Index(fields=["minute"], name="recent_minute_time")]
+
+    def __str__(self) -> str:
+        return f"{self.probe_id} {self.minute:%Y-%m-%d %H:%M}"
 
 
 __all__ = [
     "BINS",
     "HISTOGRAM_EDGES",
+    "RecentMinute",
     "Result",
     "Rollup",
+    "StatusCounts",
     "exact_percentile",
     "histogram_of",
     "histogram_percentile",

@@ -1,25 +1,33 @@
-"""Rollups per minute, hour and day, and retention pruning (periodic tasks).
+"""Rollups per minute, hour and day, and retention (periodic tasks); reading points back.
 
-``rollup`` runs every minute: it rebuilds the minute rows of the last ``LOOKBACK`` completed
-minutes from the raw results (exact percentiles), then the current and previous hour from the
-minute rows and the current and previous day from the hour rows (histograms summed, so the
-merge is exact and the percentiles approximate to a bin). Every row is upserted on its unique
-bucket, so running it twice, or on two workers, writes the same rows. After a worker outage
-longer than the lookback, ``rollup(now, lookback=…)`` rebuilds further back (raw results are
-kept 48 h).
+``rollup`` runs every minute:
 
-``prune`` deletes what is older than the retention of each level: raw results
-(``TOCSIN_CHECK_RESULT_RETENTION``, 48 h), minute rows (``TOCSIN_CHECK_MINUTE_RETENTION``,
-14 days), hour rows (``TOCSIN_CHECK_HOUR_RETENTION``, 90 days), day rows
-(``TOCSIN_CHECK_DAY_RETENTION``, 2 years); each a number of seconds or a timedelta.
+1. ``roll_minutes`` rebuilds the ``RecentMinute`` rows of the last ``LOOKBACK`` completed
+   minutes from the raw results (exact percentiles);
+2. ``roll_hours`` merges the minutes of every hour the lookback touched into hour points
+   (histograms summed, so the merge is exact and the percentiles approximate to a bin), sets
+   them in their day row's packed ``hours`` and recomputes the day's columns from its 24 hours;
+3. ``pack_minutes`` moves the minutes of hours that are past the lookback into their day row's
+   packed ``minutes`` and deletes their ``RecentMinute`` rows.
+
+Every step writes values computed from what is stored, so running it twice, or on two
+workers, writes the same rows. After a worker outage longer than the lookback,
+``rollup(now, lookback=…)`` rebuilds further back (raw results are kept 48 h).
+
+``prune`` applies each level's retention: raw results (``TOCSIN_CHECK_RESULT_RETENTION``,
+48 h) are deleted; a day row's minutes are emptied after ``TOCSIN_CHECK_MINUTE_RETENTION``
+(14 days) and its hours after ``TOCSIN_CHECK_HOUR_RETENTION`` (90 days); the row itself goes
+after ``TOCSIN_CHECK_DAY_RETENTION`` (2 years). Each a number of seconds or a timedelta.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from probes.checks.choices import (
@@ -32,21 +40,29 @@ from probes.checks.choices import (
     ResultStatus,
     retention,
 )
+from probes.checks.points import (
+    COUNTED,
+    HOURS_PER_DAY,
+    MINUTES_PER_DAY,
+    SHARES,
+    Point,
+    decode,
+    encode,
+    merge,
+)
 from probes.checks.results import (
+    RecentMinute,
     Result,
     Rollup,
-    empty_histogram,
     exact_percentile,
     histogram_of,
-    histogram_percentile,
     pack,
     unpack,
 )
 
 LOOKBACK = timedelta(minutes=10)
-SHARES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
-COUNTED = ("up", "degraded", "down", "unknown")
-_UPDATED = [*COUNTED, *SHARES, "histogram"]
+_MINUTE_FIELDS = [*COUNTED, *SHARES, "histogram"]
+_DAY_FIELDS = [*_MINUTE_FIELDS, "hours"]
 
 
 def floor(moment: datetime, period: str) -> datetime:
@@ -58,19 +74,43 @@ def floor(moment: datetime, period: str) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _upsert(rows: list[Rollup]) -> int:
-    if rows:
-        Rollup.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["probe", "period", "bucket_start"],
-            update_fields=_UPDATED,
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _point(row: Any) -> Point:
+    """A ``RecentMinute`` or ``Rollup`` row as a point."""
+    return Point(
+        **{name: getattr(row, name) for name in COUNTED},
+        **{name: getattr(row, name) for name in SHARES},
+        histogram=unpack(row.histogram),
+    )
+
+
+def _columns(point: Point) -> dict[str, Any]:
+    return {**point.counts(), **point.percentiles(), "histogram": pack(point.histogram)}
+
+
+def _day_rows(keys: set[tuple[int, date]], packed: str) -> dict[tuple[int, date], Rollup]:
+    """The stored day rows of these (check, day) pairs, locked, with one packed field; read
+    through the (check, day) index, a thousand checks at a time."""
+    checks = sorted({probe_id for probe_id, _ in keys})
+    days = {day for _, day in keys}
+    found = {}
+    for start in range(0, len(checks), 1000):
+        rows = Rollup.objects.select_for_update().filter(
+            probe_id__in=checks[start : start + 1000], day__in=days
         )
-    return len(rows)
+        for row in rows.only("probe_id", "day", packed):
+            found[(row.probe_id, row.day)] = row
+    return found
+
+
+# --- the periodic task --------------------------------------------------------------------------
 
 
 def roll_minutes(now: datetime, lookback: timedelta = LOOKBACK) -> int:
-    """Minute rows of the completed minutes in the lookback, from the raw results."""
+    """``RecentMinute`` rows of the completed minutes in the lookback, from the raw results."""
     end = floor(now, Period.MINUTE)
     results = Result.objects.filter(started_at__gte=end - lookback, started_at__lt=end)
     buckets: dict[tuple[int, datetime], dict[str, Any]] = defaultdict(
@@ -87,78 +127,167 @@ def roll_minutes(now: datetime, lookback: timedelta = LOOKBACK) -> int:
         if latency is not None:
             bucket["latencies"].append(latency)
     rows = []
-    for (probe_id, start), bucket in buckets.items():
+    for (probe_id, minute), bucket in buckets.items():
         ordered = sorted(bucket["latencies"])
         rows.append(
-            Rollup(
+            RecentMinute(
                 probe_id=probe_id,
-                period=Period.MINUTE,
-                bucket_start=start,
+                minute=minute,
                 **bucket["counts"],
                 **{name: exact_percentile(ordered, share) for name, share in SHARES.items()},
                 histogram=pack(histogram_of(ordered)),
             )
         )
-    return _upsert(rows)
-
-
-def roll_up(period: str, now: datetime) -> int:
-    """Hour (or day) rows of the current and previous bucket, merged from the level below."""
-    below = Period.MINUTE if period == Period.HOUR else Period.HOUR
-    start = floor(now, period) - PERIOD_LENGTH[period]
-    end = floor(now, period) + PERIOD_LENGTH[period]
-    merged: dict[tuple[int, datetime], dict[str, Any]] = defaultdict(
-        lambda: {"counts": dict.fromkeys(COUNTED, 0), "histogram": empty_histogram()}
-    )
-    source = Rollup.objects.filter(period=below, bucket_start__gte=start, bucket_start__lt=end)
-    for row in source.values_list("probe_id", "bucket_start", *COUNTED, "histogram"):
-        probe_id, bucket_start, *counts, histogram = row
-        bucket = merged[(probe_id, floor(bucket_start, period))]
-        for name, count in zip(COUNTED, counts, strict=True):
-            bucket["counts"][name] += count
-        bucket["histogram"] = [
-            a + b for a, b in zip(bucket["histogram"], unpack(histogram), strict=True)
-        ]
-    rows = [
-        Rollup(
-            probe_id=probe_id,
-            period=period,
-            bucket_start=bucket_start,
-            **bucket["counts"],
-            **{
-                name: histogram_percentile(bucket["histogram"], share)
-                for name, share in SHARES.items()
-            },
-            histogram=pack(bucket["histogram"]),
+    if rows:
+        RecentMinute.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["probe", "minute"],
+            update_fields=_MINUTE_FIELDS,
         )
-        for (probe_id, bucket_start), bucket in merged.items()
-    ]
-    return _upsert(rows)
+    return len(rows)
+
+
+def roll_hours(now: datetime, lookback: timedelta = LOOKBACK) -> int:
+    """The hours the lookback touched, merged from their minutes into their day rows; how many
+    hour points were written."""
+    first_hour = floor(floor(now, Period.MINUTE) - lookback, Period.HOUR)
+    end_hour = floor(now, Period.HOUR) + PERIOD_LENGTH[Period.HOUR]
+    minutes: dict[tuple[int, datetime], list[Point]] = defaultdict(list)
+    for row in RecentMinute.objects.filter(minute__gte=first_hour, minute__lt=end_hour):
+        minutes[(row.probe_id, floor(row.minute, Period.HOUR))].append(_point(row))
+    return store_hours({key: merge(points) for key, points in minutes.items()})
+
+
+def store_hours(hours: dict[tuple[int, datetime], Point | None]) -> int:
+    """Hour points (by check and hour start) set in their day rows, whose columns are
+    recomputed from the day's 24 hours; how many were written."""
+    if not hours:
+        return 0
+    with transaction.atomic():
+        keys = {(probe_id, hour.astimezone(UTC).date()) for probe_id, hour in hours}
+        stored = _day_rows(keys, "hours")
+        changed: dict[tuple[int, date], list[Point | None]] = {}
+        for (probe_id, hour), point in hours.items():
+            key = (probe_id, hour.astimezone(UTC).date())
+            if key not in changed:
+                existing = stored.get(key)
+                changed[key] = decode(existing and existing.hours, HOURS_PER_DAY, True)
+            changed[key][hour.astimezone(UTC).hour] = point
+        rows = []
+        for (probe_id, day), points in changed.items():
+            whole_day = merge(points) or Point()
+            rows.append(
+                Rollup(
+                    probe_id=probe_id, day=day, hours=encode(points, True), **_columns(whole_day)
+                )
+            )
+        Rollup.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["probe", "day"], update_fields=_DAY_FIELDS
+        )
+    return len(hours)
+
+
+def pack_minutes(now: datetime, lookback: timedelta = LOOKBACK) -> int:
+    """Minutes of hours past the lookback moved into their day rows; how many were moved."""
+    cutoff = floor(floor(now, Period.MINUTE) - lookback, Period.HOUR)
+    with transaction.atomic():
+        recent = list(RecentMinute.objects.select_for_update().filter(minute__lt=cutoff))
+        if not recent:
+            return 0
+        by_day: dict[tuple[int, date], list[RecentMinute]] = defaultdict(list)
+        for row in recent:
+            by_day[(row.probe_id, row.minute.date())].append(row)
+        stored = _day_rows(set(by_day), "minutes")
+        rows = []
+        for (probe_id, day), minutes in by_day.items():
+            existing = stored.get((probe_id, day))
+            points = decode(existing and existing.minutes, MINUTES_PER_DAY, False)
+            for row in minutes:
+                points[row.minute.hour * 60 + row.minute.minute] = _point(row)
+            rows.append(Rollup(probe_id=probe_id, day=day, minutes=encode(points, False)))
+        # A day without a row yet (its hours were never rolled) gets one; the next roll_hours
+        # or a rebuild fills its columns.
+        Rollup.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["probe", "day"], update_fields=["minutes"]
+        )
+        RecentMinute.objects.filter(pk__in=[row.pk for row in recent]).delete()
+    return len(recent)
 
 
 def rollup(now: datetime | None = None, lookback: timedelta = LOOKBACK) -> dict[str, int]:
-    """The periodic task (every minute): minute, hour and day rows; how many each wrote."""
+    """The periodic task (every minute): minutes, hours and days, then packing; how many of
+    each it wrote."""
     now = now or timezone.now()
     return {
         "minute": roll_minutes(now, lookback),
-        "hour": roll_up(Period.HOUR, now),
-        "day": roll_up(Period.DAY, now),
+        "hour": roll_hours(now, lookback),
+        "packed": pack_minutes(now, lookback),
     }
 
 
 def prune(now: datetime | None = None) -> dict[str, int]:
-    """The periodic task (hourly): drop what is past each level's retention."""
+    """The periodic task (hourly): what is past each level's retention, dropped; how many raw
+    results, days' minutes, days' hours and days."""
     now = now or timezone.now()
+
+    def before(name: str, default: timedelta) -> date:
+        """The first day still (partly) inside the retention."""
+        return (now - retention(name, default)).astimezone(UTC).date()
+
     deleted = {}
     deleted["results"], _ = Result.objects.filter(
         started_at__lt=now - retention("RESULT_RETENTION", RESULT_RETENTION)
     ).delete()
-    for period, name, default in (
-        (Period.MINUTE, "MINUTE_RETENTION", MINUTE_RETENTION),
-        (Period.HOUR, "HOUR_RETENTION", HOUR_RETENTION),
-        (Period.DAY, "DAY_RETENTION", DAY_RETENTION),
-    ):
-        deleted[period.label.lower()], _ = Rollup.objects.filter(
-            period=period, bucket_start__lt=now - retention(name, default)
-        ).delete()
+    rows = Rollup.objects.all()
+    day_cutoff = before("DAY_RETENTION", DAY_RETENTION)
+    days_gone, _ = rows.filter(day__lt=day_cutoff).delete()
+    hour_cutoff = before("HOUR_RETENTION", HOUR_RETENTION)
+    deleted["hour"] = rows.filter(day__lt=hour_cutoff).exclude(hours=b"").update(hours=b"")
+    minute_cutoff = before("MINUTE_RETENTION", MINUTE_RETENTION)
+    deleted["minute"] = rows.filter(day__lt=minute_cutoff).exclude(minutes=b"").update(minutes=b"")
+    RecentMinute.objects.filter(minute__lt=day_start(minute_cutoff)).delete()
+    deleted["day"] = days_gone
     return deleted
+
+
+# --- reading points back ------------------------------------------------------------------------
+
+
+def points(
+    check_id: int, period: str, since: datetime, until: datetime
+) -> Iterator[tuple[datetime, Point]]:
+    """(bucket start, point) of one check's buckets in [since, until), oldest first, skipping
+    buckets in which nothing ran: days from the columns, hours and minutes unpacked (and the
+    minutes not packed yet from their rows)."""
+    rows = Rollup.objects.filter(
+        probe_id=check_id,
+        day__gte=since.astimezone(UTC).date(),
+        day__lte=until.astimezone(UTC).date(),
+    ).order_by("day")
+    if period == Period.DAY:
+        for row in rows.defer("hours", "minutes"):
+            start = day_start(row.day)
+            if since <= start < until and row.total:
+                yield start, _point(row)
+        return
+    step = PERIOD_LENGTH[period]
+    slots, packed = (
+        (HOURS_PER_DAY, "hours") if period == Period.HOUR else (MINUTES_PER_DAY, "minutes")
+    )
+    recent: dict[datetime, Point] = {}
+    if period == Period.MINUTE:
+        recent = {
+            row.minute: _point(row)
+            for row in RecentMinute.objects.filter(
+                probe_id=check_id, minute__gte=since, minute__lt=until
+            )
+        }
+    for row in rows.only("day", packed):
+        start = day_start(row.day)
+        for index, point in enumerate(decode(getattr(row, packed), slots, period == Period.HOUR)):
+            at = start + index * step
+            point = recent.pop(at, None) or point
+            if point is not None and since <= at < until:
+                yield at, point
+    yield from sorted(recent.items(), key=lambda item: item[0])

@@ -5,7 +5,7 @@ config never come back."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from monitoring.models import Alert, AlertStatus, Service
-from probes.checks import services
+from probes.checks import rollups, services
 from probes.checks.choices import Period
 from probes.checks.models import Check, CheckState, Result, ResultStatus, Rollup, Slot
 from tests.probes import test_check_target as support
@@ -364,27 +364,63 @@ def test_results_of_another_team_are_404s_and_read_only(api, crew, check):
     assert Result.objects.count() == 1
 
 
-def test_rollups_filter_by_check_and_period(api, crew, check, service, target):
+def test_days_filter_by_check_and_time(api, crew, check, service, target):
     other = make_check(service, target, name="Other")
-    today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    today = timezone.now().date()
     for probe in (check, other):
-        Rollup.objects.create(
-            probe=probe, period=Period.DAY, bucket_start=today, up=99, down=1, p50=40, p95=90
-        )
-        Rollup.objects.create(probe=probe, period=Period.HOUR, bucket_start=today, up=60)
+        Rollup.objects.create(probe=probe, day=today, up=99, down=1, p50=40, p95=90)
+        Rollup.objects.create(probe=probe, day=today - timedelta(days=1), up=60)
     client = api(crew.viewer)
 
-    rows = client.get("/api/v1/check-rollups/", {"check": check.pk, "period": "d"}).json()[
-        "results"
-    ]
+    rows = client.get("/api/v1/check-rollups/", {"check": check.pk}).json()["results"]
 
-    assert len(rows) == 1
-    [row] = rows
-    assert (row["check"], row["period"], row["uptime"], row["p95"]) == (check.pk, "d", 0.99, 90)
-    assert len(row["histogram"]) == 12
-    assert_error(client.get("/api/v1/check-rollups/", {"period": "w"}), 400, fields={"period"})
-    since = (today + timedelta(hours=1)).isoformat()
-    assert client.get("/api/v1/check-rollups/", {"since": since}).json()["results"] == []
+    assert [row["day"] for row in rows] == [str(today), str(today - timedelta(days=1))]
+    row = rows[0]
+    assert (row["check"], row["uptime"], row["p95"]) == (check.pk, 0.99, 90)
+    assert len(row["histogram"]) == 12 and "hours" not in row
+    assert client.get(f"/api/v1/check-rollups/{row['id']}/").json()["day"] == str(today)
+    assert_error(client.get("/api/v1/check-rollups/", {"since": "tuesday"}), 400, fields={"since"})
+    tomorrow = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    assert (
+        client.get("/api/v1/check-rollups/", {"since": tomorrow.isoformat()}).json()["results"]
+        == []
+    )
+    assert (
+        len(client.get("/api/v1/check-rollups/", {"until": tomorrow.isoformat()}).json()["results"])
+        == 4
+    )
+
+
+def test_a_checks_minutes_hours_and_days_are_read_from_the_packed_rows(api, crew, check):
+    start = rollups.floor(timezone.now() - timedelta(hours=3), Period.HOUR)
+    for minute in (0, 1, 61):
+        at = start + timedelta(minutes=minute)
+        Result.objects.create(
+            probe=check, slot_at=at, started_at=at, status=ResultStatus.UP, latency_ms=20 + minute
+        )
+    rollups.rollup(start + timedelta(minutes=2))
+    rollups.rollup(start + timedelta(minutes=62))
+    rollups.rollup(start + timedelta(hours=2, minutes=11))  # the first two hours packed
+    client = api(crew.viewer)
+    url = f"/api/v1/checks/{check.pk}/rollups/"
+
+    minutes = client.get(url, {"period": "m", "since": start.isoformat()}).json()
+    hours = client.get(url, {"period": "h"}).json()
+    days = client.get(url, {"period": "d"}).json()
+
+    assert [p["p50"] for p in minutes["points"]] == [20, 21, 81]
+    assert minutes["points"][0]["histogram"] is None and minutes["period"] == "m"
+    assert [p["up"] for p in hours["points"]] == [2, 1]
+    assert sum(hours["points"][0]["histogram"]) == 2
+    assert sum(p["up"] for p in days["points"]) == 3
+    assert_error(client.get(url, {"period": "w"}), 400, fields={"period"})
+    assert_error(
+        client.get(url, {"period": "m", "since": (start - timedelta(days=2)).isoformat()}),
+        400,
+        fields={"since"},
+    )
+    assert_error(client.get(url, {"colour": "red"}), 400, fields={"colour"})
+    assert_error(api(crew.outsider).get(url), 404)
 
 
 def test_lists_cost_the_same_queries_for_5_and_50_checks(api, crew, service, target):
@@ -402,7 +438,7 @@ def test_lists_cost_the_same_queries_for_5_and_50_checks(api, crew, service, tar
         for n in range(start, start + number):
             made = make_check(service, target, name=f"check {n:03}")
             _results(made, 1)
-            Rollup.objects.create(probe=made, period=Period.DAY, bucket_start=today, up=1)
+            Rollup.objects.create(probe=made, day=today.date(), up=1)
 
     add(0, 5)
     five = [count(url) for url in urls]

@@ -15,10 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from monitoring.models import Service
-from probes.checks import services
+from probes.checks import rollups, services
 from probes.checks.choices import Period
 from probes.checks.models import Check, CheckState, Result, ResultStatus, Rollup
 from probes.checks.pages import redacted_config, restore_redacted, target_text, uptime_days
+from probes.checks.points import Point
 from tests.probes import test_check_target as support
 from tests.probes.test_check_target import make_check
 from tests.probes.test_heartbeat_page import _queries, client_for
@@ -48,8 +49,7 @@ def day_rollups(check: Check, days: int, down_on: set[int] = frozenset(), **extr
     Rollup.objects.bulk_create(
         Rollup(
             probe=check,
-            period=Period.DAY,
-            bucket_start=today - timedelta(days=ago),
+            day=(today - timedelta(days=ago)).date(),
             up=1440 - (100 if ago in down_on else 0),
             down=100 if ago in down_on else 0,
             p50=40 + ago,
@@ -258,9 +258,7 @@ def test_the_page_lists_recent_runs_with_their_failures(crew, check, target):
 def test_the_page_draws_uptime_and_latency_from_rollups(crew, check):
     day_rollups(check, 3)
     hour = timezone.now().replace(minute=0, second=0, microsecond=0)
-    Rollup.objects.create(
-        probe=check, period=Period.HOUR, bucket_start=hour, up=60, p50=41, p95=95, p99=180
-    )
+    rollups.store_hours({(check.pk, hour): Point(up=60, p50=41, p95=95, p99=180)})
 
     html = page(crew.viewer, f"/probes/checks/{check.pk}/")
 
@@ -312,9 +310,11 @@ def test_the_page_costs_the_same_queries_for_few_and_many_runs(crew, service, ta
     Rollup.objects.filter(probe=check).delete()
     day_rollups(check, 90, down_on={4, 5})
     start = timezone.now() - timedelta(hours=10)
-    Rollup.objects.bulk_create(
-        Rollup(probe=check, period=Period.HOUR, bucket_start=start + timedelta(hours=n), up=60)
-        for n in range(10)
+    rollups.store_hours(
+        {
+            (check.pk, rollups.floor(start + timedelta(hours=n), Period.HOUR)): Point(up=60)
+            for n in range(10)
+        }
     )
     Result.objects.bulk_create(
         Result(
@@ -490,12 +490,7 @@ def test_targets_and_configs_never_show_secrets():
 
 
 def test_a_day_is_a_utc_day(crew, check):
-    Rollup.objects.create(
-        probe=check,
-        period=Period.DAY,
-        bucket_start=datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0),
-        up=10,
-    )
+    Rollup.objects.create(probe=check, day=datetime.now(UTC).date(), up=10)
 
     bars = uptime_days([check.pk], timezone.now())[check.pk]
 

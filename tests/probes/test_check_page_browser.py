@@ -15,9 +15,9 @@ from django.db import connection
 from django.utils import timezone
 
 from monitoring.models import Service
-from probes.checks import services
-from probes.checks.choices import Period
+from probes.checks import rollups, services
 from probes.checks.models import Check, Rollup
+from probes.checks.points import Point
 from tests.probes import test_check_target as support
 from tests.probes.test_heartbeat_page_browser import open_page, overflow
 
@@ -61,19 +61,26 @@ def checks(transactional_db: None, crew: Any, target: Any) -> list[Check]:
         Rollup.objects.bulk_create(
             Rollup(
                 probe=check,
-                period=period,
-                bucket_start=today - step * n,
+                day=(today - timedelta(days=n)).date(),
                 up=100 - (n % 9 == 0) * 3,
                 down=(n % 9 == 0) * 3,
                 p50=40 + n % 7,
                 p95=120 + n % 11,
                 p99=300 + n % 13,
             )
-            for period, step, count in [
-                (Period.DAY, timedelta(days=1), 90),
-                (Period.HOUR, timedelta(hours=1), 48),
-            ]
-            for n in range(count)
+            for n in range(1, 90)
+        )
+        rollups.store_hours(
+            {
+                (check.pk, today - timedelta(hours=n)): Point(
+                    up=100 - (n % 9 == 0) * 3,
+                    down=(n % 9 == 0) * 3,
+                    p50=40 + n % 7,
+                    p95=120 + n % 11,
+                    p99=300 + n % 13,
+                )
+                for n in range(-(timezone.now().hour), 48)
+            }
         )
         run_now(check)
         made.append(Check.objects.get(pk=check.pk))

@@ -60,6 +60,7 @@ ENDPOINTS = {
     "/api/v1/checks/{id}/": {"delete", "get", "patch"},
     "/api/v1/checks/{id}/pause/": {"post"},
     "/api/v1/checks/{id}/resume/": {"post"},
+    "/api/v1/checks/{id}/rollups/": {"get"},
     "/api/v1/checks/{id}/run-now/": {"post"},
     "/api/v1/check-results/": {"get"},
     "/api/v1/check-results/{id}/": {"get"},
