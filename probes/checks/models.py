@@ -235,7 +235,8 @@ class Slot(SlotStateMachine, models.Model):
     """
 
     # Not "check": that name is Django's Model.check() (the system checks).
-    probe = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="slots")
+    # No index of its own: the unique (probe, location) index leads with the check.
+    probe = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="slots", db_index=False)
     location = models.CharField(max_length=40, default=ANY_LOCATION)
     next_run_at = models.DateTimeField(null=True, blank=True)
     slot_at = models.DateTimeField(null=True, blank=True)  # the slot claimed (being run)

@@ -88,7 +88,10 @@ def histogram_percentile(counts: list[int], share: float) -> int | None:
 class Result(models.Model):
     """One run of a check at one location (or, status unknown, a gap in which none ran)."""
 
-    probe = models.ForeignKey("probes.Check", on_delete=models.CASCADE, related_name="results")
+    # No index of its own: the unique (probe, slot_at, location) index leads with the check.
+    probe = models.ForeignKey(
+        "probes.Check", on_delete=models.CASCADE, related_name="results", db_index=False
+    )
     location = models.CharField(max_length=40, default=ANY_LOCATION)
     slot_at = models.DateTimeField()  # the scheduled time this run was for
     started_at = models.DateTimeField()
@@ -146,7 +149,10 @@ class StatusCounts:
 class _Counts(StatusCounts, models.Model):
     """Counts per status, latency percentiles (ms) and the latency histogram of a bucket."""
 
-    probe = models.ForeignKey("probes.Check", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: each model's unique index leads with the check.
+    probe = models.ForeignKey(
+        "probes.Check", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     up = models.PositiveIntegerField(default=0)
     degraded = models.PositiveIntegerField(default=0)
     down = models.PositiveIntegerField(default=0)
@@ -173,7 +179,9 @@ class Rollup(_Counts):
     (``probes.checks.points``). Pruning empties ``minutes`` after 14 days and ``hours`` after
     90, and deletes the row after 2 years: a year of a check is tens of kilobytes."""
 
-    probe = models.ForeignKey("probes.Check", on_delete=models.CASCADE, related_name="rollups")
+    probe = models.ForeignKey(
+        "probes.Check", on_delete=models.CASCADE, related_name="rollups", db_index=False
+    )
     day = models.DateField()
     hours = models.BinaryField(default=b"", blank=True)
     minutes = models.BinaryField(default=b"", blank=True)

@@ -87,6 +87,28 @@ def _point(row: Any) -> Point:
     )
 
 
+# The columns of a minute as ``_minute_values`` reads them (values, not model instances: the
+# roll-up reads about an hour of minutes of every check every minute).
+_MINUTE_VALUES = ("probe_id", "minute", *COUNTED, *SHARES, "histogram")
+
+
+def _minute_values(queryset: Any) -> Iterator[tuple[int, datetime, Point]]:
+    for (
+        probe_id,
+        minute,
+        up,
+        degraded,
+        down,
+        unknown,
+        p50,
+        p95,
+        p99,
+        histogram,
+    ) in queryset.values_list(*_MINUTE_VALUES):
+        point = Point(up, degraded, down, unknown, p50, p95, p99, unpack(histogram))
+        yield probe_id, minute, point
+
+
 def _columns(point: Point) -> dict[str, Any]:
     return {**point.counts(), **point.percentiles(), "histogram": pack(point.histogram)}
 
@@ -154,8 +176,9 @@ def roll_hours(now: datetime, lookback: timedelta = LOOKBACK) -> int:
     first_hour = floor(floor(now, Period.MINUTE) - lookback, Period.HOUR)
     end_hour = floor(now, Period.HOUR) + PERIOD_LENGTH[Period.HOUR]
     minutes: dict[tuple[int, datetime], list[Point]] = defaultdict(list)
-    for row in RecentMinute.objects.filter(minute__gte=first_hour, minute__lt=end_hour):
-        minutes[(row.probe_id, floor(row.minute, Period.HOUR))].append(_point(row))
+    recent = RecentMinute.objects.filter(minute__gte=first_hour, minute__lt=end_hour)
+    for probe_id, minute, point in _minute_values(recent):
+        minutes[(probe_id, floor(minute, Period.HOUR))].append(point)
     return store_hours({key: merge(points) for key, points in minutes.items()})
 
 
@@ -183,7 +206,11 @@ def store_hours(hours: dict[tuple[int, datetime], Point | None]) -> int:
                 )
             )
         Rollup.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["probe", "day"], update_fields=_DAY_FIELDS
+            rows,
+            update_conflicts=True,
+            unique_fields=["probe", "day"],
+            update_fields=_DAY_FIELDS,
+            batch_size=500,
         )
     return len(hours)
 
@@ -192,27 +219,33 @@ def pack_minutes(now: datetime, lookback: timedelta = LOOKBACK) -> int:
     """Minutes of hours past the lookback moved into their day rows; how many were moved."""
     cutoff = floor(floor(now, Period.MINUTE) - lookback, Period.HOUR)
     with transaction.atomic():
-        recent = list(RecentMinute.objects.select_for_update().filter(minute__lt=cutoff))
-        if not recent:
+        past = RecentMinute.objects.select_for_update().filter(minute__lt=cutoff)
+        by_day: dict[tuple[int, date], list[tuple[datetime, Point]]] = defaultdict(list)
+        for probe_id, minute, point in _minute_values(past):
+            by_day[(probe_id, minute.astimezone(UTC).date())].append((minute, point))
+        if not by_day:
             return 0
-        by_day: dict[tuple[int, date], list[RecentMinute]] = defaultdict(list)
-        for row in recent:
-            by_day[(row.probe_id, row.minute.date())].append(row)
         stored = _day_rows(set(by_day), "minutes")
         rows = []
         for (probe_id, day), minutes in by_day.items():
             existing = stored.get((probe_id, day))
             points = decode(existing and existing.minutes, MINUTES_PER_DAY, False)
-            for row in minutes:
-                points[row.minute.hour * 60 + row.minute.minute] = _point(row)
+            for minute, point in minutes:
+                at = minute.astimezone(UTC)
+                points[at.hour * 60 + at.minute] = point
             rows.append(Rollup(probe_id=probe_id, day=day, minutes=encode(points, False)))
         # A day without a row yet (its hours were never rolled) gets one; the next roll_hours
         # or a rebuild fills its columns.
         Rollup.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["probe", "day"], update_fields=["minutes"]
+            rows,
+            update_conflicts=True,
+            unique_fields=["probe", "day"],
+            update_fields=["minutes"],
+            batch_size=500,
         )
-        RecentMinute.objects.filter(pk__in=[row.pk for row in recent]).delete()
-    return len(recent)
+        # The same rows (locked above; the roll-up only rewrites minutes inside its lookback).
+        moved, _ = RecentMinute.objects.filter(minute__lt=cutoff).delete()
+    return moved
 
 
 def rollup(now: datetime | None = None, lookback: timedelta = LOOKBACK) -> dict[str, int]:

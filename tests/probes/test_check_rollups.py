@@ -416,4 +416,5 @@ def test_a_year_of_rollups_per_check_as_the_database_stores_it(db, interval):
         stored, goal = _stored_bytes_sqlite(rows), 100 if interval == 60 else 110
 
     per_check = stored / CHECKS / 1024
+    print(f"\n{connection.vendor} {interval} s: {per_check:.1f} KB")
     assert per_check < goal, f"{per_check:.0f} KB per check-year"

@@ -43,6 +43,7 @@ TINY = {
         "RESULTS": "5",
         "REPEAT": "2",
     },
+    "rollups.py": {"CHECKS": "30", "INTERVAL": "30", "MINUTES": "70", "REPEAT": "2"},
     "storm.py": {
         "ALERTS": "20",
         "BATCH_SIZE": "10",
@@ -57,6 +58,7 @@ EXPECTED = {
     "live_fanout.py": "live_fanout",
     "probes.py": "probes",
     "probe_pages.py": "probe_pages",
+    "rollups.py": "rollups",
     "storm.py": "storm",
 }
 
@@ -94,6 +96,11 @@ def test_benchmark_runs_and_ends_with_a_json_line(script: str, tmp_path: Path):
         # Every check got its rollups and runs; the pages' queries do not grow with the checks.
         assert figures["rollups"] == 40 * 3 and figures["results"] == 40 * 5
         assert figures["probes_queries"] == figures["probes_down_queries"] > 0
+    if script == "rollups.py":
+        # Every check's minutes rolled, its hours merged, the past hour packed into day rows.
+        assert figures["results"] == 30 * 70 * 2
+        assert figures["minutes_rolled"] > 0 and figures["hours_rolled"] >= 30
+        assert figures["minutes_packed"] >= 30 * 60 and figures["day_rows"] >= 30
     if script == "list_pages.py":
         assert figures["incidents"] == 60 and figures["incidents_open_queries"] > 0
     if script == "ingest.py":
