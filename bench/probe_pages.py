@@ -47,7 +47,14 @@ from monitoring.models import Service  # noqa: E402
 from probes.checks.choices import ANY_LOCATION, CheckState  # noqa: E402
 from probes.checks.models import Check, Slot  # noqa: E402
 from probes.checks.points import Point, encode  # noqa: E402
-from probes.checks.results import Result, Rollup, histogram_of, pack  # noqa: E402
+from probes.checks.results import (  # noqa: E402
+    DAY_BITS,
+    EPOCH,
+    Result,
+    Rollup,
+    histogram_of,
+    pack,
+)
 from tocsin.models import Membership, Role, Team  # noqa: E402
 
 # One check in this many is down, degraded or paused; the rest are up.
@@ -93,15 +100,24 @@ def insert_rollups(days: list, hourly_days: int, runs: int) -> None:
     their packed hours."""
     fill_buckets(days, models.DateField())
     with connection.cursor() as cursor:
+        # The key (Rollup.key): the check's id, then the day's number in the low DAY_BITS bits.
+        cursor.execute("CREATE TEMPORARY TABLE bench_day_numbers (k integer, n bigint)")
+        cursor.executemany(
+            "INSERT INTO bench_day_numbers (k, n) VALUES (%s, %s)",
+            [(k, (day - EPOCH).days) for k, day in enumerate(days)],
+        )
         cursor.execute(
-            f"INSERT INTO {table(Rollup)} (probe_id, day, up, degraded, down, unknown, p50, p95, "
-            "p99, histogram, hours, minutes) "
-            "SELECT c.id, b.t, %s - ((c.id + b.k) %% 3), 0, (c.id + b.k) %% 3, 0, "
+            f"INSERT INTO {table(Rollup)} (id, probe_id, day, up, degraded, down, unknown, p50, "
+            "p95, p99, histogram, hours, minutes) "
+            f"SELECT c.id * {1 << DAY_BITS} + d.n, c.id, b.t, "
+            "%s - ((c.id + b.k) %% 3), 0, (c.id + b.k) %% 3, 0, "
             "20 + (c.id * 7 + b.k * 13) %% 80, 70 + (c.id * 7 + b.k * 13) %% 80, "
             "140 + (c.id * 7 + b.k * 13) %% 80, %s, CASE WHEN b.k < %s THEN %s ELSE %s END, %s "
-            f"FROM {table(Check)} c CROSS JOIN bench_buckets b",
+            f"FROM {table(Check)} c CROSS JOIN bench_buckets b "
+            "JOIN bench_day_numbers d ON d.k = b.k",
             [runs, pack(histogram_of([50] * runs)), hourly_days, hours_blob(), b"", b""],
         )
+        cursor.execute("DROP TABLE bench_day_numbers")
 
 
 def insert_results(starts: list) -> None:

@@ -24,7 +24,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Case, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -218,8 +227,11 @@ def _day_start(now: datetime, days: int) -> datetime:
 
 
 def _day_rows(check_ids: list[int], start: datetime) -> QuerySet:
-    """Day rollups of the checks from ``start`` (their unique index: check, day)."""
-    return Rollup.objects.filter(probe_id__in=check_ids, day__gte=start.date()).values_list(
+    """Day rollups of the checks from ``start``: one range of the primary key per check."""
+    ranges = Q(pk__in=[])
+    for check_id in check_ids:
+        ranges |= Rollup.days_of(check_id, start.date())
+    return Rollup.objects.filter(ranges).values_list(
         "probe_id", "day", "up", "degraded", "down", "unknown"
     )
 

@@ -20,6 +20,7 @@ import zlib
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 from probes.checks.results import BINS, StatusCounts, empty_histogram, histogram_percentile
 
@@ -86,11 +87,9 @@ def encode(points: Sequence[Point | None], histograms: bool) -> bytes:
     """A day's points (None where nothing ran) as one compressed blob; b"" when all are None."""
     if all(point is None for point in points):
         return b""
-    width = _fields(histograms)
-    rows = [_row(point, histograms) for point in points]
-    columns = array(
-        "I", (rows[slot][column] for column in range(width) for slot in range(len(rows)))
-    )
+    empty = [0] * _fields(histograms)
+    rows = [empty if point is None else _row(point, histograms) for point in points]
+    columns = array("I", chain.from_iterable(zip(*rows, strict=True)))  # column after column
     if columns.itemsize != 4:  # pragma: no cover - every platform Tocsin runs on
         raise RuntimeError("array('I') is not 32-bit here")
     raw = columns.tobytes()
@@ -119,11 +118,14 @@ def decode(blob: bytes | memoryview | None, slots: int, histograms: bool) -> lis
     if array("I", [1]).tobytes()[0] != 1:  # pragma: no cover - big-endian host
         columns.byteswap()
     width = _fields(histograms)
-    column = [columns[n * count : (n + 1) * count] for n in range(width)]
+    # Back to one tuple per slot (zip does the transposition in C).
+    rows = zip(*(columns[n * count : (n + 1) * count] for n in range(width)), strict=True)
     points: list[Point | None] = []
-    for slot in range(min(count, slots)):
-        up, degraded, down, unknown, p50, step95, step99 = (column[n][slot] for n in range(7))
-        histogram = [column[7 + n][slot] for n in range(BINS)] if histograms else empty_histogram()
+    for slot, row in enumerate(rows):
+        if slot >= slots:
+            break
+        up, degraded, down, unknown, p50, step95, step99 = row[:7]
+        histogram = list(row[7:]) if histograms else empty_histogram()
         if not (up or degraded or down or unknown):
             points.append(None)
             continue

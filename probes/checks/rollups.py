@@ -60,7 +60,10 @@ from probes.checks.results import (
     unpack,
 )
 
-LOOKBACK = timedelta(minutes=10)
+# How far back each run re-reads the raw runs: a run is recorded within its timeout (at most a
+# minute) and a recording batch after it starts, so a minute is complete two minutes after it
+# ends; a third for slack. A longer outage is rebuilt with ``rollup(lookback=…)``.
+LOOKBACK = timedelta(minutes=3)
 _MINUTE_FIELDS = [*COUNTED, *SHARES, "histogram"]
 _DAY_FIELDS = [*_MINUTE_FIELDS, "hours"]
 
@@ -114,15 +117,12 @@ def _columns(point: Point) -> dict[str, Any]:
 
 
 def _day_rows(keys: set[tuple[int, date]], packed: str) -> dict[tuple[int, date], Rollup]:
-    """The stored day rows of these (check, day) pairs, locked, with one packed field; read
-    through the (check, day) index, a thousand checks at a time."""
-    checks = sorted({probe_id for probe_id, _ in keys})
-    days = {day for _, day in keys}
+    """The stored day rows of these (check, day) pairs, locked, with one packed field; by
+    primary key, a thousand at a time."""
+    wanted = sorted(Rollup.key(probe_id, day) for probe_id, day in keys)
     found = {}
-    for start in range(0, len(checks), 1000):
-        rows = Rollup.objects.select_for_update().filter(
-            probe_id__in=checks[start : start + 1000], day__in=days
-        )
+    for start in range(0, len(wanted), 1000):
+        rows = Rollup.objects.select_for_update().filter(pk__in=wanted[start : start + 1000])
         for row in rows.only("probe_id", "day", packed):
             found[(row.probe_id, row.day)] = row
     return found
@@ -208,7 +208,7 @@ def store_hours(hours: dict[tuple[int, datetime], Point | None]) -> int:
         Rollup.objects.bulk_create(
             rows,
             update_conflicts=True,
-            unique_fields=["probe", "day"],
+            unique_fields=["id"],
             update_fields=_DAY_FIELDS,
             batch_size=500,
         )
@@ -239,7 +239,7 @@ def pack_minutes(now: datetime, lookback: timedelta = LOOKBACK) -> int:
         Rollup.objects.bulk_create(
             rows,
             update_conflicts=True,
-            unique_fields=["probe", "day"],
+            unique_fields=["id"],
             update_fields=["minutes"],
             batch_size=500,
         )
@@ -294,10 +294,8 @@ def points(
     buckets in which nothing ran: days from the columns, hours and minutes unpacked (and the
     minutes not packed yet from their rows)."""
     rows = Rollup.objects.filter(
-        probe_id=check_id,
-        day__gte=since.astimezone(UTC).date(),
-        day__lte=until.astimezone(UTC).date(),
-    ).order_by("day")
+        Rollup.days_of(check_id, since.astimezone(UTC).date(), until.astimezone(UTC).date())
+    ).order_by("pk")
     if period == Period.DAY:
         for row in rows.defer("hours", "minutes"):
             start = day_start(row.day)

@@ -151,9 +151,9 @@ def points_answer(check: Check, params: QueryDict) -> dict[str, Any]:
 
 
 class RollupFilter(StrictFilterSet):
-    check = IdFilter(field_name="probe")
+    check = IdFilter(field_name="probe", method="of_check")
     since = django_filters.IsoDateTimeFilter(
-        field_name="day", lookup_expr="gte", method="since_day", help_text="Days from this one."
+        field_name="day", method="since_day", help_text="Days from this one."
     )
     until = django_filters.IsoDateTimeFilter(
         field_name="day", method="until_day", help_text="Days before this one."
@@ -162,6 +162,9 @@ class RollupFilter(StrictFilterSet):
     class Meta:
         model = Rollup
         fields: list[str] = []
+
+    def of_check(self, queryset: QuerySet, name: str, value: int) -> QuerySet:
+        return queryset.filter(Rollup.days_of(value))  # a range of the key, not a scan
 
     def since_day(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
         return queryset.filter(day__gte=value.astimezone(UTC).date())
