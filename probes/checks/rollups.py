@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from probes.checks.choices import (
@@ -51,21 +52,22 @@ from probes.checks.points import (
     merge,
 )
 from probes.checks.results import (
+    BIN_FIELDS,
     RecentMinute,
     Result,
     Rollup,
     exact_percentile,
     histogram_of,
+    histogram_percentile,
     pack,
-    unpack,
 )
 
 # How far back each run re-reads the raw runs: a run is recorded within its timeout (at most a
 # minute) and a recording batch after it starts, so a minute is complete two minutes after it
 # ends; a third for slack. A longer outage is rebuilt with ``rollup(lookback=…)``.
 LOOKBACK = timedelta(minutes=3)
-_MINUTE_FIELDS = [*COUNTED, *SHARES, "histogram"]
-_DAY_FIELDS = [*_MINUTE_FIELDS, "hours"]
+_MINUTE_FIELDS = [*COUNTED, *SHARES, *BIN_FIELDS]
+_DAY_FIELDS = [*COUNTED, *SHARES, "histogram", "hours"]
 
 
 def floor(moment: datetime, period: str) -> datetime:
@@ -86,30 +88,18 @@ def _point(row: Any) -> Point:
     return Point(
         **{name: getattr(row, name) for name in COUNTED},
         **{name: getattr(row, name) for name in SHARES},
-        histogram=unpack(row.histogram),
+        histogram=row.counts(),
     )
 
 
 # The columns of a minute as ``_minute_values`` reads them (values, not model instances: the
 # roll-up reads about an hour of minutes of every check every minute).
-_MINUTE_VALUES = ("probe_id", "minute", *COUNTED, *SHARES, "histogram")
+_MINUTE_VALUES = ("probe_id", "minute", *COUNTED, *SHARES, *BIN_FIELDS)
 
 
 def _minute_values(queryset: Any) -> Iterator[tuple[int, datetime, Point]]:
-    for (
-        probe_id,
-        minute,
-        up,
-        degraded,
-        down,
-        unknown,
-        p50,
-        p95,
-        p99,
-        histogram,
-    ) in queryset.values_list(*_MINUTE_VALUES):
-        point = Point(up, degraded, down, unknown, p50, p95, p99, unpack(histogram))
-        yield probe_id, minute, point
+    for probe_id, minute, *values in queryset.values_list(*_MINUTE_VALUES):
+        yield probe_id, minute, Point(*values[:7], histogram=values[7:])
 
 
 def _columns(point: Point) -> dict[str, Any]:
@@ -157,7 +147,7 @@ def roll_minutes(now: datetime, lookback: timedelta = LOOKBACK) -> int:
                 minute=minute,
                 **bucket["counts"],
                 **{name: exact_percentile(ordered, share) for name, share in SHARES.items()},
-                histogram=pack(histogram_of(ordered)),
+                **dict(zip(BIN_FIELDS, histogram_of(ordered), strict=True)),
             )
         )
     if rows:
@@ -171,15 +161,26 @@ def roll_minutes(now: datetime, lookback: timedelta = LOOKBACK) -> int:
 
 
 def roll_hours(now: datetime, lookback: timedelta = LOOKBACK) -> int:
-    """The hours the lookback touched, merged from their minutes into their day rows; how many
-    hour points were written."""
-    first_hour = floor(floor(now, Period.MINUTE) - lookback, Period.HOUR)
+    """The hours the lookback touched, summed from their minutes (in the database: counts and
+    histogram bins) into their day rows; how many hour points were written."""
+    hour = floor(floor(now, Period.MINUTE) - lookback, Period.HOUR)
     end_hour = floor(now, Period.HOUR) + PERIOD_LENGTH[Period.HOUR]
-    minutes: dict[tuple[int, datetime], list[Point]] = defaultdict(list)
-    recent = RecentMinute.objects.filter(minute__gte=first_hour, minute__lt=end_hour)
-    for probe_id, minute, point in _minute_values(recent):
-        minutes[(probe_id, floor(minute, Period.HOUR))].append(point)
-    return store_hours({key: merge(points) for key, points in minutes.items()})
+    summed = (*COUNTED, *BIN_FIELDS)
+    sums = {f"sum_{name}": Sum(name) for name in summed}
+    hours: dict[tuple[int, datetime], Point | None] = {}
+    while hour < end_hour:
+        minutes = RecentMinute.objects.filter(
+            minute__gte=hour, minute__lt=hour + PERIOD_LENGTH[Period.HOUR]
+        )
+        rows = minutes.order_by().values("probe_id").annotate(**sums)
+        for probe_id, *values in rows.values_list("probe_id", *sums):
+            counts, histogram = values[: len(COUNTED)], values[len(COUNTED) :]
+            point = Point(*counts, histogram=histogram)
+            for name, share in SHARES.items():
+                setattr(point, name, histogram_percentile(histogram, share))
+            hours[(probe_id, hour)] = point
+        hour += PERIOD_LENGTH[Period.HOUR]
+    return store_hours(hours)
 
 
 def store_hours(hours: dict[tuple[int, datetime], Point | None]) -> int:

@@ -26,6 +26,7 @@ from probes.checks.points import (
     merge,
 )
 from probes.checks.results import (
+    BIN_FIELDS,
     BINS,
     exact_percentile,
     histogram_of,
@@ -127,7 +128,7 @@ def test_rolling_up_twice_writes_the_same_rows(service, target):
 
     def stored():
         return (
-            list(RecentMinute.objects.values_list("minute", "up", "p50", "histogram")),
+            list(RecentMinute.objects.values_list("minute", "up", "p50", *BIN_FIELDS)),
             list(Rollup.objects.values_list("day", "up", "p50", "histogram", "hours", "minutes")),
         )
 
