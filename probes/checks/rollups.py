@@ -4,9 +4,10 @@
 
 1. ``roll_minutes`` rebuilds the ``RecentMinute`` rows of the last ``LOOKBACK`` completed
    minutes from the raw results (exact percentiles);
-2. ``roll_hours`` merges the minutes of every hour the lookback touched into hour points
-   (histograms summed, so the merge is exact and the percentiles approximate to a bin), sets
-   them in their day row's packed ``hours`` and recomputes the day's columns from its 24 hours;
+2. ``roll_hours`` sums the minutes of every hour the lookback touched into hour points, in the
+   database (counts and histogram bins: exact; the percentiles are read from the histogram,
+   approximate to a bin), sets them in their day row's packed ``hours`` and recomputes the
+   day's columns from its 24 hours;
 3. ``pack_minutes`` moves the minutes of hours that are past the lookback into their day row's
    packed ``minutes`` and deletes their ``RecentMinute`` rows.
 
