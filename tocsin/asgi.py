@@ -109,3 +109,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Last, once everything a web process serves with is loaded (see tocsin.heap).
+from tocsin.heap import freeze_startup_objects  # noqa: E402
+
+freeze_startup_objects()

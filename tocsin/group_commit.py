@@ -47,56 +47,71 @@ def write_all_or_each(write: Callable[[list[T]], None], batch: list[T]) -> None:
                 item.error = alone
 
 
-def take_all(waiting: list[T]) -> tuple[list[T], list[T]]:
-    """Every waiting item in one batch (for items that never conflict within a batch)."""
+def take_all(waiting: list[T], busy: list[T]) -> tuple[list[T], list[T]]:
+    """Every waiting item in one batch (for items that never conflict with one another)."""
     return waiting, []
 
 
 class GroupCommit(Generic[T]):
-    """Gathers one event loop's items and writes them in batches, one batch at a time."""
+    """Gathers one event loop's items and writes them in batches, up to ``writers`` batches at
+    a time.
+
+    With one writer, batches go in one after another. With more, a batch's Python work overlaps
+    another batch's wait for the database (on PostgreSQL a batch spends about a third of its
+    time waiting for the server): a new batch starts as soon as a writer is free, from what
+    waits then. ``take(waiting, busy)`` picks it, knowing the items being written (``busy``), so
+    a domain can hold back items that must follow one of them.
+    """
 
     def __init__(
         self,
         write: Callable[[list[T]], None],
-        take: Callable[[list[T]], tuple[list[T], list[T]]] = take_all,
+        take: Callable[[list[T], list[T]], tuple[list[T], list[T]]] = take_all,
         name: str = "group-commit",
+        writers: int = 1,
     ) -> None:
         self.write = write
         self.take = take
+        self.writers = max(writers, 1)
         self.waiting: list[tuple[T, asyncio.Future]] = []
-        self.draining: asyncio.Task | None = None
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.busy: dict[asyncio.Task, list[T]] = {}  # batch being written → its items
+        self.executor = ThreadPoolExecutor(max_workers=self.writers, thread_name_prefix=name)
 
     async def submit(self, item: T) -> None:
         """Returns once ``item`` holds its result or its error."""
         done = asyncio.get_running_loop().create_future()
         self.waiting.append((item, done))
-        if self.draining is None:
-            self.draining = asyncio.create_task(self._drain())
+        self._start_batches()
         # Shielded: a client that hangs up does not take its item out of a running batch.
         await asyncio.shield(done)
 
-    async def _drain(self) -> None:
+    def _start_batches(self) -> None:
+        while self.waiting and len(self.busy) < self.writers:
+            futures = dict(self.waiting)
+            busy = [item for items in self.busy.values() for item in items]
+            batch, left = self.take(list(futures), busy)
+            if not batch:
+                return  # what waits must follow a batch being written
+            self.waiting = [(item, futures[item]) for item in left]
+            task = asyncio.create_task(self._write(batch, [futures[item] for item in batch]))
+            self.busy[task] = batch
+
+    async def _write(self, batch: list[T], futures: list[asyncio.Future]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while self.waiting:
-                futures = dict(self.waiting)
-                batch, left = self.take(list(futures))
-                self.waiting = [(item, futures[item]) for item in left]
-                try:
-                    await loop.run_in_executor(self.executor, self._write_in_thread, batch)
-                except BaseException as exc:  # never leave a request hanging
-                    for item in batch:
-                        item.error = item.error or exc
-                    if not isinstance(exc, Exception):
-                        raise  # cancelled at shutdown
-                    # A write that raised despite its contract: the next batch still goes in.
-                finally:
-                    for item in batch:
-                        if not futures[item].done():
-                            futures[item].set_result(None)
+            await loop.run_in_executor(self.executor, self._write_in_thread, batch)
+        except BaseException as exc:  # never leave a request hanging
+            for item in batch:
+                item.error = item.error or exc
+            if not isinstance(exc, Exception):
+                raise  # cancelled at shutdown
+            # A write that raised despite its contract: the next batch still goes in.
         finally:
-            self.draining = None
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+            self.busy.pop(asyncio.current_task(), None)
+            self._start_batches()
 
     def _write_in_thread(self, batch: list[T]) -> None:
         try:

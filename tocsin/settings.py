@@ -323,6 +323,14 @@ TOCSIN_INGEST_MAX_BYTES = env_int("TOCSIN_INGEST_MAX_BYTES", 1024 * 1024, minimu
 # at all). A rotated or revoked key stops working at once (within a second with Redis) all the
 # same (monitoring.ingest.key_cache); only if Redis is unreachable then can it work this long.
 TOCSIN_INGEST_KEY_CACHE_SECONDS = env_float("TOCSIN_INGEST_KEY_CACHE_SECONDS", 10, minimum=0)
+# Batches of alerts one web process writes at the same time (monitoring.ingest.batching). On
+# PostgreSQL two: a batch's Python work overlaps the other's wait for the server. SQLite has one
+# writer at a time, so a second batch would only wait for the lock.
+TOCSIN_INGEST_WRITERS = env_int(
+    "TOCSIN_INGEST_WRITERS",
+    1 if DATABASES["default"]["ENGINE"] == "tocsin.db.sqlite3" else 2,
+    minimum=1,
+)
 # Key for secrets stored encrypted (notification channel URLs, …); derived from SECRET_KEY when
 # unset, so set it before rotating SECRET_KEY or stored secrets become unreadable.
 TOCSIN_ENCRYPTION_KEY = env_str("TOCSIN_ENCRYPTION_KEY")

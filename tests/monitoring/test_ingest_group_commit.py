@@ -44,21 +44,39 @@ def test_a_batch_never_holds_the_same_alert_twice_and_keeps_its_order(door):
         submission(door, "C"),
         submission(door, "B", "D"),
     )
-    batch, left = take([first, repeat, other, after_repeat])
+    batch, left = take([first, repeat, other, after_repeat], [])
     assert batch == [first, other]
     # B's second word waits for the next batch, and so does what follows it about B.
     assert left == [repeat, after_repeat]
-    assert take(left) == ([repeat], [after_repeat])
+    assert take(left, []) == ([repeat], [after_repeat])
+
+
+@pytest.mark.django_db
+def test_a_request_about_an_alert_being_written_waits_for_that_batch(door, monkeypatch):
+    monkeypatch.setattr(batching, "MIN_ALERTS_BESIDE_ANOTHER", 1)
+    being_written = submission(door, "A")
+    about_a, about_c = submission(door, "A", "B"), submission(door, "C")
+    assert take([about_a, about_c], [being_written]) == ([about_c], [about_a])
+
+
+@pytest.mark.django_db
+def test_a_small_batch_waits_for_the_one_being_written_a_large_one_goes_beside_it(door):
+    being_written = submission(door, "W")
+    small = [submission(door, f"S{i}") for i in range(3)]
+    assert take(small, [being_written]) == ([], small)
+    assert take(small, []) == (small, [])  # nothing being written: at once
+    large = [submission(door, *[f"L{i}-{n}" for n in range(50)]) for i in range(2)]
+    assert take(large, [being_written]) == (large, [])
 
 
 @pytest.mark.django_db
 def test_a_batch_stops_growing_at_its_bound(door, monkeypatch):
     monkeypatch.setattr(batching, "MAX_BATCH_ALERTS", 3)
     subs = [submission(door, f"A{i}", f"B{i}") for i in range(3)]
-    batch, left = take(subs)
+    batch, left = take(subs, [])
     assert batch == subs[:1] and left == subs[1:]
     lone_big = submission(door, *[f"X{i}" for i in range(10)])
-    assert take([lone_big]) == ([lone_big], [])  # a request is never split or starved
+    assert take([lone_big], []) == ([lone_big], [])  # a request is never split or starved
 
 
 @pytest.mark.django_db

@@ -189,3 +189,44 @@ def test_batches_sharing_alerts_in_opposite_orders_do_not_deadlock(service):
         thread.join(120)
     assert not failures, failures
     assert sum(Alert.objects.filter(service=service).values_list("occurrences", flat=True)) == 122
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_the_dedup_lookup_probes_the_unique_index_even_with_stale_statistics(service):
+    # A storm: the statistics were taken when the service had no alerts, then thousands came.
+    # "service_id = %s AND fingerprint = ANY(%s)" was then planned as a scan of all the
+    # service's alerts (the statistics said there were none) — every batch read them all.
+    from django.test.utils import CaptureQueriesContext
+
+    from monitoring.models.alerts import rows_by_fingerprint
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE monitoring_alert")
+    process(
+        service,
+        [AlertInput(labels={"alertname": "Storm", "i": str(i)}) for i in range(3000)],
+        source="alertmanager",
+    )
+    wanted = [
+        AlertInput(labels={"alertname": "Storm", "i": str(i)}).get_fingerprint() for i in (7, 8)
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        found = rows_by_fingerprint(service.pk, [*wanted, "not-there"])
+    assert set(found) == set(wanted)
+    [query] = captured.captured_queries
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query["sql"])
+        [[plan]] = cursor.fetchone()
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    scans = [n for n in nodes(plan["Plan"]) if n.get("Relation Name") == "monitoring_alert"]
+    assert scans, plan
+    # Each fingerprint is one probe of the unique index; no scan reads alerts it then drops.
+    assert any(n.get("Index Name") == "alert_unique_service_fingerprint" for n in scans), plan
+    assert all(n.get("Actual Rows", 0) <= 3 for n in scans), plan
+    assert all(n.get("Rows Removed by Filter", 0) == 0 for n in scans), plan

@@ -69,3 +69,66 @@ def test_a_batch_that_raises_answers_its_items_with_the_error_and_the_next_goes_
     first, second = asyncio.run(scenario())
     assert isinstance(first.error, RuntimeError) and not first.written
     assert second.error is None and second.written
+
+
+def test_with_two_writers_a_second_batch_goes_in_while_the_first_is_being_written():
+    started: list[str] = []
+    both_started = threading.Event()
+    lock = threading.Lock()
+
+    def write(batch: list[Item]) -> None:
+        with lock:
+            started.extend(item.name for item in batch)
+            if len(started) == 2:
+                both_started.set()
+        # Each batch waits for the other to start: with one writer this would never happen.
+        assert both_started.wait(10), "the second batch did not start beside the first"
+        for item in batch:
+            item.written = True
+
+    async def scenario() -> list[Item]:
+        commit = GroupCommit(write, name="test", writers=2)
+        items = [Item("first"), Item("second")]
+        first = asyncio.create_task(commit.submit(items[0]))
+        await asyncio.sleep(0.05)  # the first batch is being written
+        await asyncio.gather(first, commit.submit(items[1]))
+        return items
+
+    items = asyncio.run(scenario())
+    assert started == ["first", "second"]
+    assert all(item.written and item.error is None for item in items)
+
+
+def test_take_sees_the_items_being_written_and_may_hold_the_rest_back():
+    writing_first = threading.Event()
+    let_first_finish = threading.Event()
+    batches: list[list[str]] = []
+    seen_busy: list[list[str]] = []
+
+    def write(batch: list[Item]) -> None:
+        batches.append([item.name for item in batch])
+        if batch[0].name == "first":
+            writing_first.set()
+            let_first_finish.wait(10)
+        for item in batch:
+            item.written = True
+
+    def take(waiting: list[Item], busy: list[Item]) -> tuple[list[Item], list[Item]]:
+        seen_busy.append([item.name for item in busy])
+        if busy:  # e.g. the same alert as one being written: it must follow that batch
+            return [], waiting
+        return waiting, []
+
+    async def scenario() -> None:
+        commit = GroupCommit(write, take, name="test", writers=2)
+        first = asyncio.create_task(commit.submit(Item("first")))
+        await asyncio.to_thread(writing_first.wait, 10)
+        second = asyncio.create_task(commit.submit(Item("second")))
+        await asyncio.sleep(0.05)
+        assert not second.done() and batches == [["first"]]  # held back, not written beside
+        let_first_finish.set()
+        await asyncio.gather(first, second)
+
+    asyncio.run(scenario())
+    assert batches == [["first"], ["second"]]
+    assert ["first"] in seen_busy

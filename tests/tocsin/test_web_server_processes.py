@@ -1,8 +1,8 @@
 """``manage.py web --processes N``: several daphne processes on one port, as real processes.
 
-The parent binds the port and supervises; each child serves HTTP and WebSockets on the shared
-socket. Which child takes a connection is up to the kernel, so the tests look at which process
-holds each connection (psutil) rather than asking the server to say.
+The parent binds the port and supervises; each child serves HTTP and WebSockets on a socket of
+its own on that port. Which child takes a connection is up to the kernel, so the tests look at
+which process holds each connection (psutil) rather than asking the server to say.
 """
 
 from __future__ import annotations
@@ -139,3 +139,28 @@ def test_a_web_process_that_dies_is_replaced(tmp_path):
         wait_for(lambda: "exited with code -9" in proc.log(), 10, "the death logged", proc)
     finally:
         proc.stop()
+
+
+def test_connections_opened_together_are_shared_between_the_processes(tmp_path):
+    # Senders open their keep-alive connections at once (Prometheus, a load generator). On one
+    # shared socket the first process awake took every waiting connection (Twisted accepts up
+    # to 100 per wake-up) and its siblings idled; each process now listens on its own socket
+    # on the port (SO_REUSEPORT) and the kernel spreads the connections.
+    proc, port = start_web(tmp_path, processes=2)
+    try:
+        with ExitStack() as stack:
+            sockets = [
+                stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
+                for _ in range(CONNECTIONS)
+            ]  # all in the listening queue before either process accepts
+            for sock in sockets:
+                sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            for sock in sockets:
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            owners = [owner_of(proc, port, sock.getsockname()[1]) for sock in sockets]
+        counts = {pid: owners.count(pid) for pid in children(proc)}
+        assert None not in owners, owners
+        assert min(counts.values()) >= CONNECTIONS // 4, f"connections per process: {counts}"
+    finally:
+        os.kill(proc.popen.pid, signal.SIGTERM)
+        proc.popen.wait(30)

@@ -12,9 +12,9 @@ Two things daphne's own command line gets wrong for us:
 
 And one thing it cannot do at all: use more than one core. daphne runs in one process, and every
 synchronous view in it shares one interpreter lock. ``serve`` with ``processes > 1`` binds the
-listening socket once, then starts that many daphne children that accept on the same socket
-(daphne's ``fd:`` endpoint): an idle child takes the next connection, so a child busy with a
-slow request leaves the others to answer. The parent only supervises: SIGTERM or SIGINT stops
+port once (without listening), then starts that many daphne children that each listen on the
+same port (``SO_REUSEPORT``; daphne's ``fd:`` endpoint), and the kernel spreads new connections
+evenly over them. The parent only supervises: SIGTERM or SIGINT stops
 every child (each finishes its open requests within daphne's shutdown), a child that dies is
 logged and replaced, and children that keep dying right after start (a broken configuration)
 stop the whole server with a non-zero exit, so a supervisor above us notices.
@@ -120,8 +120,17 @@ def serve(host: str, port: int, *, behind_proxy: bool, processes: int = 1) -> in
 
 
 def serve_inherited_socket(fd: int, *, behind_proxy: bool) -> None:
-    """A child of :class:`Supervisor`: daphne on the listening socket the parent bound."""
-    _CommandLine().run(daphne_arguments("", 0, behind_proxy=behind_proxy, fd=fd))
+    """A child of :class:`Supervisor`: daphne on a listening socket of its own, on the address
+    of the socket the parent bound (see :func:`bind`)."""
+    reserved = socket.socket(fileno=fd)
+    address = reserved.getsockname()[:2]
+    reserved.detach()  # the parent's; not ours to close
+    own = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    own.bind(address)
+    own.listen(LISTEN_BACKLOG)
+    _CommandLine().run(daphne_arguments("", 0, behind_proxy=behind_proxy, fd=own.fileno()))
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -131,12 +140,19 @@ def bind(host: str, port: int) -> socket.socket:
             f"several web processes need an IPv4 address to listen on, not {host!r}; "
             "use e.g. 0.0.0.0, or --processes 1"
         )
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listening.bind((host, port))
-    listening.listen(LISTEN_BACKLOG)
-    listening.set_inheritable(True)
-    return listening
+    # The parent binds without listening: it holds the port (a taken port fails here, at once)
+    # and hands its address to the children. Each child listens on a socket of its own on the
+    # same port (SO_REUSEPORT), and the kernel spreads new connections over them. One socket
+    # shared by every child let the first child awake take every connection waiting (Twisted
+    # accepts up to a hundred per wake-up): senders open their keep-alive connections together
+    # (Prometheus, a load generator's 16), and in most runs one of two processes got all 16
+    # and served them alone while the other idled.
+    reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    reserved.bind((host, port))
+    reserved.set_inheritable(True)
+    return reserved
 
 
 def _die_with_parent() -> None:

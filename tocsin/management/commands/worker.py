@@ -25,6 +25,7 @@ from django.db import connections
 from tocsin import wake
 from tocsin.duework import DueWorkLoop, Heartbeat, worker_id
 from tocsin.env import env_bool
+from tocsin.heap import freeze_startup_objects
 from tocsin.scheduling import ensure_schedules
 
 STOP_TIMEOUT = 15
@@ -58,6 +59,7 @@ class Command(BaseCommand):
             self.stdout.write(f"schedules updated: {', '.join(changed)}")
         # Nothing opened here may be shared with a child; each thread opens its own.
         connections.close_all()
+        freeze_startup_objects()  # before the cluster forks: its children inherit it
         cluster = Cluster() if not options["no_cluster"] else None
         # TOCSIN_DUE_WORK=0: a worker for queued tasks only (tests that drive paging by hand).
         due_work = env_bool("TOCSIN_DUE_WORK", True)
