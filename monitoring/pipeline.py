@@ -179,13 +179,7 @@ def _fire_new(
         return []
     alerts = []
     for fp, item in new:
-        alert = Alert(
-            team_id=service.team_id,
-            service=service,
-            integration=integration,
-            source=source,
-            fingerprint=fp,
-        )
+        alert = Alert.new_instance(service, integration, source, fp, now)
         alert.prepare_fire(item, now, suppress=suppress)
         alerts.append(alert)
     stored = {alert.fingerprint for alert in Alert.store_fired(alerts, actor_label=actor_label)}

@@ -49,3 +49,61 @@ class AddListIndex(AddIndexConcurrently):
 
     def describe(self) -> str:
         return f"Create list index {self.index.name} on {self.model_name} (database only)"
+
+
+class DropForeignKeyIndex(migrations.operations.base.Operation):
+    """Drop the index Django made for a foreign key that another index now covers (one that
+    begins with the same column), in the database only: pair it with the ``AlterField`` to
+    ``db_index=False`` in ``SeparateDatabaseAndState``.
+
+    Why not the ``AlterField`` alone: on SQLite Django rebuilds the whole table to change a
+    field (a copy of every alert), where dropping the index is all that changes; on PostgreSQL
+    the drop runs ``CONCURRENTLY`` (the migration declares ``atomic = False``) so ingest does
+    not wait behind it. MySQL/MariaDB have no such index to drop: InnoDB keeps its own for each
+    foreign key.
+    """
+
+    reduces_to_sql = False
+    reversible = True
+
+    def __init__(self, model_name: str, field_name: str) -> None:
+        self.model_name = model_name
+        self.field_name = field_name
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        """Database only."""
+
+    def _index(self, app_label: str, schema_editor: Any, state: Any) -> tuple[str, str, str]:
+        model = state.apps.get_model(app_label, self.model_name)
+        column = model._meta.get_field(self.field_name).column
+        table = model._meta.db_table
+        return table, column, schema_editor._create_index_name(table, [column], suffix="")
+
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        vendor = schema_editor.connection.vendor
+        if vendor not in ("postgresql", "sqlite"):
+            return
+        _table, _column, name = self._index(app_label, schema_editor, from_state)
+        concurrently = "CONCURRENTLY " if vendor == "postgresql" else ""
+        schema_editor.execute(
+            f"DROP INDEX {concurrently}IF EXISTS {schema_editor.quote_name(name)}"
+        )
+
+    def database_backwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        vendor = schema_editor.connection.vendor
+        if vendor not in ("postgresql", "sqlite"):
+            return
+        table, column, name = self._index(app_label, schema_editor, to_state)
+        concurrently = "CONCURRENTLY " if vendor == "postgresql" else ""
+        quote = schema_editor.quote_name
+        schema_editor.execute(
+            f"CREATE INDEX {concurrently}IF NOT EXISTS {quote(name)} ON {quote(table)} "
+            f"({quote(column)})"
+        )
+
+    def describe(self) -> str:
+        return f"Drop the index of {self.model_name}.{self.field_name} (covered by another)"

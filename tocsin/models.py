@@ -209,8 +209,14 @@ class Event(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Indexed by event_team_id, which begins with it; two events are written per new alert.
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="events",
+        db_index=False,
     )
     kind = models.CharField(max_length=64)
     subject_type = models.CharField(max_length=32, blank=True)

@@ -33,7 +33,7 @@ from incidents.models import (
 )
 from monitoring.models import Alert, AlertStatus, Service
 from tocsin.db import bulk
-from tocsin.events import NewEvent, record, record_many
+from tocsin.events import NewEvent, record_many
 from tocsin.services import ServiceError
 
 # --- Reacting to alert events ----------------------------------------------------------------
@@ -254,8 +254,12 @@ class _Plan:
 
     def attach(self, links: dict[int, IncidentAlert]) -> list[NewEvent]:
         """Link every alert to its incident (one INSERT); returns the ``incident.alert_added``
-        events of those that joined an incident rather than opened or reopened one."""
-        fresh, events = [], []
+        events of those that joined an incident rather than opened or reopened one: one per
+        incident per batch, naming every alert that joined it (a storm's thousand alerts are
+        one line on the timeline per batch, not a thousand, and one row less per alert)."""
+        fresh = []
+        joined: dict[tuple[int, bool], list[Alert]] = {}  # (incident, storm) → its new alerts
+        incidents: dict[int, Incident] = {}
         for key, alert, how in self.placed:
             incident = self.open[key]
             link = links.get(alert.pk)
@@ -272,20 +276,34 @@ class _Plan:
                 )
             if how in (OPENS, REOPENS):
                 continue  # the incident's own event names this alert already
-            payload = {"incident_id": incident.pk, "alert_id": alert.pk, "summary": alert.summary}
-            if how == STORM:
-                payload["storm"] = True
-            events.append(
-                NewEvent(
-                    "incident.alert_added",
-                    incident.team_id,
-                    subject=incident,
-                    actor_label=AUTO_ACTOR,
-                    payload=payload,
-                )
-            )
+            incidents[incident.pk] = incident
+            joined.setdefault((incident.pk, how == STORM), []).append(alert)
         bulk.insert(fresh)
-        return events
+        return [
+            alerts_added_event(incidents[incident_id], alerts, storm=storm)
+            for (incident_id, storm), alerts in joined.items()
+        ]
+
+
+def alerts_added_event(incident: Incident, alerts: list[Alert], *, storm: bool) -> NewEvent:
+    """``incident.alert_added`` for ``alerts`` joining ``incident`` together (one or more):
+    the first alert's id and summary, every alert's id, and how many."""
+    payload: dict = {
+        "incident_id": incident.pk,
+        "alert_id": alerts[0].pk,
+        "summary": alerts[0].summary,
+        "alert_ids": [alert.pk for alert in alerts],
+        "count": len(alerts),
+    }
+    if storm:
+        payload["storm"] = True
+    return NewEvent(
+        "incident.alert_added",
+        incident.team_id,
+        subject=incident,
+        actor_label=AUTO_ACTOR,
+        payload=payload,
+    )
 
 
 def _group_one(alert: Alert, now: datetime) -> Incident | None:
@@ -300,7 +318,7 @@ def _group_one(alert: Alert, now: datetime) -> Incident | None:
     for _attempt in range(3):
         incident = open_incident_of(service, settings, key, now)
         if incident is not None:
-            _attach(incident, alert, link, now, kind="incident.alert_added")
+            _attach(incident, alert, link, now, joins=True)
             return incident
         reopened = reopenable_incident(service, settings, key, now)
         try:
@@ -311,7 +329,7 @@ def _group_one(alert: Alert, now: datetime) -> Incident | None:
                     incident = _create(service, settings, key, alert, now)
         except (IntegrityError, ServiceError):
             continue  # another process opened this group a moment ago: join theirs
-        _attach(incident, alert, link, now, kind=None)
+        _attach(incident, alert, link, now, joins=False)
         return incident
     raise RuntimeError(f"could not group alert {alert.pk} into group {key!r}")
 
@@ -349,7 +367,7 @@ def _reopen(incident: Incident, now: datetime) -> Incident:
 
 
 def _attach(
-    incident: Incident, alert: Alert, link: IncidentAlert | None, now: datetime, kind: str | None
+    incident: Incident, alert: Alert, link: IncidentAlert | None, now: datetime, joins: bool
 ) -> None:
     if link is not None:
         if link.incident_id == incident.pk:
@@ -359,14 +377,8 @@ def _attach(
         link.save(update_fields=["incident", "added_at"])
     else:
         IncidentAlert.objects.create(incident=incident, alert=alert, added_at=now)
-    if kind:
-        record(
-            kind,
-            team=incident.team_id,
-            subject=incident,
-            actor_label=AUTO_ACTOR,
-            payload={"incident_id": incident.pk, "alert_id": alert.pk, "summary": alert.summary},
-        )
+    if joins:
+        record_many([alerts_added_event(incident, [alert], storm=False)])
 
 
 def alerts_resolved(alerts: list[Alert], now: datetime | None = None) -> list[Incident]:

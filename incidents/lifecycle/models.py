@@ -253,7 +253,10 @@ class IncidentAlert(models.Model):
     """An alert's place in an incident. An alert belongs to one incident at a time."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="alert_links")
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="incident_links")
+    # Indexed by its unique constraint (one incident per alert); no second index of its own.
+    alert = models.ForeignKey(
+        Alert, on_delete=models.CASCADE, related_name="incident_links", db_index=False
+    )
     added_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

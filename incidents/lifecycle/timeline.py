@@ -38,7 +38,12 @@ def describe(event: Event, users: dict[int, str]) -> str:
             return f"Triggered, split off from incident #{p['split_from']}"
         return "Triggered" + (f" with priority {p['priority']}" if p.get("priority") else "")
     if kind == "incident.alert_added":
-        return f"Alert “{p.get('summary') or p.get('alert_id')}” joined the incident"
+        first = p.get("summary") or p.get("alert_id")
+        count = int(p.get("count") or 1)
+        if count > 1:
+            more = count - 1
+            return f"{count} alerts joined the incident: “{first}” and {more} more"
+        return f"Alert “{first}” joined the incident"
     if kind == "incident.acknowledged":
         via = p.get("via")
         if via == "sender":

@@ -128,8 +128,19 @@ class BatchSuppressor:
     def __init__(self, team_id: int, now: datetime) -> None:
         self.now = now
         self.ctx = _TeamContext(team_id, now)
+        # Per service: nothing can mute its alerts in this batch (no maintenance window that
+        # may apply, no active silence, no inhibition rule) — the usual case, decided once.
+        self._nothing_mutes: dict[int, bool] = {}
 
     def __call__(self, alert: Alert) -> tuple[str, dict]:
+        nothing_mutes = self._nothing_mutes.get(alert.service_id)
+        if nothing_mutes is None:
+            ctx = self.ctx
+            nothing_mutes = not (ctx.windows(alert.service_id) or ctx.silences() or ctx.rules())
+            self._nothing_mutes[alert.service_id] = nothing_mutes
+        if nothing_mutes:
+            # Without rules no alert is a source for another: nothing to remember either.
+            return Suppression.NONE, {}
         found = find_suppression(alert, self.now, self.ctx)
         if alert.pk is None:
             self.ctx.pending.append(alert)  # its ``suppression`` is set by the caller right after

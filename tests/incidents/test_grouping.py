@@ -58,6 +58,27 @@ def test_labels_mode_groups_by_the_chosen_labels(service):
     assert kinds(eu) == ["incident.triggered", "incident.alert_added"]
 
 
+def test_alerts_joining_together_are_one_timeline_line_naming_each(service):
+    from incidents.lifecycle.timeline import describe
+    from monitoring.pipeline import AlertInput, process
+    from tocsin.models import Event
+
+    settings_for(service, grouping_mode=GroupingMode.LABELS, group_labels=["cluster"])
+    fire(service, alertname="First", cluster="eu")
+    batch = [AlertInput(labels={"alertname": f"Next{i}", "cluster": "eu"}) for i in range(3)]
+    outcomes = process(service, batch, source="test", now=NOON)
+    [incident] = Incident.objects.all()
+    assert kinds(incident) == ["incident.triggered", "incident.alert_added"]
+    joined = Event.objects.get(kind="incident.alert_added")
+    assert joined.payload["alert_ids"] == [o.alert.pk for o in outcomes]
+    assert joined.payload["count"] == 3 and joined.payload["alert_id"] == outcomes[0].alert.pk
+    assert "storm" not in joined.payload
+    assert describe(joined, {}) == "3 alerts joined the incident: “Next0” and 2 more"
+    fire(service, alertname="Alone", cluster="eu")  # one alone reads as before
+    last = Event.objects.filter(kind="incident.alert_added").latest("id")
+    assert describe(last, {}) == "Alert “Alone” joined the incident"
+
+
 def test_time_window_mode_groups_alerts_close_in_time(service):
     settings_for(service, grouping_mode=GroupingMode.TIME_WINDOW, window_minutes=10)
     fire(service, NOON, alertname="A")

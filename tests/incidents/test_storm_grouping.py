@@ -9,6 +9,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
+from incidents.lifecycle.timeline import describe
 from incidents.models import Incident, IncidentAlert, ResponseTarget
 from monitoring.models import Alert, Service, Suppression
 from monitoring.pipeline import AlertInput, Result, process
@@ -74,14 +75,19 @@ def test_a_storm_opens_the_configured_bound_of_incidents(crew):
     incidents = list(Incident.objects.filter(service=service).order_by("id"))
     assert len(incidents) == 5
     # The first four groups have their own incident; the fifth opened the newest, which every
-    # later group joined, each saying so on the timeline.
+    # later group joined: one line on its timeline per batch, naming all of them.
     assert [i.alert_links.count() for i in incidents] == [1, 1, 1, 1, 96]
     storm = Event.objects.filter(kind="incident.alert_added", subject_id=str(incidents[-1].pk))
-    assert storm.count() == 95 and all(e.payload["storm"] for e in storm)
+    [joined] = storm
+    links = incidents[-1].alert_links.order_by("alert_id").values_list("alert_id", flat=True)
+    assert joined.payload["storm"] and joined.payload["count"] == 95
+    assert sorted(joined.payload["alert_ids"]) == list(links)[1:]  # all but the opener
+    assert describe(joined, {}).startswith("95 alerts joined the incident: “")
     # Still within the window: a second wave opens nothing new.
     process(service, burst(50, "b"), source="test", now=NOON.replace(minute=5))
     assert Incident.objects.filter(service=service).count() == 5
     assert incidents[-1].alert_links.count() == 146
+    assert [e.payload["count"] for e in storm.order_by("id")] == [95, 50]
 
 
 def test_after_the_storm_window_new_groups_open_incidents_again(crew):

@@ -29,9 +29,12 @@ def _converters(
     out: list[Callable[[Any], Any] | None] = []
     for field in fields:
         if isinstance(field, models.JSONField):
+            # What JSONField.get_db_prep_save does for a plain value (None is SQL NULL), in one
+            # call instead of four: eight JSON values per new alert go through here.
+            adapt, encoder = connection.ops.adapt_json_value, field.encoder
 
-            def convert(value: Any, field: models.Field = field) -> Any:
-                return field.get_db_prep_save(value, connection)
+            def convert(value: Any, adapt: Callable = adapt, encoder: Any = encoder) -> Any:
+                return None if value is None else adapt(value, encoder)
 
             out.append(convert)
         elif isinstance(field, models.DateTimeField | models.DateField):

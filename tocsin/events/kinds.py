@@ -69,7 +69,11 @@ declare(
     "an alert opened an incident",
     [*INCIDENT, "service_id", "alert_id", "priority", "urgency"],
 )
-declare("incident.alert_added", "an alert joined an incident", [*INCIDENT, "alert_id"])
+declare(
+    "incident.alert_added",
+    "alerts joined an incident (one event per incident per batch: alert_ids, count)",
+    [*INCIDENT, "alert_id", "alert_ids", "count"],
+)
 declare("incident.acknowledged", "someone is on it; escalation stops", INCIDENT)
 declare("incident.unacknowledged", "an acknowledgement timed out", INCIDENT)
 declare("incident.resolved", "the incident resolved", INCIDENT)
