@@ -73,37 +73,33 @@ class DropForeignKeyIndex(migrations.operations.base.Operation):
     def state_forwards(self, app_label: str, state: Any) -> None:
         """Database only."""
 
-    def _index(self, app_label: str, schema_editor: Any, state: Any) -> tuple[str, str, str]:
+    def _execute(self, app_label: str, schema_editor: Any, state: Any, *, drop: bool) -> None:
+        vendor = schema_editor.connection.vendor
+        if vendor not in ("postgresql", "sqlite"):
+            return
         model = state.apps.get_model(app_label, self.model_name)
         column = model._meta.get_field(self.field_name).column
         table = model._meta.db_table
-        return table, column, schema_editor._create_index_name(table, [column], suffix="")
+        name = schema_editor._create_index_name(table, [column], suffix="")
+        concurrently = "CONCURRENTLY " if vendor == "postgresql" else ""
+        quote = schema_editor.quote_name
+        if drop:
+            schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {quote(name)}")
+        else:
+            schema_editor.execute(
+                f"CREATE INDEX {concurrently}IF NOT EXISTS {quote(name)} ON {quote(table)} "
+                f"({quote(column)})"
+            )
 
     def database_forwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
     ) -> None:
-        vendor = schema_editor.connection.vendor
-        if vendor not in ("postgresql", "sqlite"):
-            return
-        _table, _column, name = self._index(app_label, schema_editor, from_state)
-        concurrently = "CONCURRENTLY " if vendor == "postgresql" else ""
-        schema_editor.execute(
-            f"DROP INDEX {concurrently}IF EXISTS {schema_editor.quote_name(name)}"
-        )
+        self._execute(app_label, schema_editor, from_state, drop=True)
 
     def database_backwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
     ) -> None:
-        vendor = schema_editor.connection.vendor
-        if vendor not in ("postgresql", "sqlite"):
-            return
-        table, column, name = self._index(app_label, schema_editor, to_state)
-        concurrently = "CONCURRENTLY " if vendor == "postgresql" else ""
-        quote = schema_editor.quote_name
-        schema_editor.execute(
-            f"CREATE INDEX {concurrently}IF NOT EXISTS {quote(name)} ON {quote(table)} "
-            f"({quote(column)})"
-        )
+        self._execute(app_label, schema_editor, to_state, drop=False)
 
     def describe(self) -> str:
         return f"Drop the index of {self.model_name}.{self.field_name} (covered by another)"
