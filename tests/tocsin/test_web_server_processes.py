@@ -164,3 +164,20 @@ def test_connections_opened_together_are_shared_between_the_processes(tmp_path):
     finally:
         os.kill(proc.popen.pid, signal.SIGTERM)
         proc.popen.wait(30)
+
+
+def test_a_second_server_on_a_port_in_use_refuses_to_start(tmp_path):
+    # The children share the port through SO_REUSEPORT, which would let another server on the
+    # same port start too and take half the connections; it must fail instead.
+    first, port = start_web(tmp_path, processes=2)
+    try:
+        second = start(
+            "web-again", ["manage.py", "web", "--port", str(port), "--processes", "2"], tmp_path
+        )
+        assert second.popen.wait(60) != 0
+        assert "Address already in use" in second.log(), second.log()
+        assert len(children(first)) == 2  # the first one serves on, untouched
+        http_get(port).close()
+    finally:
+        os.kill(first.popen.pid, signal.SIGTERM)
+        first.popen.wait(30)

@@ -147,6 +147,14 @@ def bind(host: str, port: int) -> socket.socket:
     # accepts up to a hundred per wake-up): senders open their keep-alive connections together
     # (Prometheus, a load generator's 16), and in most runs one of two processes got all 16
     # and served them alone while the other idled.
+    #
+    # SO_REUSEPORT would also let a second server on the same port start and quietly take half
+    # the connections (a forgotten one, or a deploy that did not stop the old). So the port is
+    # first bound without it: that fails while anyone else listens there.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        port = probe.getsockname()[1]  # the port chosen, when asked for any (0)
     reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
