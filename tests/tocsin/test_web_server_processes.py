@@ -145,14 +145,17 @@ def test_connections_opened_together_are_shared_between_the_processes(tmp_path):
     # Senders open their keep-alive connections at once (Prometheus, a load generator). On one
     # shared socket the first process awake took every waiting connection (Twisted accepts up
     # to 100 per wake-up) and its siblings idled; each process now listens on its own socket
-    # on the port (SO_REUSEPORT) and the kernel spreads the connections.
+    # on the port (SO_REUSEPORT) and the kernel spreads the connections — by a hash of each
+    # connection's addresses, so evenly on average: with 40 connections, fewer than 8 on one
+    # of two processes happens less than once in 10,000 runs (a shared socket gave it 0).
+    at_once = 40
     proc, port = start_web(tmp_path, processes=2)
     try:
         with ExitStack() as stack:
             sockets = [
                 stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
-                for _ in range(CONNECTIONS)
-            ]  # all in the listening queue before either process accepts
+                for _ in range(at_once)
+            ]  # all in the listening queues before either process accepts
             for sock in sockets:
                 sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             for sock in sockets:
@@ -160,7 +163,7 @@ def test_connections_opened_together_are_shared_between_the_processes(tmp_path):
             owners = [owner_of(proc, port, sock.getsockname()[1]) for sock in sockets]
         counts = {pid: owners.count(pid) for pid in children(proc)}
         assert None not in owners, owners
-        assert min(counts.values()) >= CONNECTIONS // 4, f"connections per process: {counts}"
+        assert min(counts.values()) >= at_once // 5, f"connections per process: {counts}"
     finally:
         os.kill(proc.popen.pid, signal.SIGTERM)
         proc.popen.wait(30)
