@@ -418,8 +418,8 @@ def rows_by_fingerprint(service_id: int, fingerprints: list[str]) -> dict[str, d
     in one order, makes the second wait for the first instead."""
     quote = connection.ops.quote_name
     table = quote(Alert._meta.db_table)
-    columns = ", ".join(quote(name) for name in ("id", "fingerprint", "status", "content_hash"))
     names = ("id", "fingerprint", "status", "content_hash")
+    columns = ", ".join(quote(name) for name in names)
     if connection.vendor == "postgresql":
         # Index probes only, whatever the statistics say: the ids come from one probe of the
         # (service, fingerprint) unique index per fingerprint, computed once (ARRAY(…)), then

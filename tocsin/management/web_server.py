@@ -101,7 +101,7 @@ def default_processes() -> int:
 def daphne_arguments(
     host: str, port: int, *, behind_proxy: bool, fd: int | None = None
 ) -> list[str]:
-    # With fd, daphne adopts the parent's listening socket, as IPv4 (see bind).
+    # With fd, daphne adopts the child's own listening socket, as IPv4 (see bind).
     arguments = ["--bind", host, "--port", str(port)] if fd is None else ["--fd", str(fd)]
     if behind_proxy:
         arguments.append("--proxy-headers")
@@ -182,17 +182,17 @@ class Child:
 
 
 class Supervisor:
-    """Starts ``processes`` daphne children on one listening socket and keeps them running."""
+    """Starts ``processes`` daphne children on one port and keeps them running."""
 
-    def __init__(self, listening: socket.socket, processes: int) -> None:
-        self.listening = listening
+    def __init__(self, reserved: socket.socket, processes: int) -> None:
+        self.reserved = reserved  # bound, not listening: each child listens on its own socket
         self.processes = processes
         self.children: list[Child] = []
         self.stopping = False
         self.startup_failures = 0
 
     def child_command(self) -> list[str]:
-        fd = str(self.listening.fileno())
+        fd = str(self.reserved.fileno())
         # --skip-checks: the parent ran Django's system checks already; each child starts sooner.
         return [
             sys.executable,
@@ -208,7 +208,7 @@ class Supervisor:
     def start_child(self) -> Child:
         popen = subprocess.Popen(
             self.child_command(),
-            pass_fds=(self.listening.fileno(),),
+            pass_fds=(self.reserved.fileno(),),
             preexec_fn=_die_with_parent,
         )
         return Child(popen, time.monotonic())
@@ -219,7 +219,7 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
-        host, port = self.listening.getsockname()[:2]
+        host, port = self.reserved.getsockname()[:2]
         log.info("serving on %s:%s with %d web processes", host, port, self.processes)
         self.children = [self.start_child() for _ in range(self.processes)]
         status = 0
@@ -229,7 +229,7 @@ class Supervisor:
                 status = 1
                 break
         self.stop_children()
-        self.listening.close()
+        self.reserved.close()
         return status
 
     def replace_dead_children(self) -> bool:

@@ -2,7 +2,7 @@
 
 See :mod:`tocsin.management.web_server` for what it does differently from plain ``daphne``, and
 how ``--processes`` (``TOCSIN_WEB_PROCESSES``; default one per core up to 8 on PostgreSQL, one on
-SQLite) shares one listening socket between several daphne processes.
+SQLite) shares one port between several daphne processes, each listening on its own socket.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ class Command(BaseCommand):
             help="daphne processes sharing the port (default: TOCSIN_WEB_PROCESSES, else one "
             "per core up to 8 on PostgreSQL, one on SQLite)",
         )
-        # Internal: how the parent hands its listening socket to each child.
-        parser.add_argument("--fd", type=int, default=None, help="(internal) serve this socket")
+        # Internal: the parent's bound socket, whose address each child listens on.
+        parser.add_argument(
+            "--fd", type=int, default=None, help="(internal) listen on this socket's address"
+        )
 
     def handle(self, *args, **options):
         behind_proxy = settings.TOCSIN_BEHIND_PROXY
