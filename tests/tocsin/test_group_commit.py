@@ -132,3 +132,95 @@ def test_take_sees_the_items_being_written_and_may_hold_the_rest_back():
     asyncio.run(scenario())
     assert batches == [["first"], ["second"]]
     assert ["first"] in seen_busy
+
+
+def _cohorts_scenario(linger: float) -> list[list[str]]:
+    """Four items ("a") are written while four more ("b") wait; the four a-clients come back
+    with a new item each as soon as they are answered. Returns the batches written after a
+    first one (a gate that lets the four a-items gather)."""
+    batches: list[list[str]] = []
+    started = {1: threading.Event(), 2: threading.Event()}
+    release = {1: threading.Event(), 2: threading.Event()}
+
+    def write(batch: list[Item]) -> None:
+        batches.append([item.name for item in batch])
+        if len(batches) in started:
+            started[len(batches)].set()
+            release[len(batches)].wait(10)
+        for item in batch:
+            item.written = True
+
+    async def client(commit: GroupCommit, name: str) -> None:
+        await commit.submit(Item(f"{name}-1"))
+        await asyncio.sleep(0.001)  # the answer travels, the next request comes back
+        await commit.submit(Item(f"{name}-2"))
+
+    async def scenario() -> None:
+        commit = GroupCommit(write, name="test", linger=linger)
+        gate = asyncio.create_task(commit.submit(Item("gate")))
+        await asyncio.to_thread(started[1].wait, 10)
+        a_cohort = [asyncio.create_task(client(commit, f"a{n}")) for n in range(4)]
+        await asyncio.sleep(0.01)
+        release[1].set()
+        await asyncio.to_thread(started[2].wait, 10)
+        b_cohort = [asyncio.create_task(commit.submit(Item(f"b{n}"))) for n in range(4)]
+        await asyncio.sleep(0.01)
+        release[2].set()
+        await asyncio.wait_for(asyncio.gather(gate, *a_cohort, *b_cohort), 10)
+
+    asyncio.run(scenario())
+    assert batches[:2] == [["gate"], ["a0-1", "a1-1", "a2-1", "a3-1"]]
+    return batches[2:]
+
+
+def test_a_busy_server_lingers_so_the_clients_just_answered_join_the_next_batch():
+    after = _cohorts_scenario(linger=0.5)
+    # The waiting four and the four that came back go in together.
+    assert after == [["b0", "b1", "b2", "b3", "a0-2", "a1-2", "a2-2", "a3-2"]]
+
+
+def test_without_linger_the_load_splits_into_cohorts_that_alternate():
+    after = _cohorts_scenario(linger=0.0)
+    assert after[0] == ["b0", "b1", "b2", "b3"]  # went in without the four coming back
+    assert sorted(name for batch in after[1:] for name in batch) == ["a0-2", "a1-2", "a2-2", "a3-2"]
+
+
+def test_lingering_ends_after_the_linger_when_nobody_comes_back():
+    batches: list[list[str]] = []
+    first_started = threading.Event()
+    let_first_finish = threading.Event()
+
+    def write(batch: list[Item]) -> None:
+        batches.append([item.name for item in batch])
+        if len(batches) == 1:
+            first_started.set()
+            let_first_finish.wait(10)
+        for item in batch:
+            item.written = True
+
+    async def scenario() -> None:
+        commit = GroupCommit(write, name="test", linger=0.05)
+        first = asyncio.create_task(commit.submit(Item("first")))
+        await asyncio.to_thread(first_started.wait, 10)
+        waiting = asyncio.create_task(commit.submit(Item("waiting")))
+        await asyncio.sleep(0.01)
+        let_first_finish.set()
+        await asyncio.wait_for(asyncio.gather(first, waiting), 10)
+
+    asyncio.run(scenario())
+    assert batches == [["first"], ["waiting"]]
+
+
+def test_an_idle_server_writes_a_lone_item_at_once_whatever_the_linger():
+    written: list[str] = []
+
+    def write(batch: list[Item]) -> None:
+        written.extend(item.name for item in batch)
+
+    async def scenario() -> None:
+        commit = GroupCommit(write, name="test", linger=600.0)
+        await asyncio.wait_for(commit.submit(Item("one")), 10)
+        await asyncio.wait_for(commit.submit(Item("two")), 10)  # nothing waited: no lingering
+
+    asyncio.run(scenario())
+    assert written == ["one", "two"]
