@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from probes import kinds
 from probes.kinds import http as http_kind
 from probes.kinds.base import Observation
 from tests.probes.servers import CA, HTTPServer, Issued, server_context
+from tests.services import require_service
 
 
 def run_check(kind: str, config: dict[str, Any], timeout: float = 2.0) -> Observation:
@@ -32,17 +32,6 @@ def run_check(kind: str, config: dict[str, Any], timeout: float = 2.0) -> Observ
             await http_kind.close_clients()
 
     return asyncio.run(once())
-
-
-def require_service(name: str, host: str, port: int) -> None:
-    """Skip (locally) or fail (CI=true) when ``name`` does not listen on host:port."""
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-    except OSError as exc:
-        message = f"{name} is not reachable on {host}:{port} ({exc})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + "; CI must provide it")
-        pytest.skip(message)
 
 
 class PKI:

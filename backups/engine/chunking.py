@@ -1,0 +1,60 @@
+"""Content-defined chunks of a stream (FastCDC), for deduplication across runs and plans.
+
+A chunk ends where the content says so, not at a fixed offset: an insert near the start of a
+dump shifts every later byte, but the chunk boundaries move with the content, so an
+incremental run stores only the chunks around what changed. FastCDC decides each boundary from
+at most ``max_size`` bytes after the chunk's start; reading the stream in blocks and cutting
+only where that window was complete gives exactly the chunks of the whole stream at once, with
+memory bounded by a few blocks whatever the stream's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from fastcdc import fastcdc
+
+
+@dataclass(frozen=True)
+class ChunkSizes:
+    """restic's sizes, about; a chunk per megabyte keeps the index small and dedup useful."""
+
+    min_size: int = 256 * 1024
+    avg_size: int = 1024 * 1024
+    max_size: int = 4 * 1024 * 1024
+
+    def as_dict(self) -> dict[str, int]:
+        return {"min": self.min_size, "avg": self.avg_size, "max": self.max_size}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, int]) -> ChunkSizes:
+        return cls(data["min"], data["avg"], data["max"])
+
+
+DEFAULT_SIZES = ChunkSizes()
+
+
+def chunks(stream: BinaryIO, sizes: ChunkSizes = DEFAULT_SIZES) -> Iterator[bytes]:
+    """The stream's chunks, in order; concatenated they are the stream."""
+    block = max(8 * 1024 * 1024, 2 * sizes.max_size)
+    buffer = bytearray()
+    at_end = False
+    while not at_end:
+        data = stream.read(block)
+        if data:
+            buffer += data
+        else:
+            at_end = True
+        if not buffer or (not at_end and len(buffer) < block):
+            continue
+        view = memoryview(buffer)
+        cut = 0
+        for chunk in fastcdc(view, sizes.min_size, sizes.avg_size, sizes.max_size):
+            if not at_end and chunk.offset + sizes.max_size > len(buffer):
+                break  # its boundary may lie past what has been read: decide it next round
+            yield bytes(view[chunk.offset : chunk.offset + chunk.length])
+            cut = chunk.offset + chunk.length
+        view.release()
+        del buffer[:cut]
