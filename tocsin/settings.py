@@ -334,6 +334,15 @@ TOCSIN_INGEST_WRITERS = env_int(
 # Key for secrets stored encrypted (notification channel URLs, …); derived from SECRET_KEY when
 # unset, so set it before rotating SECRET_KEY or stored secrets become unreadable.
 TOCSIN_ENCRYPTION_KEY = env_str("TOCSIN_ENCRYPTION_KEY")
+# Backups (backups app): passphrases that encrypt backup repositories, comma-separated. The
+# first encrypts new repositories; every one is tried to open an existing one, so a rotation
+# puts the new key first, runs `manage.py backups rekey`, then drops the old (docs/backups.md).
+TOCSIN_BACKUP_KEYS = env_list("TOCSIN_BACKUP_KEYS", [])
+# A running backup renews its plan's lease this often (a third of it); a worker that dies
+# stops renewing, and the plan is free again once the lease runs out (seconds).
+TOCSIN_BACKUP_LEASE_SECONDS = env_int("TOCSIN_BACKUP_LEASE_SECONDS", 60, minimum=5)
+# The longest a backup, verify, drill or restore may run before the worker stops it (seconds).
+TOCSIN_BACKUP_TIMEOUT = env_int("TOCSIN_BACKUP_TIMEOUT", 6 * 3600, minimum=60)
 # Bearer token that /metrics requires; unset = /metrics is not served.
 TOCSIN_METRICS_TOKEN = env_str("TOCSIN_METRICS_TOKEN")
 # A worker heartbeat older than this makes /health/ready fail (seconds).

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -106,3 +109,42 @@ def s3_bucket(s3_server: str, s3_admin, aws_isolated: None) -> Iterator[tuple[st
         if keys:
             client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
     client.delete_bucket(Bucket=bucket)
+
+
+# ---- plans on the database (the Django side) -----------------------------------------------
+
+
+@pytest.fixture
+def sqlite_source(tmp_path: Path) -> Path:
+    """A SQLite database of about 4 MB (several chunks) to back up."""
+    path = tmp_path / "source.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, blob BLOB)")
+        connection.executemany(
+            "INSERT INTO items (name, blob) VALUES (?, ?)",
+            [(f"item {n}", os.urandom(1000)) for n in range(4000)],
+        )
+    connection.close()
+    return path
+
+
+@pytest.fixture
+def plan(crew: Any, tmp_path: Path, sqlite_source: Path) -> Any:
+    """A plan of ``crew.team``: the SQLite source to a local folder, unencrypted."""
+    from backups.models import BackupPlan, BackupStorage, BackupTarget, StorageKind, TargetKind
+    from monitoring.models import Service
+
+    service = Service.objects.create(team=crew.team, name="Billing DB", slug="billing-db")
+    target = BackupTarget.objects.create(
+        team=crew.team, name="billing", kind=TargetKind.SQLITE, path=str(sqlite_source)
+    )
+    storage = BackupStorage.objects.create(
+        team=crew.team,
+        name="local",
+        kind=StorageKind.LOCAL,
+        path=str(tmp_path / "repository"),
+        encrypted=False,
+    )
+    return BackupPlan.objects.create(
+        service=service, name="Nightly", target=target, storage=storage
+    )

@@ -62,6 +62,18 @@ declare_config(
 declare_config("check", "synthetic check", "created", "updated", "deleted", "paused", "resumed")
 declare("check.state_changed", "a synthetic check's state changed", ["check_id", "state"])
 
+# --- Backups ------------------------------------------------------------------------------
+declare_config("backup_storage", "backup storage")
+declare_config("backup_target", "backup target")
+declare_config("backup_plan", "backup plan")
+BACKUP_RUN = ("run_id", "plan_id", "kind")
+declare("backup.run_started", "a backup, verify, drill or restore started", BACKUP_RUN)
+declare(
+    "backup.run_finished",
+    "a backup, verify, drill or restore finished",
+    [*BACKUP_RUN, "status", "error"],
+)
+
 # --- Incidents ----------------------------------------------------------------------------
 INCIDENT = ("incident_id",)
 declare(

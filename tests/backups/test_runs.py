@@ -1,0 +1,224 @@
+"""Runs on the database: one per plan at a time through a lease, results recorded, retention
+applied, alerts raised and resolved, the schedule, and a worker that dies mid-run."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from backups import alerts, runs
+from backups.engine.targets import SQLiteTarget
+from backups.leases import Lease
+from backups.models import BackupPlan, BackupRun, RunKind, RunStatus
+from monitoring.models import Alert, AlertStatus
+from tests.live import ROOT, process_env
+from tests.services import require_service
+from tocsin.models import Event
+
+pytestmark = pytest.mark.django_db
+
+
+def backup_now(plan: BackupPlan, kind: str = RunKind.BACKUP, **extra) -> BackupRun:
+    run = runs.request_run(plan, kind, **extra)
+    runs.execute(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def test_a_backup_run_records_its_snapshot_figures_and_manifest(plan: BackupPlan, tmp_path):
+    run = backup_now(plan)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.snapshot_id and run.size_bytes == run.progress_bytes > 3_000_000
+    assert run.new_bytes == run.size_bytes and run.stored_bytes > 0
+    assert run.manifest["tables"] == {"items": 4000}
+    assert run.manifest["tool_versions"]["sqlite"]
+    assert run.started_at <= run.finished_at and run.percent == 100.0
+    restored = SQLiteTarget(tmp_path / "restored.db")
+    restored.restore(plan.storage.repository(), plan.storage.repository().snapshot(run.snapshot_id))
+    assert restored.inventory() == {"items": 4000}
+    kinds = list(Event.objects.filter(subject_id=str(plan.pk)).values_list("kind", flat=True))
+    assert "backup.run_started" in kinds and "backup.run_finished" in kinds
+    plan.refresh_from_db()
+    assert plan.last_success_at == run.finished_at
+    assert plan.lease_token == "" and plan.lease_expires_at is None  # released
+
+
+def test_the_second_run_of_an_unchanged_source_stores_nothing_new(plan: BackupPlan):
+    backup_now(plan)
+    second = backup_now(plan)
+    assert second.status == RunStatus.SUCCEEDED
+    assert second.new_bytes == 0 and second.dedup_ratio == 1.0
+
+
+def test_a_second_run_is_refused_while_one_waits_or_runs(plan: BackupPlan):
+    first = runs.request_run(plan)
+    with pytest.raises(runs.PlanBusy, match="one run per plan"):
+        runs.request_run(plan)
+    lease = Lease.acquire(plan.pk)  # as the worker running ``first`` holds it
+    assert lease is not None and Lease.acquire(plan.pk) is None
+    BackupRun.objects.filter(pk=first.pk).update(status=RunStatus.RUNNING)
+    with pytest.raises(runs.PlanBusy):
+        runs.request_run(plan)
+    # A run that gets to a worker anyway (queued by hand) is refused, not run beside it.
+    stray = BackupRun.objects.create(plan=plan)
+    assert runs.execute(stray.pk) == RunStatus.FAILED
+    stray.refresh_from_db()
+    assert "refused" in stray.error
+
+
+def test_a_task_delivered_twice_runs_once(plan: BackupPlan):
+    run = runs.request_run(plan)
+    assert runs.execute(run.pk) == RunStatus.SUCCEEDED
+    assert runs.execute(run.pk) == "already succeeded"
+    assert BackupRun.objects.filter(plan=plan).count() == 1
+
+
+def test_a_failed_run_alerts_and_the_next_good_one_resolves_it(plan: BackupPlan, sqlite_source):
+    moved = sqlite_source.with_suffix(".away")
+    sqlite_source.rename(moved)
+    failed = backup_now(plan)
+    assert failed.status == RunStatus.FAILED and "does not exist" in failed.error
+    alert = Alert.objects.get(fingerprint=alerts.fingerprint(plan, "backup_failed"))
+    assert alert.status == AlertStatus.FIRING and alert.service == plan.service
+    assert "does not exist" in alert.summary
+    moved.rename(sqlite_source)
+    assert backup_now(plan).status == RunStatus.SUCCEEDED
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED
+
+
+def test_a_plan_without_a_recent_good_backup_alerts(plan: BackupPlan):
+    backup_now(plan)
+    later = timezone.now() + timedelta(hours=plan.max_age_hours + 1)
+    alerts.check_all(later)
+    alert = Alert.objects.get(fingerprint=alerts.fingerprint(plan, "backup_stale"))
+    assert alert.status == AlertStatus.FIRING and "last good backup is from" in alert.summary
+    alerts.check_all(timezone.now())
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED
+
+
+def test_retention_forgets_the_runs_the_policy_drops(plan: BackupPlan):
+    BackupPlan.objects.filter(pk=plan.pk).update(
+        keep_last=2, keep_daily=0, keep_weekly=0, keep_monthly=0
+    )
+    plan.refresh_from_db()
+    made = [backup_now(plan) for _ in range(4)]
+    assert all(run.status == RunStatus.SUCCEEDED for run in made)
+    kept = set(plan.runs.filter(forgotten_at=None).values_list("pk", flat=True))
+    assert kept == {made[2].pk, made[3].pk}
+    repository = plan.storage.repository()
+    assert set(repository.snapshot_ids()) == {made[2].snapshot_id, made[3].snapshot_id}
+
+
+def test_verify_reads_a_slice_per_run_and_fails_on_a_corrupt_chunk(plan: BackupPlan):
+    BackupPlan.objects.filter(pk=plan.pk).update(verify_slices=1)  # everything, every time
+    backup = backup_now(plan)
+    verify = backup_now(plan, RunKind.VERIFY)
+    assert verify.status == RunStatus.SUCCEEDED and verify.manifest["chunks_checked"] > 0
+    storage = plan.storage.engine()
+    key, _size = next(iter(storage.list("chunks/")))
+    data = bytearray(storage.get(key))
+    data[len(data) // 2] ^= 0xFF
+    storage.put(key, bytes(data))
+    broken = backup_now(plan, RunKind.VERIFY)
+    assert broken.status == RunStatus.FAILED and key in broken.error
+    assert Alert.objects.get(fingerprint=alerts.fingerprint(plan, "verify_failed")).status == (
+        AlertStatus.FIRING
+    )
+    assert backup.snapshot_id  # the backup itself stays recorded as it was
+
+
+def test_a_restore_drill_restores_into_scratch_compares_and_times_it(plan: BackupPlan):
+    backup = backup_now(plan)
+    drill = backup_now(plan, RunKind.DRILL)
+    assert drill.status == RunStatus.SUCCEEDED, drill.error
+    assert drill.source == backup and drill.rto_seconds is not None and drill.problems == []
+
+
+def test_the_schedule_queues_due_plans_and_gives_new_ones_their_first_time(plan: BackupPlan):
+    assert plan.next_run_at is None
+    assert runs.run_due() == 0  # first seen: given its next time, not run at once
+    plan.refresh_from_db()
+    assert plan.next_run_at > timezone.now()
+    BackupPlan.objects.filter(pk=plan.pk).update(next_run_at=timezone.now() - timedelta(seconds=1))
+    assert runs.run_due() == 1
+    queued = plan.runs.get()
+    assert queued.scheduled and queued.status == RunStatus.QUEUED
+    plan.refresh_from_db()
+    assert plan.next_run_at > timezone.now()
+    # Due again while that run still waits: recorded as skipped, and alerted.
+    BackupPlan.objects.filter(pk=plan.pk).update(next_run_at=timezone.now() - timedelta(seconds=1))
+    assert runs.run_due() == 0
+    skipped = plan.runs.filter(status=RunStatus.FAILED).get()
+    assert skipped.error.startswith("skipped:")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_workers_lease_expires_and_its_run_is_failed(plan: BackupPlan, settings):
+    """A real process runs the backup and is SIGKILLed mid-run: the plan stays busy until the
+    lease runs out, then the run is failed and a new one goes through."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import psycopg
+
+    from backups.engine.targets import PostgreSQLTarget
+    from backups.models import BackupTarget, TargetKind
+
+    admin = PostgreSQLTarget("postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"tocsin_backup_kill_{plan.pk}_{int(time.time())}"
+    source = admin.create_scratch(name)
+    try:
+        with source.connect(autocommit=True) as connection:
+            connection.execute("CREATE TABLE items AS SELECT generate_series(1, 1000) AS n")
+        plan.target = BackupTarget.objects.create(
+            team=plan.service.team,
+            name="pg",
+            kind=TargetKind.POSTGRESQL,
+            secrets={"dsn": source.dsn},
+        )
+        plan.save()
+        run = BackupRun.objects.create(plan=plan)  # queued, as the schedule leaves it
+        # The test holds a lock the backup must wait for, so it is surely mid-run when killed.
+        blocker = psycopg.connect(source.dsn)
+        blocker.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "shell",
+                "-c",
+                f"from backups import runs; runs.execute({run.pk})",
+            ],
+            cwd=ROOT,
+            env=process_env(TOCSIN_BACKUP_LEASE_SECONDS="5"),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while BackupRun.objects.get(pk=run.pk).status != RunStatus.RUNNING:
+            assert time.monotonic() < deadline and worker.poll() is None, "never started"
+            time.sleep(0.1)
+        with pytest.raises(runs.PlanBusy):
+            runs.request_run(plan)
+        import os
+
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        blocker.close()
+        assert runs.reap() == 0  # the lease has not run out yet: the run may still be alive
+        time.sleep(5.5)
+        assert runs.reap() == 1
+        run.refresh_from_db()
+        assert run.status == RunStatus.FAILED and "lease expired" in run.error
+        assert run.snapshot_id == "" and plan.storage.repository().snapshot_ids() == []
+        settings.TOCSIN_BACKUP_LEASE_SECONDS = 5
+        again = backup_now(plan)
+        assert again.status == RunStatus.SUCCEEDED, again.error
+        assert again.manifest["tables"] == {"public.items": 1000}
+    finally:
+        source.drop()
