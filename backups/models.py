@@ -136,14 +136,23 @@ class BackupTarget(models.Model):
         return self.name
 
     def clean(self) -> None:
-        if self.kind in (TargetKind.SQLITE, TargetKind.DIRECTORY):
-            if not self.path or not os.path.isabs(self.path):
-                raise ValidationError({"path": "Give an absolute path."})
-        elif self.kind in (TargetKind.POSTGRESQL, TargetKind.MYSQL):
-            try:
-                self.engine()
-            except targets.TargetError as exc:
-                raise ValidationError({"secrets": str(exc)}) from None
+        needs_path = self.kind in (TargetKind.SQLITE, TargetKind.DIRECTORY)
+        if needs_path and not (self.path and os.path.isabs(self.path)):
+            raise ValidationError({"path": "Give an absolute path."})
+
+    @staticmethod
+    def dsn_problem(kind: str, dsn: str) -> str | None:
+        """What is wrong with a database target's connection string (None: nothing). Forms
+        and serializers ask, as the DSN arrives in a field of their own."""
+        if kind not in (TargetKind.POSTGRESQL, TargetKind.MYSQL):
+            return None
+        if not dsn:
+            return "A database target needs its connection string."
+        try:
+            BackupTarget(kind=kind, secrets={"dsn": dsn}).engine()
+        except targets.TargetError as exc:
+            return str(exc)
+        return None
 
     def engine(self) -> Any:
         """The engine's target (``backups.engine.targets``) this row describes."""

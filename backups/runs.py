@@ -15,7 +15,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from backups import alerts
 from backups.engine import targets
 from backups.engine.records import WriteStats
 from backups.engine.repository import Repository
+from backups.engine.retention import Decision
 from backups.engine.retention import apply as apply_retention
 from backups.leases import Lease, LeaseLost
 from backups.models import BackupPlan, BackupRun, BackupTarget, RunKind, RunStatus, TargetKind
@@ -210,28 +211,33 @@ def _next_slice(plan: BackupPlan) -> tuple[int, int] | None:
     return rotation % plan.verify_slices, plan.verify_slices
 
 
-def forget_expired(
-    plan: BackupPlan, repository: Repository, also: BackupRun | None = None
-) -> list[BackupRun]:
-    """Apply the plan's retention to its good backups (and ``also``, the run that just stored
-    its snapshot); forget the snapshots it drops."""
+def retention_decisions(plan: BackupPlan, also: BackupRun | None = None) -> list[Decision]:
+    """What the plan's policy does to its good, kept backups (and ``also``, the run that just
+    stored its snapshot): newest first, each kept or not, with restic's reasons. Empty when the
+    policy is empty (everything is kept)."""
     policy = plan.policy()
     if policy.is_empty():
         return []
-    kept = list(
+    candidates = list(
         plan.runs.filter(
             kind=RunKind.BACKUP, status=RunStatus.SUCCEEDED, forgotten_at__isnull=True
         ).exclude(snapshot_id="")
     )
     if also is not None:
-        kept.append(also)
+        candidates.append(also)
     zone = cron.zone(plan.timezone)
-    decisions = apply_retention(
-        policy,
-        kept,
-        time_of=lambda r: (r.finished_at or r.started_at or r.created_at).astimezone(zone),
-    )
-    dropped = [decision.snapshot for decision in decisions if not decision.keep]
+    return apply_retention(policy, candidates, time_of=lambda run: taken_at(run).astimezone(zone))
+
+
+def taken_at(run: BackupRun) -> datetime:
+    return run.finished_at or run.started_at or run.created_at
+
+
+def forget_expired(
+    plan: BackupPlan, repository: Repository, also: BackupRun | None = None
+) -> list[BackupRun]:
+    """Apply the plan's retention; forget the snapshots it drops."""
+    dropped = [d.snapshot for d in retention_decisions(plan, also) if not d.keep]
     now = timezone.now()
     for old in dropped:
         repository.forget(old.snapshot_id)
