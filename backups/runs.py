@@ -55,8 +55,10 @@ def request_run(
     scheduled: bool = False,
     source: BackupRun | None = None,
     restore_into: BackupTarget | None = None,
+    read_all: bool = False,
 ) -> BackupRun:
-    """Queue a run of ``plan``; PlanBusy while another is running or waiting."""
+    """Queue a run of ``plan``; PlanBusy while another is running or waiting. ``read_all``: a
+    verify reads every chunk rather than the plan's next slice."""
     now = timezone.now()
     with transaction.atomic():
         locked = BackupPlan.objects.select_for_update().get(pk=plan.pk)
@@ -72,6 +74,7 @@ def request_run(
             source=source,
             restore_into=restore_into,
             created_at=now,
+            manifest={"read_all": True} if read_all else {},
         )
         transaction.on_commit(lambda: enqueue(run.pk), robust=True)
     return run
@@ -88,8 +91,9 @@ def enqueue(run_id: int) -> None:
         log.warning("backup run %s not queued (%s); it will be queued again", run_id, exc)
 
 
-def execute(run_id: int) -> str:
-    """Do one queued run; returns its final status (or why it did nothing)."""
+def execute(run_id: int, on_progress: Callable[[BackupRun], None] | None = None) -> str:
+    """Do one queued run; returns its final status (or why it did nothing). ``on_progress``
+    (the command line's printer) is called with the run each time its progress is written."""
     run = BackupRun.objects.select_related("plan__service", "plan__target", "plan__storage").get(
         pk=run_id
     )
@@ -109,7 +113,7 @@ def execute(run_id: int) -> str:
         _event("backup.run_started", run)
         lease.keep_alive()
         try:
-            WORK[run.kind](run, _Reporter(run, lease))
+            WORK[run.kind](run, _Reporter(run, lease, on_progress))
         except Exception as exc:
             log.warning("backup run %s failed: %s", run.pk, exc, exc_info=not _expected(exc))
             _finish(run, RunStatus.FAILED, error=_message(exc))
@@ -126,9 +130,12 @@ class _Reporter:
     """The engine's progress callback: a row update about once a second, and a stop when the
     lease is lost."""
 
-    def __init__(self, run: BackupRun, lease: Lease) -> None:
+    def __init__(
+        self, run: BackupRun, lease: Lease, listener: Callable[[BackupRun], None] | None
+    ) -> None:
         self.run = run
         self.lease = lease
+        self.listener = listener
         self.last = 0.0
 
     def __call__(self, stats: WriteStats) -> None:
@@ -137,6 +144,9 @@ class _Reporter:
         if now - self.last >= PROGRESS_EVERY:
             self.last = now
             BackupRun.objects.filter(pk=self.run.pk).update(progress_bytes=stats.bytes_read)
+            self.run.progress_bytes = stats.bytes_read
+            if self.listener is not None:
+                self.listener(self.run)
 
 
 def _expected(exc: Exception) -> bool:
@@ -259,8 +269,10 @@ def _verify(run: BackupRun, progress: Callable[[WriteStats], None]) -> None:
         stats.bytes_read = verify_report.bytes_checked
         progress(stats)
 
-    result = repository.verify(snapshot_ids, subset=_next_slice(plan), progress=report)
+    subset = None if run.manifest.get("read_all") else _next_slice(plan)
+    result = repository.verify(snapshot_ids, subset=subset, progress=report)
     run.manifest = {
+        "read_all": subset is None,
         "snapshots": result.snapshots,
         "chunks_checked": result.chunks_checked,
         "chunks_skipped": result.chunks_skipped,

@@ -175,6 +175,8 @@ class Repository:
         """Let ``passphrase`` open the repository too (the first half of a key rotation)."""
         if self._master is None:
             raise RepositoryError("the repository is not encrypted")
+        if self._unwrap(self.config["key_slots"], [passphrase]) is not None:
+            return  # it opens the repository already
         self.config["key_slots"].append(self._wrap(self._master, passphrase))
         self.storage.put("config", json.dumps(self.config, indent=1).encode())
 
