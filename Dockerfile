@@ -5,8 +5,23 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     TOCSIN_VAR_DIR=/var/lib/tocsin TOCSIN_HOST=0.0.0.0 TOCSIN_PORT=8000
 WORKDIR /app
 
+# Backups run the databases' own dump and restore tools. pg_dump must be at least as new as
+# the server (docker-compose runs PostgreSQL 16; Debian 12 ships 15): PostgreSQL's own apt
+# repository (PGDG), set up as postgresql.org documents it.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl gnupg \
+    && install -d /usr/share/postgresql-common/pgdg \
+    && curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
+        https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+    && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] \
+https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" > /etc/apt/sources.list.d/pgdg.list \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client-16 mariadb-client \
+    && apt-get purge -y curl gnupg && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
+
 RUN useradd --system --home /app --shell /usr/sbin/nologin tocsin \
-    && mkdir -p /var/lib/tocsin && chown tocsin /var/lib/tocsin
+    && mkdir -p /var/lib/tocsin /var/lib/tocsin-backups \
+    && chown tocsin /var/lib/tocsin /var/lib/tocsin-backups
 
 COPY pyproject.toml README.md ./
 COPY tocsin ./tocsin
