@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("monitoring.urls")),
     path("", include("probes.urls")),
+    path("", include("backups.urls")),
     path("", include("incidents.urls")),
     path("", include("tocsin.ui_urls")),
 ]

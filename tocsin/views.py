@@ -83,10 +83,6 @@ UPCOMING = {
         "SLOs",
         "service level objectives with their error budget, burn rate and history.",
     ),
-    "backups": (
-        "Backups",
-        "backup targets and plans, the latest runs and their verification, retention and restores.",
-    ),
 }
 
 

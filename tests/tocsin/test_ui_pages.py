@@ -184,7 +184,7 @@ def test_dashboard_query_count_does_not_grow_with_teams_and_events(
 
 
 # -- upcoming feature pages ------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["slos", "backups"])
+@pytest.mark.parametrize("name", ["slos"])
 def test_upcoming_feature_pages_say_honestly_that_nothing_is_there_yet(crew, name):
     response = logged_in(crew.viewer).get(reverse(name))
     assert response.status_code == 200
