@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
-from backups.models import BackupPlan, BackupRun, RunKind, RunStatus
+from backups.models import BackupPlan, BackupRun, BackupStorage, RunKind, RunStatus
+from backups.presentation import human_bytes
 from monitoring.models.choices import Severity
 from monitoring.pipeline import AlertInput, raise_alert, resolve_alert
 
@@ -28,7 +30,13 @@ TITLES = {
     "backup_stale": "Backup too old",
     "verify_failed": "Backup verification failed",
     "drill_failed": "Restore drill failed",
+    "storage_low": "Backup storage running out",
 }
+# Storage alerts: less than this share free, or full within this many days at the last week's
+# growth (what the backups stored per day).
+MIN_FREE_SHARE = 0.05
+MIN_DAYS_LEFT = 7
+GROWTH_WINDOW = timedelta(days=7)
 
 
 def fingerprint(plan: BackupPlan, problem: str) -> str:
@@ -56,11 +64,49 @@ def problems(plan: BackupPlan, now: datetime) -> dict[str, str]:
             if when
             else f"{plan}: no good backup yet"
         ) + f" (allowed: {plan.max_age_hours} h)"
+    low = storage_running_out(plan.storage, now)
+    if low:
+        found["storage_low"] = f"{plan}: {low}"
     for kind, problem in ((RunKind.VERIFY, "verify_failed"), (RunKind.DRILL, "drill_failed")):
         run = latest[kind]
         if run is not None and run.status == RunStatus.FAILED:
             found[problem] = f"{plan}: {run.get_kind_display().lower()} failed: {run.error}"[:500]
     return found
+
+
+def forecast(storage: BackupStorage, now: datetime) -> dict[str, float | None]:
+    """Free space and how long it lasts at the last week's growth: ``free``, ``total`` (bytes;
+    None where the storage cannot tell, as S3), ``per_day`` (bytes stored per day),
+    ``days_left`` (None while nothing grows)."""
+    free, total = storage.engine().usage()
+    stored = BackupRun.objects.filter(
+        plan__storage=storage,
+        kind=RunKind.BACKUP,
+        status=RunStatus.SUCCEEDED,
+        finished_at__gte=now - GROWTH_WINDOW,
+    ).aggregate(total=Sum("stored_bytes"))["total"]
+    per_day = (stored or 0) / GROWTH_WINDOW.days
+    days_left = free / per_day if free is not None and per_day > 0 else None
+    return {"free": free, "total": total, "per_day": per_day, "days_left": days_left}
+
+
+def storage_running_out(storage: BackupStorage, now: datetime) -> str:
+    """Why the storage is running out, or "" when it is not (or cannot tell)."""
+    try:
+        figures = forecast(storage, now)
+    except Exception as exc:  # an unreachable storage shows in the runs that use it
+        log.warning("backup storage %s: no free-space figure (%s)", storage, exc)
+        return ""
+    free, total, days_left = figures["free"], figures["total"], figures["days_left"]
+    if free is None or not total:
+        return ""
+    share = free / total
+    if share >= MIN_FREE_SHARE and (days_left is None or days_left >= MIN_DAYS_LEFT):
+        return ""
+    said = f"storage “{storage}” has {human_bytes(free)} free ({100 * share:.1f} %)"
+    if days_left is not None:
+        said += f", full in about {days_left:.1f} days at {human_bytes(figures['per_day'])} a day"
+    return said
 
 
 def alert_input(plan: BackupPlan, problem: str, summary: str) -> AlertInput:
@@ -71,7 +117,7 @@ def alert_input(plan: BackupPlan, problem: str, summary: str) -> AlertInput:
             "backup_plan": plan.name,
             "service": plan.service.slug,
         },
-        severity=Severity.ERROR if problem != "backup_stale" else Severity.WARNING,
+        severity=Severity.WARNING if problem in ("backup_stale", "storage_low") else Severity.ERROR,
         summary=summary,
         details={"plan": plan.name, "target": str(plan.target), "storage": str(plan.storage)},
         links=[{"href": link, "text": "Backup plan"}],

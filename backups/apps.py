@@ -19,5 +19,7 @@ class BackupsConfig(AppConfig):
         )
         # The rows are the truth: catch up what no loop ran, fail runs whose worker died.
         register("backups.run_due", "backups.runs.run_all_due", minutes=1)
+        # Chunks no snapshot names any more (forgotten by retention, left by dead runs).
+        register("backups.prune", "backups.runs.prune_all", minutes=360)
         # A last good backup grows old with time, not with a run.
         register("backups.check_alerts", "backups.alerts.check_all", minutes=5)

@@ -31,7 +31,15 @@ from backups.engine.repository import Repository
 from backups.engine.retention import Decision
 from backups.engine.retention import apply as apply_retention
 from backups.leases import Lease, LeaseLost
-from backups.models import BackupPlan, BackupRun, BackupTarget, RunKind, RunStatus, TargetKind
+from backups.models import (
+    BackupPlan,
+    BackupRun,
+    BackupStorage,
+    BackupTarget,
+    RunKind,
+    RunStatus,
+    TargetKind,
+)
 from tocsin import cron
 from tocsin.events import record
 
@@ -41,6 +49,8 @@ TASK = "backups.runs.execute"
 # A queued run whose task has not started after this long is queued again (a broker outage).
 REQUEUE_AFTER = timedelta(minutes=5)
 PROGRESS_EVERY = 1.0  # seconds between progress writes
+# A run waits this long (seconds) for a prune of its storage to finish before giving up.
+PRUNE_WAIT = 600.0
 
 
 class PlanBusy(Exception):
@@ -99,7 +109,7 @@ def execute(run_id: int, on_progress: Callable[[BackupRun], None] | None = None)
     )
     if run.status != RunStatus.QUEUED:
         return f"already {run.status}"  # a task delivered twice
-    lease = Lease.acquire(run.plan_id)
+    lease = _wait_for_lease(run)
     if lease is None:
         _finish(run, RunStatus.FAILED, error="refused: another run of this plan holds its lease")
         return RunStatus.FAILED
@@ -124,6 +134,20 @@ def execute(run_id: int, on_progress: Callable[[BackupRun], None] | None = None)
         lease.release()
     alerts.sync(run.plan)
     return run.status
+
+
+def _wait_for_lease(run: BackupRun) -> Lease | None:
+    """The plan's lease; None at once while another run of the plan runs. Held by no run (a
+    prune of the storage), it is waited for, up to PRUNE_WAIT."""
+    deadline = time.monotonic() + PRUNE_WAIT
+    while True:
+        lease = Lease.acquire(run.plan_id)
+        if lease is not None:
+            return lease
+        other_running = run.plan.runs.filter(status=RunStatus.RUNNING).exclude(pk=run.pk)
+        if other_running.exists() or time.monotonic() > deadline:
+            return None
+        time.sleep(1.0)
 
 
 class _Reporter:
@@ -358,6 +382,47 @@ WORK: dict[str, Callable[[BackupRun, Callable[[WriteStats], None]], None]] = {
     RunKind.DRILL: _drill,
     RunKind.RESTORE: _restore,
 }
+
+
+# ---- pruning: chunks no snapshot names
+
+
+def prune_storage(storage: BackupStorage, *, dry_run: bool = False) -> tuple[int, int] | None:
+    """Delete the chunks of ``storage`` that no snapshot names (those of forgotten snapshots and
+    of runs that died); returns (chunks, bytes), or None when a plan storing there is busy.
+
+    A run stores chunks before the snapshot naming them, so pruning beside a run could take
+    its new chunks: it holds the lease of every plan on the storage, or does nothing.
+    """
+    busy = BackupRun.objects.filter(
+        plan__storage=storage, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    )
+    if busy.exists():
+        return None
+    held: list[Lease] = []
+    try:
+        for plan_id in storage.plans.values_list("pk", flat=True):
+            lease = Lease.acquire(plan_id)
+            if lease is None:
+                return None
+            held.append(lease)
+        return storage.repository().prune(dry_run=dry_run)
+    finally:
+        for lease in held:
+            lease.release()
+
+
+def prune_all() -> int:
+    """The periodic task: prune every storage that is idle; returns the chunks removed."""
+    removed = 0
+    for storage in BackupStorage.objects.all():
+        try:
+            result = prune_storage(storage)
+        except Exception:
+            log.exception("pruning backup storage %s failed; the next round tries again", storage)
+            continue
+        removed += result[0] if result else 0
+    return removed
 
 
 # ---- the schedule and the reaper

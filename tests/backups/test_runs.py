@@ -4,6 +4,7 @@ applied, alerts raised and resolved, the schedule, and a worker that dies mid-ru
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -222,3 +223,51 @@ def test_a_dead_workers_lease_expires_and_its_run_is_failed(plan: BackupPlan, se
         assert again.manifest["tables"] == {"public.items": 1000}
     finally:
         source.drop()
+
+
+def test_prune_removes_the_chunks_of_forgotten_backups_and_waits_for_busy_storage(
+    plan: BackupPlan, sqlite_source
+):
+    BackupPlan.objects.filter(pk=plan.pk).update(
+        keep_last=1, keep_daily=0, keep_weekly=0, keep_monthly=0
+    )
+    plan.refresh_from_db()
+    first = backup_now(plan)
+    with sqlite3.connect(sqlite_source) as connection:
+        connection.execute("UPDATE items SET blob = randomblob(1000)")  # every chunk changes
+    connection.close()
+    second = backup_now(plan)
+    assert BackupRun.objects.get(pk=first.pk).forgotten_at is not None
+    storage = plan.storage
+    before = len(list(storage.engine().list("chunks/")))
+    waiting = BackupRun.objects.create(plan=plan)  # a run waits: nothing is pruned beside it
+    assert runs.prune_storage(storage) is None
+    waiting.delete()
+    removed, removed_bytes = runs.prune_storage(storage)
+    assert removed > 0 and removed_bytes > 0
+    assert len(list(storage.engine().list("chunks/"))) == before - removed
+    repository = storage.repository()
+    assert repository.verify([second.snapshot_id], subset=None).ok
+    plan.refresh_from_db()
+    assert plan.lease_token == ""  # the prune's leases are released
+
+
+def test_a_storage_filling_faster_than_a_week_alerts(plan: BackupPlan):
+    backup_now(plan)
+    free, _total = plan.storage.engine().usage()
+    # The last week's backups stored a third of the free space a day: full in about 3 days.
+    now = timezone.now()
+    for day in range(7):
+        BackupRun.objects.create(
+            plan=plan,
+            status=RunStatus.SUCCEEDED,
+            created_at=now - timedelta(days=day),
+            started_at=now - timedelta(days=day),
+            finished_at=now - timedelta(days=day),
+            stored_bytes=free // 3,
+        )
+    alerts.check_all(now)
+    alert = Alert.objects.get(fingerprint=alerts.fingerprint(plan, "storage_low"))
+    assert alert.status == AlertStatus.FIRING and "full in about 3." in alert.summary
+    figures = alerts.forecast(plan.storage, now)
+    assert 2.5 < figures["days_left"] < 3.5
