@@ -42,6 +42,7 @@ from backups.models import (
 )
 from tocsin import cron
 from tocsin.events import record
+from tocsin.services import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,11 @@ PROGRESS_EVERY = 1.0  # seconds between progress writes
 PRUNE_WAIT = 600.0
 
 
-class PlanBusy(Exception):
-    """The plan has a run in progress or waiting; one run per plan at a time."""
+class PlanBusy(ServiceError):
+    """The plan has a run in progress or waiting; one run per plan at a time (409 in the API)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="busy")
 
 
 def request_run(

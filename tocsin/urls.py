@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("monitoring.api.urls")),
     path("api/v1/", include("incidents.api_urls")),
     path("api/v1/", include("probes.api_urls")),
+    path("api/v1/", include("backups.api_urls")),
     path("admin/", admin.site.urls),
     path("", include("monitoring.urls")),
     path("", include("probes.urls")),

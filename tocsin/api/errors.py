@@ -27,7 +27,8 @@ from tocsin.services import ServiceError
 NON_FIELD_KEYS = frozenset({api_settings.NON_FIELD_ERRORS_KEY, "__all__", ""})
 
 # ServiceError codes that mean "this clashes with what already exists" rather than "bad input".
-CONFLICT_CODES = frozenset({"duplicate"})
+# "busy": the object is in the middle of something that allows one at a time (a backup plan's run).
+CONFLICT_CODES = frozenset({"duplicate", "busy"})
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:

@@ -73,6 +73,7 @@ declare(
     "a backup, verify, drill or restore finished",
     [*BACKUP_RUN, "status", "error"],
 )
+declare("backup.run_downloaded", "a backup's data was downloaded", [*BACKUP_RUN, "stream"])
 
 # --- Incidents ----------------------------------------------------------------------------
 INCIDENT = ("incident_id",)
