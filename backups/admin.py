@@ -35,8 +35,7 @@ from backups.presentation import human_bytes, human_duration
 from tocsin import cron
 from tocsin.admin_mixins import ReadOnlyAdmin, TeamScopedAdmin
 from tocsin.permissions import Action, can
-
-KEEP_STORED = "Leave empty to keep the stored one."
+from tocsin.secret_forms import KEEP_STORED, WriteOnlyDSNForm
 
 
 class ConfiguredAdmin(TeamScopedAdmin, admin.ModelAdmin):
@@ -125,28 +124,13 @@ class BackupStorageAdmin(ConfiguredAdmin):
         return f"{human_bytes(free)} free of {human_bytes(total)} ({100 * free / total:.0f} %)"
 
 
-class TargetForm(forms.ModelForm):
-    dsn = forms.CharField(
-        required=False,
-        label="Connection string",
-        widget=forms.PasswordInput(render_value=False),
-        help_text="postgresql://user:password@host:5432/database or "
-        "mysql://user:password@host:3306/database. " + KEEP_STORED,
-    )
-
+class TargetForm(WriteOnlyDSNForm):
     class Meta:
         model = BackupTarget
         fields = ("team", "name", "kind", "path")
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        stored = (self.instance.secrets or {}).get("dsn", "")
-        dsn = data.get("dsn") or stored
-        problem = BackupTarget.dsn_problem(data.get("kind", ""), dsn)
-        if problem:
-            self.add_error("dsn", problem)
-        self.instance.secrets = {"dsn": dsn} if dsn else {}
-        return data
+    def dsn_problem(self, kind: str, dsn: str) -> str | None:
+        return BackupTarget.dsn_problem(kind, dsn)
 
 
 @admin.register(BackupTarget)

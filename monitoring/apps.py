@@ -24,6 +24,12 @@ class MonitoringConfig(AppConfig):
             "monitoring.metrics.host.collect_host_metrics",
             minutes=1,
         )
+        # Registered databases' health (monitoring.databases): a task, never the due-work loop.
+        register(
+            "monitoring.collect_databases",
+            "monitoring.databases.collection.collect_due",
+            minutes=1,
+        )
         # Firing alerts whose sender's expected end (endsAt) passed without a re-send resolve.
         register("monitoring.expire_alerts", "monitoring.pipeline.expire_alerts", minutes=1)
         # Resolved alerts older than TOCSIN_ALERT_RETENTION_DAYS go (monitoring.retention).

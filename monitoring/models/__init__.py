@@ -3,6 +3,7 @@
 from monitoring.models.alerts import Alert, AlertStatus, Severity, Suppression
 from monitoring.models.catalog import Integration, IntegrationKind, Service
 from monitoring.models.changes import ChangeEvent
+from monitoring.models.databases import DatabaseKind, MonitoredDatabase
 from monitoring.models.metrics import *  # noqa: F403
 from monitoring.models.suppression import *  # noqa: F403
 
@@ -10,8 +11,10 @@ __all__ = [
     "Alert",
     "AlertStatus",
     "ChangeEvent",
+    "DatabaseKind",
     "Integration",
     "IntegrationKind",
+    "MonitoredDatabase",
     "Service",
     "Severity",
     "Suppression",

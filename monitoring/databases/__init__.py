@@ -1,0 +1,2 @@
+"""Database health: collectors for PostgreSQL, MySQL/MariaDB and Redis, the collection loop,
+and ready-made rule packs (see ``monitoring.models.databases``)."""
