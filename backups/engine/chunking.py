@@ -37,24 +37,53 @@ DEFAULT_SIZES = ChunkSizes()
 
 
 def chunks(stream: BinaryIO, sizes: ChunkSizes = DEFAULT_SIZES) -> Iterator[bytes]:
-    """The stream's chunks, in order; concatenated they are the stream."""
+    """The stream's chunks, in order; concatenated they are the stream.
+
+    Read with ``readinto`` into one buffer, so each byte is copied twice (from the stream into
+    the buffer, from the buffer into its chunk), whatever the stream's size.
+    """
     block = max(8 * 1024 * 1024, 2 * sizes.max_size)
-    buffer = bytearray()
+    buffer = bytearray(2 * block)
+    view = memoryview(buffer)
+    start = end = 0  # the undecided bytes are buffer[start:end]
     at_end = False
     while not at_end:
-        data = stream.read(block)
-        if data:
-            buffer += data
-        else:
-            at_end = True
-        if not buffer or (not at_end and len(buffer) < block):
+        if len(buffer) - end < block:  # move the undecided tail to the front
+            view[: end - start] = view[start:end]
+            start, end = 0, end - start
+        read = _read_into(stream, view[end : end + block])
+        end += read
+        at_end = read == 0
+        if end == start or (not at_end and end - start < block):
             continue
-        view = memoryview(buffer)
+        window = view[start:end]
         cut = 0
-        for chunk in fastcdc(view, sizes.min_size, sizes.avg_size, sizes.max_size):
-            if not at_end and chunk.offset + sizes.max_size > len(buffer):
+        for chunk in fastcdc(window, sizes.min_size, sizes.avg_size, sizes.max_size):
+            if not at_end and chunk.offset + sizes.max_size > len(window):
                 break  # its boundary may lie past what has been read: decide it next round
-            yield bytes(view[chunk.offset : chunk.offset + chunk.length])
+            yield bytes(window[chunk.offset : chunk.offset + chunk.length])
             cut = chunk.offset + chunk.length
-        view.release()
-        del buffer[:cut]
+        window.release()
+        start += cut
+
+
+def _read_into(stream: BinaryIO, target: memoryview) -> int:
+    """Fill ``target`` as far as the stream goes (a pipe gives what it has, a bit at a time);
+    0 only at the end of the stream."""
+    filled = 0
+    readinto = getattr(stream, "readinto", None)
+    while filled < len(target):
+        if readinto is not None:
+            try:
+                n = readinto(target[filled:])
+            except NotImplementedError:  # a raw stream that only reads
+                readinto = None
+                continue
+        else:
+            data = stream.read(len(target) - filled)
+            n = len(data)
+            target[filled : filled + n] = data
+        if not n:
+            break
+        filled += n
+    return filled

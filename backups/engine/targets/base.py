@@ -42,6 +42,21 @@ def tool_version(command: list[str]) -> str:
     return (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 else ""
 
 
+F_SETPIPE_SZ = 1031  # Linux's fcntl to resize a pipe
+PIPE_BYTES = 1024 * 1024
+
+
+def widen_pipe(pipe: Any) -> None:
+    """A 1 MiB pipe (Linux; 64 KiB by default): the dump tool keeps writing while we hash and
+    chunk, rather than wait for every 64 KiB to be taken."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, OSError):
+        pass  # another system, or a limit below 1 MiB: the default pipe works, a bit slower
+
+
 class ToolProcess:
     """A dump or restore tool run as a child process, its stderr collected on a thread (a
     chatty tool must not block on a full pipe), its failure turned into a TargetError that
@@ -59,6 +74,8 @@ class ToolProcess:
             )
         except OSError as exc:
             raise TargetError(f"cannot run {command[0]}: {exc}") from None
+        if reads:
+            widen_pipe(self.process.stdout)
         self._stderr: list[bytes] = []
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
@@ -105,7 +122,9 @@ def dump_into(
     """A dump tool's output stored as the stream ``name``; the tool's failure is the run's."""
     dump = ToolProcess(command, env=env, reads=True)
     try:
-        stream = repository.write_stream(name, dump.stdout, stats, progress=progress)
+        stream = repository.write_stream(
+            name, dump.stdout, stats, progress=progress, whole_digest=False
+        )
         dump.finish()
     except BaseException:
         dump.kill()

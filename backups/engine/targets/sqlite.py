@@ -54,7 +54,9 @@ class SQLiteTarget:
             inventory = _inventory(copy)
             schema = _schema(copy)
             with open(copy, "rb") as file:
-                stream = repository.write_stream(STREAM, file, stats, progress=progress)
+                stream = repository.write_stream(
+                    STREAM, file, stats, progress=progress, whole_digest=False
+                )
         metadata = {
             "kind": self.kind,
             "tables": inventory,
