@@ -185,11 +185,23 @@ class BackupPlanAdmin(ConfiguredAdmin):
     list_filter = ("enabled",)
     search_fields = ("name", "service__name", "target__name")
     actions = ("back_up_now", "verify_now", "drill_now")
-    readonly_fields = ("next_run_at", "last_success_at", "retention_preview")
+    readonly_fields = ("next_run_at", "next_drill_at", "last_success_at", "retention_preview")
     inlines = (RunInline,)
     fieldsets = (
         (None, {"fields": ("service", "name", "target", "storage", "enabled")}),
-        ("Schedule", {"fields": ("schedule", "timezone", "next_run_at", "last_success_at")}),
+        (
+            "Schedule",
+            {
+                "fields": (
+                    "schedule",
+                    "timezone",
+                    "next_run_at",
+                    "last_success_at",
+                    "drill_schedule",
+                    "next_drill_at",
+                )
+            },
+        ),
         (
             "Retention (as restic's forget --keep-*; -1 keeps every bucket)",
             {

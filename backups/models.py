@@ -219,6 +219,13 @@ class BackupPlan(models.Model):
     keep_within = models.CharField(
         max_length=40, blank=True, help_text="Also keep everything this recent, e.g. 2d or 1m."
     )
+    drill_schedule = models.CharField(
+        max_length=100,
+        blank=True,
+        default="0 4 * * 0",
+        validators=[cron.validate_cron],
+        help_text="When to run a restore drill (cron, same time zone); empty: never on its own.",
+    )
     verify_slices = models.PositiveSmallIntegerField(
         default=10,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
@@ -231,6 +238,7 @@ class BackupPlan(models.Model):
 
     # -- state written by the runs (not edited) -------------------------------------------------
     next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    next_drill_at = models.DateTimeField(null=True, blank=True, editable=False)
     lease_token = models.CharField(max_length=32, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     verify_rotation = models.PositiveIntegerField(default=0, editable=False)
@@ -284,6 +292,11 @@ class BackupPlan(models.Model):
 
     def next_run_after(self, moment: datetime) -> datetime:
         return cron.next_cron_time(self.schedule, self.timezone, moment)
+
+    def next_drill_after(self, moment: datetime) -> datetime | None:
+        if not self.drill_schedule:
+            return None
+        return cron.next_cron_time(self.drill_schedule, self.timezone, moment)
 
     def lease_held(self, now: datetime | None = None) -> bool:
         now = now or utc_now()

@@ -322,6 +322,21 @@ def _latest_backup(plan: BackupPlan) -> BackupRun:
     return latest
 
 
+def _report_reads(
+    run: BackupRun, repository: Repository, size: int, progress: Callable[[WriteStats], None]
+) -> None:
+    """A restore's progress: bytes read back from the repository, of the snapshot's size."""
+    BackupRun.objects.filter(pk=run.pk).update(expected_bytes=size)
+    run.expected_bytes = size
+    stats = WriteStats()
+
+    def read(n: int) -> None:
+        stats.bytes_read += n
+        progress(stats)
+
+    repository.on_read = read
+
+
 def _drill(run: BackupRun, progress: Callable[[WriteStats], None]) -> None:
     """Restore the latest good backup into a scratch database or folder, compare it with the
     manifest, time it, clean up."""
@@ -329,6 +344,7 @@ def _drill(run: BackupRun, progress: Callable[[WriteStats], None]) -> None:
     source = run.source or _latest_backup(plan)
     repository = plan.storage.repository()
     snapshot = repository.snapshot(source.snapshot_id)
+    _report_reads(run, repository, snapshot.size, progress)
     target = plan.target.engine()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tocsin-drill-") as folder:
@@ -336,11 +352,7 @@ def _drill(run: BackupRun, progress: Callable[[WriteStats], None]) -> None:
         try:
             scratch.restore(repository, snapshot)
             run.rto_seconds = round(time.monotonic() - started, 3)
-            if isinstance(scratch, targets.DirectoryTarget):
-                expected = targets.DirectoryTarget.inventory_of(snapshot)
-            else:
-                expected = snapshot.metadata.get("tables", {})
-            run.problems = targets.compare(expected, scratch.inventory())
+            run.problems = _drill_findings(scratch, snapshot)
         finally:
             cleanup()
     run.source = source
@@ -348,6 +360,24 @@ def _drill(run: BackupRun, progress: Callable[[WriteStats], None]) -> None:
     run.size_bytes = snapshot.size
     run.manifest = {"restored_from": source.pk, "tables": snapshot.metadata.get("tables", {})}
     run.save()
+
+
+def _drill_findings(scratch: Any, snapshot: Any) -> list[str]:
+    """What differs between the restored scratch and the backup's manifest: tables and their
+    row counts; for databases also each table's columns and a checksum of its first rows."""
+    if isinstance(scratch, targets.DirectoryTarget):
+        return targets.compare(targets.DirectoryTarget.inventory_of(snapshot), scratch.inventory())
+    manifest = snapshot.metadata
+    problems = targets.compare(manifest.get("tables", {}), scratch.inventory())
+    if "columns" in manifest:
+        found = scratch.fingerprint()
+        problems += [
+            f"columns of {p}" for p in targets.compare(manifest["columns"], found["columns"])
+        ]
+        problems += [
+            f"sample rows of {p}" for p in targets.compare(manifest["samples"], found["samples"])
+        ]
+    return problems
 
 
 def _scratch_for(target: Any, folder: Path, run: BackupRun) -> tuple[Any, Callable[[], None]]:
@@ -371,6 +401,7 @@ def _restore(run: BackupRun, progress: Callable[[WriteStats], None]) -> None:
             "Tocsin's own database is restored with Tocsin stopped: `manage.py restore` "
             "(docs/backups.md), not from a running worker"
         )
+    _report_reads(run, repository, snapshot.size, progress)
     started = time.monotonic()
     destination.engine().restore(repository, snapshot)
     run.rto_seconds = round(time.monotonic() - started, 3)
@@ -432,32 +463,44 @@ def prune_all() -> int:
 # ---- the schedule and the reaper
 
 
-def due_plans(now: Any) -> list[BackupPlan]:
-    return list(
-        BackupPlan.objects.filter(enabled=True)
-        .filter(Q(next_run_at__lte=now) | Q(next_run_at__isnull=True))
-        .select_related("service")
-        .order_by("next_run_at")[:50]
-    )
+# What the schedule starts: the field holding a plan's next time, how to compute the one after,
+# and the kind of run. A new plan (or a new drill schedule) gets its first time without running.
+SCHEDULES = (
+    ("next_run_at", BackupPlan.next_run_after, RunKind.BACKUP),
+    ("next_drill_at", BackupPlan.next_drill_after, RunKind.DRILL),
+)
+# A drill due while the plan's backup runs is tried again this much later, not skipped.
+DRILL_RETRY = timedelta(minutes=15)
+
+
+def _scheduled(field: str) -> Any:
+    plans = BackupPlan.objects.filter(enabled=True)
+    return plans.exclude(drill_schedule="") if field == "next_drill_at" else plans
 
 
 def run_due(now: Any = None) -> int:
-    """Queue the plans whose time has come; returns how many runs it queued. A plan seen for
-    the first time is given its next time without running now."""
+    """Queue the backups and drills whose time has come; returns how many runs it queued."""
     now = now or timezone.now()
     queued = 0
-    for plan in due_plans(now):
-        following = plan.next_run_after(now)
-        claimed = BackupPlan.objects.filter(pk=plan.pk, next_run_at=plan.next_run_at).update(
-            next_run_at=following
+    for field, following_of, kind in SCHEDULES:
+        due = _scheduled(field).filter(
+            Q(**{f"{field}__lte": now}) | Q(**{f"{field}__isnull": True})
         )
-        if not claimed or plan.next_run_at is None:
-            continue  # another loop took it, or it was just given its first time
-        try:
-            request_run(plan, scheduled=True)
-            queued += 1
-        except PlanBusy as exc:
-            _skipped(plan, str(exc))
+        for plan in due.select_related("service").order_by(field)[:50]:
+            was = getattr(plan, field)
+            claimed = BackupPlan.objects.filter(pk=plan.pk, **{field: was}).update(
+                **{field: following_of(plan, now)}
+            )
+            if not claimed or was is None:
+                continue  # another loop took it, or it was just given its first time
+            try:
+                request_run(plan, kind, scheduled=True)
+                queued += 1
+            except PlanBusy as exc:
+                if kind == RunKind.DRILL:
+                    BackupPlan.objects.filter(pk=plan.pk).update(next_drill_at=now + DRILL_RETRY)
+                else:
+                    _skipped(plan, str(exc))
     return queued
 
 
@@ -476,14 +519,16 @@ def _skipped(plan: BackupPlan, why: str) -> None:
 
 
 def next_due() -> Any:
-    plan = (
-        BackupPlan.objects.filter(enabled=True, next_run_at__isnull=False)
-        .order_by("next_run_at")
-        .values_list("next_run_at", flat=True)
-        .first()
-    )
-    has_new = BackupPlan.objects.filter(enabled=True, next_run_at__isnull=True).exists()
-    return timezone.now() if has_new else plan
+    """The earliest time a scheduled backup or drill is due (now for a plan not seen yet)."""
+    times = []
+    for field, _following, _kind in SCHEDULES:
+        plans = _scheduled(field)
+        if plans.filter(**{f"{field}__isnull": True}).exists():
+            return timezone.now()
+        first = plans.order_by(field).values_list(field, flat=True).first()
+        if first is not None:
+            times.append(first)
+    return min(times, default=None)
 
 
 def run_all_due(now: Any = None) -> int:

@@ -22,6 +22,7 @@ AREAS: dict[type[models.Model], str] = {
 SECRET_FIELDS = {"credentials", "secrets"}
 STATE_FIELDS = {
     "next_run_at",
+    "next_drill_at",
     "lease_token",
     "lease_expires_at",
     "verify_rotation",
@@ -62,9 +63,11 @@ def configured(obj: models.Model, *, created: bool, actor: Any = None) -> models
     next run is recomputed), and the event log says who changed what."""
     with transaction.atomic():
         if isinstance(obj, BackupPlan):
-            following = obj.next_run_after(timezone.now()) if obj.enabled else None
-            BackupPlan.objects.filter(pk=obj.pk).update(next_run_at=following)
-            obj.next_run_at = following
+            now = timezone.now()
+            following = obj.next_run_after(now) if obj.enabled else None
+            drill = obj.next_drill_after(now) if obj.enabled else None
+            BackupPlan.objects.filter(pk=obj.pk).update(next_run_at=following, next_drill_at=drill)
+            obj.next_run_at, obj.next_drill_at = following, drill
         log("created" if created else "updated", obj, actor)
     return obj
 

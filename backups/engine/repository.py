@@ -91,6 +91,8 @@ class Repository:
         self._id_key = master[32:] if master else None
         self._master = master
         self._local = threading.local()
+        # Called with the size of every chunk a restore reads (its progress), when set.
+        self.on_read: Callable[[int], None] | None = None
 
     # ----- creating and opening
 
@@ -372,6 +374,8 @@ class Repository:
                     pending.append(pool.submit(self.read_chunk, next_ref.id))
                 if digest is not None:
                     digest.update(data)
+                if self.on_read is not None:
+                    self.on_read(len(data))
                 yield data
         if digest is not None and digest.hexdigest() != stream.sha256:
             raise CorruptObject(f"stream {stream.name}: reassembled bytes differ from the backup")

@@ -176,3 +176,14 @@ def restore_own_database(tmp_path: Path, scratch) -> None:
         timeout=120,
     )
     assert wrong_key.returncode != 0 and "none of the configured backup keys" in wrong_key.stderr
+
+
+def test_a_restore_reports_its_progress(plan: BackupPlan, monkeypatch):
+    run_command("backup", "run", plan.name)
+    backup = plan.runs.get()
+    monkeypatch.setattr("backups.runs.PROGRESS_EVERY", 0.0)  # every chunk, for the test
+    output = run_command("restore", "--run", str(backup.pk), "--yes")
+    restore = plan.runs.get(kind=RunKind.RESTORE)
+    assert restore.expected_bytes == backup.size_bytes
+    assert restore.progress_bytes == backup.size_bytes
+    assert "100 %" in output or "99 %" in output

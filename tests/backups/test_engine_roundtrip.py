@@ -303,3 +303,30 @@ def test_encrypted_chunks_do_not_hold_the_plaintext(tmp_path: Path):
     backup(repository, DirectoryTarget(tmp_path / "data"))
     for key, _size in storage.list("chunks/"):
         assert b"TOP-SECRET" not in storage.get(key)
+
+
+def test_restored_databases_have_the_backup_points_columns_and_sample_rows(
+    repository: Repository,
+    postgres_target: PostgreSQLTarget,
+    mariadb_target: MySQLTarget,
+    sqlite_db: Path,
+    tmp_path: Path,
+):
+    """What a restore drill compares besides row counts: each table's columns and a checksum
+    of its first rows, recorded at the backup point and read again after the restore."""
+    for target, scratch in (
+        (postgres_target, lambda: postgres_target.create_scratch(f"{SCRATCH}_pg_fp")),
+        (mariadb_target, lambda: mariadb_target.create_scratch(f"{SCRATCH}_my_fp")),
+        (SQLiteTarget(sqlite_db), lambda: SQLiteTarget(tmp_path / "fp.db")),
+    ):
+        snapshot = repository.snapshot(backup(repository, target)[0])
+        assert snapshot.metadata["samples"] and snapshot.metadata["columns"]
+        restored = scratch()
+        try:
+            restored.restore(repository, snapshot)
+            found = restored.fingerprint()
+            assert found["columns"] == snapshot.metadata["columns"]
+            assert found["samples"] == snapshot.metadata["samples"]
+        finally:
+            if hasattr(restored, "drop"):
+                restored.drop()

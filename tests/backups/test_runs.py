@@ -271,3 +271,38 @@ def test_a_storage_filling_faster_than_a_week_alerts(plan: BackupPlan):
     assert alert.status == AlertStatus.FIRING and "full in about 3." in alert.summary
     figures = alerts.forecast(plan.storage, now)
     assert 2.5 < figures["days_left"] < 3.5
+
+
+def test_the_drill_schedule_queues_drills_and_a_busy_plan_puts_them_off(plan: BackupPlan):
+    runs.run_due()  # first seen: next backup and next drill given
+    plan.refresh_from_db()
+    assert plan.next_drill_at > timezone.now()
+    past = timezone.now() - timedelta(seconds=1)
+    BackupPlan.objects.filter(pk=plan.pk).update(next_drill_at=past)
+    assert runs.run_due() == 1
+    drill = plan.runs.get()
+    assert drill.kind == RunKind.DRILL and drill.scheduled
+    BackupPlan.objects.filter(pk=plan.pk).update(next_drill_at=past)
+    assert runs.run_due() == 0  # the drill still waits: the next one is put off, not failed
+    plan.refresh_from_db()
+    assert timedelta(minutes=14) < plan.next_drill_at - timezone.now() <= timedelta(minutes=15)
+    assert not plan.runs.filter(status=RunStatus.FAILED).exists()
+    BackupPlan.objects.filter(pk=plan.pk).update(drill_schedule="", next_drill_at=past)
+    drill.delete()
+    assert runs.run_due() == 0  # no drill schedule: none
+
+
+def test_a_drill_finds_rows_that_differ_from_the_backup_point(plan: BackupPlan):
+    """A backup whose manifest says other first rows than the data holds (as a dump that lost
+    rows would): the drill fails and says which table."""
+    backup = backup_now(plan)
+    repository = plan.storage.repository()
+    snapshot = repository.snapshot(backup.snapshot_id)
+    altered = {**snapshot.metadata, "samples": {"items": "0" * 64}}
+    repository.commit(snapshot.streams, metadata=altered, snapshot_id=snapshot.id)
+    drill = backup_now(plan, RunKind.DRILL)
+    assert drill.status == RunStatus.FAILED
+    assert "sample rows of items" in drill.error
+    assert Alert.objects.get(fingerprint=alerts.fingerprint(plan, "drill_failed")).status == (
+        AlertStatus.FIRING
+    )

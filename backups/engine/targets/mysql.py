@@ -9,6 +9,7 @@ later), which a restore drill reports rather than hides.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -32,6 +33,7 @@ from backups.engine.targets.base import (
 )
 
 STREAM = "dump.sql"
+SAMPLE_ROWS = 100  # rows per table whose checksum a restore drill compares
 
 
 def _tool(*names: str) -> str:
@@ -88,6 +90,7 @@ class MySQLTarget:
     ) -> tuple[list[StreamRecord], dict[str, Any]]:
         started = time.monotonic()
         inventory = self.inventory()
+        fingerprint = self.fingerprint()
         dumper = _tool("mysqldump", "mariadb-dump")
         with self._options_file() as options:
             command = [
@@ -109,6 +112,7 @@ class MySQLTarget:
             "kind": self.kind,
             "database": self.database,
             "tables": inventory,
+            **fingerprint,
             "tool_versions": {dumper: tool_version([dumper, "--version"]), "server": server},
             "dump_seconds": round(time.monotonic() - started, 3),
         }
@@ -134,6 +138,32 @@ class MySQLTarget:
                 cursor.execute(f"SELECT COUNT(*) FROM `{table.replace('`', '``')}`")
                 result[table] = cursor.fetchone()[0]
             return result
+
+    def fingerprint(self) -> dict[str, Inventory]:
+        """``columns``: table → [[column, type], …]; ``samples``: table → SHA-256 of its first
+        SAMPLE_ROWS rows by primary key (tables without one have no sample)."""
+        with self.connect() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT table_name, column_name, column_type, column_key "
+                "FROM information_schema.columns WHERE table_schema = %s "
+                "ORDER BY table_name, ordinal_position",
+                [self.database],
+            )
+            columns: Inventory = {}
+            keys: dict[str, list[str]] = {}
+            for table, column, kind, key in cursor.fetchall():
+                columns.setdefault(table, []).append([column, kind])
+                if key == "PRI":
+                    keys.setdefault(table, []).append(column)
+            samples: Inventory = {}
+            for table, key in keys.items():
+                order = ", ".join(f"`{name.replace('`', '``')}`" for name in key)
+                cursor.execute(
+                    f"SELECT * FROM `{table.replace('`', '``')}` ORDER BY {order} "
+                    f"LIMIT {SAMPLE_ROWS}"
+                )
+                samples[table] = hashlib.sha256(repr(cursor.fetchall()).encode()).hexdigest()
+            return {"columns": columns, "samples": samples}
 
     def create_scratch(self, name: str) -> MySQLTarget:
         with self.connect(database="") as connection, connection.cursor() as cursor:

@@ -30,6 +30,7 @@ from backups.engine.targets.base import (
 )
 
 STREAM = "dump.pgcustom"
+SAMPLE_ROWS = 100  # rows per table whose checksum a restore drill compares
 
 
 class PostgreSQLTarget:
@@ -74,6 +75,7 @@ class PostgreSQLTarget:
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             exported = connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
             inventory = _inventory(connection)
+            fingerprint = _fingerprint(connection)
             server = connection.execute("SHOW server_version").fetchone()[0]
             command = ["pg_dump", "--format=custom", "--compress=0", f"--snapshot={exported}"]
             stream = dump_into(repository, STREAM, command, self.tool_env(), stats, progress)
@@ -82,6 +84,7 @@ class PostgreSQLTarget:
             "kind": self.kind,
             "database": self.database,
             "tables": inventory,
+            **fingerprint,
             "tool_versions": {"pg_dump": tool_version(["pg_dump", "--version"]), "server": server},
             "dump_seconds": round(time.monotonic() - started, 3),
         }
@@ -105,6 +108,11 @@ class PostgreSQLTarget:
     def inventory(self) -> Inventory:
         with self.connect() as connection:
             return _inventory(connection)
+
+    def fingerprint(self) -> dict[str, Inventory]:
+        """Each table's columns and a checksum of its first rows (see ``_fingerprint``)."""
+        with self.connect() as connection:
+            return _fingerprint(connection)
 
     def create_scratch(self, name: str) -> PostgreSQLTarget:
         """A new, empty database beside this one (a restore drill's scratch target)."""
@@ -137,3 +145,40 @@ def _inventory(connection: psycopg.Connection) -> Inventory:
         )
         result[f"{schema}.{table}"] = connection.execute(query).fetchone()[0]
     return result
+
+
+def _fingerprint(connection: psycopg.Connection) -> dict[str, Inventory]:
+    """``columns``: table → [[column, type], …]; ``samples``: table → MD5 of its first
+    SAMPLE_ROWS rows by primary key, as text (tables without a primary key have no stable
+    "first rows" and no sample). Read in the caller's transaction: for a backup, the snapshot
+    pg_dump dumps."""
+    columns: Inventory = {}
+    for schema, table, column, kind in connection.execute(
+        "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
+        "ORDER BY 1, 2, ordinal_position"
+    ):
+        columns.setdefault(f"{schema}.{table}", []).append([column, kind])
+    samples: Inventory = {}
+    keys = connection.execute(
+        "SELECT n.nspname, c.relname, array_agg(a.attname ORDER BY k.ord) "
+        "FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord) "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum "
+        "WHERE i.indisprimary AND c.relkind IN ('r', 'p') "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') "
+        "GROUP BY 1, 2"
+    ).fetchall()
+    for schema, table, key in keys:
+        query = sql.SQL(
+            "SELECT md5(coalesce(string_agg(r::text, E'\\n'), '')) "
+            "FROM (SELECT * FROM {}.{} ORDER BY {} LIMIT {}) r"
+        ).format(
+            sql.Identifier(schema),
+            sql.Identifier(table),
+            sql.SQL(", ").join(sql.Identifier(name) for name in key),
+            sql.Literal(SAMPLE_ROWS),
+        )
+        samples[f"{schema}.{table}"] = connection.execute(query).fetchone()[0]
+    return {"columns": columns, "samples": samples}

@@ -8,6 +8,7 @@ database or the restored one, never half of each.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import tempfile
@@ -20,6 +21,7 @@ from backups.engine.repository import Repository
 from backups.engine.targets.base import Inventory, Progress, TargetError, stream_named
 
 STREAM = "database.sqlite3"
+SAMPLE_ROWS = 100  # rows per table whose checksum a restore drill compares
 
 
 class SQLiteTarget:
@@ -52,6 +54,7 @@ class SQLiteTarget:
             except sqlite3.Error as exc:
                 raise TargetError(f"cannot copy {self.path}: {exc}") from None
             inventory = _inventory(copy)
+            fingerprint = _fingerprint(copy)
             schema = _schema(copy)
             with open(copy, "rb") as file:
                 stream = repository.write_stream(
@@ -60,6 +63,7 @@ class SQLiteTarget:
         metadata = {
             "kind": self.kind,
             "tables": inventory,
+            **fingerprint,
             "schema": schema,
             "tool_versions": {"sqlite": sqlite3.sqlite_version},
             "dump_seconds": round(time.monotonic() - started, 3),
@@ -88,17 +92,14 @@ class SQLiteTarget:
     def schema(self) -> list[str]:
         return _schema(self.path)
 
+    def fingerprint(self) -> dict[str, Inventory]:
+        return _fingerprint(self.path)
+
 
 def _inventory(path: Path) -> Inventory:
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        names = [
-            row[0]
-            for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
-            )
-        ]
+        names = _inventory_names(connection)
         return {
             name: connection.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
             for name in names
@@ -120,3 +121,36 @@ def _schema(path: Path) -> list[str]:
         ]
     finally:
         connection.close()
+
+
+def _fingerprint(path: Path) -> dict[str, Inventory]:
+    """``columns``: table → [[column, declared type], …]; ``samples``: table → SHA-256 of its
+    first SAMPLE_ROWS rows by rowid (a file copy keeps rowids)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        columns: Inventory = {}
+        samples: Inventory = {}
+        for name in _inventory_names(connection):
+            quoted = name.replace('"', '""')
+            info = connection.execute(f'PRAGMA table_info("{quoted}")').fetchall()
+            columns[name] = [[row[1], row[2]] for row in info]
+            try:
+                rows = connection.execute(
+                    f'SELECT * FROM "{quoted}" ORDER BY rowid LIMIT {SAMPLE_ROWS}'
+                ).fetchall()
+            except sqlite3.OperationalError:  # WITHOUT ROWID tables
+                continue
+            samples[name] = hashlib.sha256(repr(rows).encode()).hexdigest()
+        return {"columns": columns, "samples": samples}
+    finally:
+        connection.close()
+
+
+def _inventory_names(connection: sqlite3.Connection) -> list[str]:
+    return [
+        row[0]
+        for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
