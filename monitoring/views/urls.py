@@ -2,12 +2,14 @@
 
 from django.urls import path
 
-from monitoring.views import alerts, catalog
+from monitoring.views import alerts, catalog, databases
 
 urlpatterns = [
     path("alerts/", alerts.alerts, name="alerts"),
     path("alerts/table/", alerts.alerts_table, name="alerts_table"),
     path("alerts/<int:pk>/silence/", alerts.alert_silence, name="alert_silence"),
+    path("databases/", databases.databases, name="databases"),
+    path("databases/<int:pk>/", databases.database, name="database"),
     path("services/", catalog.services_page, name="services"),
     path("services/new/", catalog.service_create, name="service_create"),
     path("services/<slug:team_slug>/<slug:service_slug>/", catalog.service_detail, name="service"),

@@ -261,3 +261,24 @@ def test_the_admin_keeps_the_dsn_write_only_and_installs_a_pack(crew, service):
     )
     names = set(AlertRule.objects.filter(team=crew.team).values_list("name", flat=True))
     assert {rule.name for rule in packs.PACKS["postgresql"][1]} <= names
+
+
+def test_the_database_pages_show_state_charts_and_slow_statements(crew, service, pg_dsn):
+    db = database(service, "postgresql", pg_dsn, "billing-pg")
+    collection.collect_one(db)
+    MonitoredDatabase.objects.filter(pk=db.pk).update(
+        slow_queries=[
+            {"query": "SELECT pg_sleep(1)", "calls": 3, "total_ms": 3000.0, "mean_ms": 1000.0}
+        ]
+    )
+    viewer = Client()
+    viewer.force_login(crew.viewer)
+    listing = viewer.get(reverse("databases")).content.decode()
+    assert "billing-pg" in listing and "Answering" in listing and "db.internal" not in listing
+    page = viewer.get(reverse("database", args=[db.pk])).content.decode()
+    assert "Connections used" in page and "SELECT pg_sleep(1)" in page
+    assert '"metric": "pg_connections_used_percent"' in page
+    outsider = Client()
+    outsider.force_login(crew.outsider)
+    assert outsider.get(reverse("database", args=[db.pk])).status_code == 404
+    assert "billing-pg" not in outsider.get(reverse("databases")).content.decode()
