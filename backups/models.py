@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -182,7 +183,8 @@ def own_database() -> Any:
     vendor = db["ENGINE"]
     if "sqlite" in vendor:
         return targets.SQLiteTarget(db["NAME"])
-    credentials = f"{db.get('USER') or ''}:{db.get('PASSWORD') or ''}@".replace(":@", "@")
+    user, password = quote(db.get("USER") or "", safe=""), quote(db.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     where = f"{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or ''}".rstrip(":")
     if "postgresql" in vendor:
         return targets.PostgreSQLTarget(f"postgresql://{credentials}{where}/{db['NAME']}")

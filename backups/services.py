@@ -11,8 +11,11 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
+from backups.engine.repository import RepositoryError
+from backups.engine.storage import StorageError
 from backups.models import BackupPlan, BackupStorage, BackupTarget
 from tocsin.events import record
+from tocsin.services import ServiceError
 
 AREAS: dict[type[models.Model], str] = {
     BackupStorage: "backup_storage",
@@ -62,6 +65,8 @@ def configured(obj: models.Model, *, created: bool, actor: Any = None) -> models
     """After a storage, target or plan was saved: a plan's schedule takes effect at once (its
     next run is recomputed), and the event log says who changed what."""
     with transaction.atomic():
+        if isinstance(obj, BackupStorage):
+            _open_repository(obj)
         if isinstance(obj, BackupPlan):
             now = timezone.now()
             following = obj.next_run_after(now) if obj.enabled else None
@@ -70,6 +75,15 @@ def configured(obj: models.Model, *, created: bool, actor: Any = None) -> models
             obj.next_run_at, obj.next_drill_at = following, drill
         log("created" if created else "updated", obj, actor)
     return obj
+
+
+def _open_repository(storage: BackupStorage) -> None:
+    """Create (or open) the storage's repository as it is saved: a storage that cannot be
+    reached, or a key that does not open it, is refused now rather than at 02:30."""
+    try:
+        storage.repository()
+    except (RepositoryError, StorageError) as exc:
+        raise ServiceError(f"This storage cannot be used: {exc}") from None
 
 
 def delete(obj: models.Model, *, actor: Any = None) -> None:

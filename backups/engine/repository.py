@@ -62,6 +62,10 @@ class RepositoryError(Exception):
     """The repository cannot be used as asked (missing, wrong key, unknown format)."""
 
 
+class RepositoryExists(RepositoryError):
+    """Another repository is there already (perhaps created a moment ago by another run)."""
+
+
 class CorruptObject(RepositoryError):
     """An object failed its check: bad header, failed authentication, or bytes whose id differs."""
 
@@ -106,8 +110,6 @@ class Repository:
         compression_level: int = 3,
     ) -> Repository:
         """A new, empty repository on ``storage``; encrypted when a passphrase is given."""
-        if storage.exists("config"):
-            raise RepositoryError(f"{storage.describe()} already holds a repository")
         master = os.urandom(64) if passphrase else None
         config: dict[str, Any] = {
             "format": FORMAT,
@@ -118,7 +120,8 @@ class Repository:
             "encryption": "aes-256-gcm" if master else "none",
             "key_slots": [cls._wrap(master, passphrase)] if master and passphrase else [],
         }
-        storage.put("config", json.dumps(config, indent=1).encode())
+        if not storage.create("config", json.dumps(config, indent=1).encode()):
+            raise RepositoryExists(f"{storage.describe()} already holds a repository")
         return cls(storage, config, master)
 
     @classmethod
@@ -146,9 +149,13 @@ class Repository:
     def open_or_create(
         cls, storage: Storage, passphrase: bytes | None, older: Iterable[bytes] = ()
     ) -> Repository:
+        passphrases = [p for p in (passphrase, *older) if p]
         if storage.exists("config"):
-            return cls.open(storage, [p for p in (passphrase, *older) if p])
-        return cls.create(storage, passphrase)
+            return cls.open(storage, passphrases)
+        try:
+            return cls.create(storage, passphrase)
+        except RepositoryExists:  # another run created it first: use theirs
+            return cls.open(storage, passphrases)
 
     @staticmethod
     def _wrap(master: bytes, passphrase: bytes) -> dict[str, str]:

@@ -152,6 +152,30 @@ class S3Storage:
         except (BotoCoreError, ClientError) as exc:
             raise self._failure(exc, f"cannot write {key}") from exc
 
+    def create(self, key: str, data: bytes) -> bool:
+        """A conditional PUT (``If-None-Match: *``): S3 (since 2024) and compatible stores
+        refuse it with 412 when the key exists."""
+        name = self.prefix + _check_key(key)
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=name,
+                Body=data,
+                ContentMD5=_content_md5(data),
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (409, 412) or exc.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                return False
+            raise self._failure(exc, f"cannot write {key}") from exc
+        except BotoCoreError as exc:
+            raise self._failure(exc, f"cannot write {key}") from exc
+        return True
+
     def get(self, key: str) -> bytes:
         name = self.prefix + _check_key(key)
         for attempt in range(1, _BODY_ATTEMPTS + 1):

@@ -33,6 +33,11 @@ class Storage(Protocol):
     def get(self, key: str) -> bytes:
         """The object's bytes; ObjectMissing when there is none."""
 
+    def create(self, key: str, data: bytes) -> bool:
+        """Store ``data`` under ``key`` only if nothing is there (atomically); False if
+        something was. A repository's config is created so: two first runs at once must not
+        both create it."""
+
     def exists(self, key: str) -> bool: ...
 
     def delete(self, key: str) -> None:
@@ -76,6 +81,26 @@ class LocalStorage:
                 with suppress(FileNotFoundError):
                     os.unlink(temporary)
                 raise
+        except OSError as exc:
+            raise StorageError(f"cannot write {key}: {exc}") from exc
+
+    def create(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.link(temporary, path)  # fails if the key exists: first writer wins
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                with suppress(FileNotFoundError):
+                    os.unlink(temporary)
         except OSError as exc:
             raise StorageError(f"cannot write {key}: {exc}") from exc
 

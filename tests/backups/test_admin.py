@@ -65,7 +65,8 @@ def test_a_bad_dsn_is_a_form_error_and_saves_nothing(crew):
     assert not BackupTarget.objects.exists()
 
 
-def test_an_s3_secret_key_is_write_only(crew):
+def test_an_s3_secret_key_is_write_only_and_the_repository_is_created_on_save(crew, s3_bucket):
+    endpoint, bucket = s3_bucket
     manager = client_for(crew.manager)
     data = {
         "team": crew.team.pk,
@@ -73,9 +74,9 @@ def test_an_s3_secret_key_is_write_only(crew):
         "kind": "s3",
         "encrypted": "",
         "path": "",
-        "bucket": "backups",
+        "bucket": bucket,
         "prefix": "tocsin",
-        "endpoint_url": "http://127.0.0.1:9000",
+        "endpoint_url": endpoint,
         "region": "us-east-1",
         "access_key": "minio",
         "secret_key": SECRET_KEY,
@@ -83,8 +84,29 @@ def test_an_s3_secret_key_is_write_only(crew):
     assert manager.post(reverse("admin:backups_backupstorage_add"), data).status_code == 302
     storage = BackupStorage.objects.get(name="s3")
     assert storage.credentials == {"access_key": "minio", "secret_key": SECRET_KEY}
+    assert storage.engine().exists("config")  # the repository exists from the start
     html = manager.get(reverse("admin:backups_backupstorage_change", args=[storage.pk])).content
     assert SECRET_KEY.encode() not in html and b"minio" in html
+
+
+def test_a_storage_that_cannot_be_reached_is_refused_on_save(crew):
+    data = {
+        "team": crew.team.pk,
+        "name": "nowhere",
+        "kind": "s3",
+        "encrypted": "",
+        "path": "",
+        "bucket": "backups",
+        "prefix": "",
+        "endpoint_url": "http://127.0.0.1:1",
+        "region": "us-east-1",
+        "access_key": "x",
+        "secret_key": "y",
+    }
+    response = client_for(crew.manager).post(reverse("admin:backups_backupstorage_add"), data)
+    assert response.status_code == 200
+    assert "This storage cannot be used" in response.content.decode()
+    assert not BackupStorage.objects.exists()
 
 
 def test_encryption_without_a_key_is_refused_with_a_reason(crew, settings, tmp_path):

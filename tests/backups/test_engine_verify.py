@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from backups.engine.records import WriteStats
-from backups.engine.repository import CorruptObject, Repository, RepositoryError
+from backups.engine.repository import (
+    CorruptObject,
+    Repository,
+    RepositoryError,
+    RepositoryExists,
+)
 from backups.engine.storage import LocalStorage
 from backups.engine.targets import DirectoryTarget
 
@@ -146,3 +151,16 @@ def test_prune_keeps_every_chunk_a_remaining_snapshot_names(repository: Reposito
     assert repository.verify().ok
     DirectoryTarget(tmp_path / "out").restore(repository, repository.snapshot(new))
     assert (tmp_path / "out" / "shared").read_bytes() == shared
+
+
+def test_two_first_runs_at_once_share_one_repository(tmp_path: Path):
+    """Both see no repository and create one: the second must use the first's (its master
+    key), not overwrite it and strand the chunks written under the first."""
+    storage = LocalStorage(tmp_path / "repository")
+    first = Repository.create(storage, PASSPHRASE)
+    with pytest.raises(RepositoryExists):
+        Repository.create(storage, PASSPHRASE)
+    second = Repository.open_or_create(storage, PASSPHRASE)
+    assert second.config["id"] == first.config["id"]
+    snapshot_id = folder_snapshot(first, tmp_path / "d", {"a": os.urandom(10_000)})
+    assert second.verify([snapshot_id]).ok

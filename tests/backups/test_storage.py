@@ -398,3 +398,9 @@ def test_s3_get_asks_again_when_the_body_breaks_off(
 
     assert s3.get("chunks/ab/abcd") == b"whole"
     assert calls == ["repo/chunks/ab/abcd"] * 2
+
+
+def test_create_writes_only_where_nothing_is(storage):
+    assert storage.create("config", b"first") is True
+    assert storage.create("config", b"second") is False
+    assert storage.get("config") == b"first"
