@@ -188,7 +188,7 @@ class BackupPlanAdmin(ConfiguredAdmin):
     readonly_fields = ("next_run_at", "next_drill_at", "last_success_at", "retention_preview")
     inlines = (RunInline,)
     fieldsets = (
-        (None, {"fields": ("service", "name", "target", "storage", "enabled")}),
+        (None, {"fields": ("service", "name", "target", "storage", "mode", "enabled")}),
         (
             "Schedule",
             {

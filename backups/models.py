@@ -211,6 +211,15 @@ class BackupPlan(models.Model):
     )
     timezone = models.CharField(max_length=64, default="UTC", validators=[cron.validate_timezone])
     enabled = models.BooleanField(default=True)
+    mode = models.CharField(
+        max_length=12,
+        choices=[
+            ("incremental", "Incremental: store only chunks the storage lacks"),
+            ("full", "Full: store every chunk again (repairs a damaged chunk)"),
+        ],
+        default="incremental",
+        help_text="Every run restores on its own either way; a full run rewrites every chunk.",
+    )
     # Retention, as restic's forget --keep-* (applied after every successful run).
     keep_last = models.IntegerField(default=0, validators=[MinValueValidator(-1)])
     keep_hourly = models.IntegerField(default=0, validators=[MinValueValidator(-1)])

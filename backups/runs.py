@@ -220,12 +220,14 @@ def _backup(run: BackupRun, progress: Callable[[WriteStats], None]) -> None:
         BackupRun.objects.filter(pk=run.pk).update(expected_bytes=previous.size_bytes)
         run.expected_bytes = previous.size_bytes
     repository = plan.storage.repository()
+    repository.rewrite_all = plan.mode == "full"
     started = time.monotonic()
     stats = WriteStats()
     streams, metadata = plan.target.engine().backup(repository, stats, progress)
     if not Lease(plan.pk, run.lease_token).renew():  # still ours? else a successor runs
         raise LeaseLost("another run took this plan's lease; this run's snapshot is not written")
     metadata["duration_seconds"] = round(time.monotonic() - started, 3)
+    metadata["mode"] = plan.mode
     snapshot = repository.commit(
         streams, metadata=metadata, tags={"plan": str(plan.pk), "run": str(run.pk)}
     )

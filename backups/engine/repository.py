@@ -95,6 +95,8 @@ class Repository:
         self._id_key = master[32:] if master else None
         self._master = master
         self._local = threading.local()
+        # Full runs: store every chunk again (``write_stream``'s ``rewrite`` for every stream).
+        self.rewrite_all = False
         # Called with the size of every chunk a restore reads (its progress), when set.
         self.on_read: Callable[[int], None] | None = None
 
@@ -268,6 +270,7 @@ class Repository:
         progress: Callable[[WriteStats], None] | None = None,
         known: set[str] | None = None,
         whole_digest: bool = True,
+        rewrite: bool = False,
     ) -> StreamRecord:
         """Store ``stream``'s chunks that the storage lacks; its record for a snapshot.
 
@@ -275,9 +278,11 @@ class Repository:
         repeated content costs one existence check. ``whole_digest``: also the whole stream's
         SHA-256 (a folder's files are compared by it after a restore); a database dump goes
         without — each chunk's checksum and their order in the snapshot already prove it, and
-        hashing every byte twice costs a tenth of a backup's time.
+        hashing every byte twice costs a tenth of a backup's time. ``rewrite``: store every
+        chunk again even where the storage has it (a full run: a damaged copy is replaced).
         """
         known = known if known is not None else set()
+        rewrite = rewrite or self.rewrite_all
         digest = hashlib.sha256() if whole_digest else None
         refs: list[ChunkRef] = []
         size = 0
@@ -286,7 +291,7 @@ class Repository:
 
         def store(chunk_id: str, data: bytes) -> None:
             key = self.chunk_key(chunk_id)
-            if self.storage.exists(key):
+            if not rewrite and self.storage.exists(key):
                 return
             blob = self.encode(key, data)
             self.storage.put(key, blob)

@@ -306,3 +306,19 @@ def test_a_drill_finds_rows_that_differ_from_the_backup_point(plan: BackupPlan):
     assert Alert.objects.get(fingerprint=alerts.fingerprint(plan, "drill_failed")).status == (
         AlertStatus.FIRING
     )
+
+
+def test_a_full_run_stores_every_chunk_again_and_repairs_a_damaged_one(plan: BackupPlan):
+    first = backup_now(plan)
+    storage = plan.storage.engine()
+    key, _size = next(iter(storage.list("chunks/")))
+    storage.put(key, b"TCS1\x01damaged")
+    incremental = backup_now(plan)
+    assert incremental.new_chunks == 0  # an incremental run trusts what is there
+    BackupPlan.objects.filter(pk=plan.pk).update(mode="full", verify_slices=1)
+    plan.refresh_from_db()
+    full = backup_now(plan)
+    assert full.status == RunStatus.SUCCEEDED, full.error
+    assert full.new_chunks == full.chunks and full.manifest["mode"] == "full"
+    repository = plan.storage.repository()
+    assert repository.verify([first.snapshot_id], subset=None).ok  # the damage is repaired
