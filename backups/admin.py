@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
-from backups import runs, services
+from backups import runs, services, work
 from backups.models import (
     BackupPlan,
     BackupRun,
@@ -244,7 +244,7 @@ class BackupPlanAdmin(ConfiguredAdmin):
     def retention_preview(self, plan: BackupPlan) -> Any:
         if plan.pk is None:
             return "Save the plan first."
-        decisions = runs.retention_decisions(plan)
+        decisions = work.retention_decisions(plan)
         if not decisions:
             if plan.policy().is_empty():
                 return "The policy is empty: every backup is kept."
@@ -255,7 +255,7 @@ class BackupPlanAdmin(ConfiguredAdmin):
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    f"{runs.taken_at(d.snapshot).astimezone(zone):%Y-%m-%d %H:%M}",
+                    f"{work.taken_at(d.snapshot).astimezone(zone):%Y-%m-%d %H:%M}",
                     "keep" if d.keep else "forget after the next run",
                     ", ".join(d.reasons),
                 )

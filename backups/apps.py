@@ -12,14 +12,14 @@ class BackupsConfig(AppConfig):
         register_due_work(
             DueWork(
                 name="backups",
-                func="backups.runs.run_all_due",
-                run="backups.runs.run_due",
-                next_due="backups.runs.next_due",
+                func="backups.schedule.run_all_due",
+                run="backups.schedule.run_due",
+                next_due="backups.schedule.next_due",
             )
         )
         # The rows are the truth: catch up what no loop ran, fail runs whose worker died.
-        register("backups.run_due", "backups.runs.run_all_due", minutes=1)
+        register("backups.run_due", "backups.schedule.run_all_due", minutes=1)
         # Chunks no snapshot names any more (forgotten by retention, left by dead runs).
-        register("backups.prune", "backups.runs.prune_all", minutes=360)
+        register("backups.prune", "backups.schedule.prune_all", minutes=360)
         # A last good backup grows old with time, not with a run.
         register("backups.check_alerts", "backups.alerts.check_all", minutes=5)

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from backups import alerts, runs
+from backups import alerts, runs, schedule
 from backups.engine.targets import SQLiteTarget
 from backups.leases import Lease
 from backups.models import BackupPlan, BackupRun, RunKind, RunStatus
@@ -145,18 +145,18 @@ def test_a_restore_drill_restores_into_scratch_compares_and_times_it(plan: Backu
 
 def test_the_schedule_queues_due_plans_and_gives_new_ones_their_first_time(plan: BackupPlan):
     assert plan.next_run_at is None
-    assert runs.run_due() == 0  # first seen: given its next time, not run at once
+    assert schedule.run_due() == 0  # first seen: given its next time, not run at once
     plan.refresh_from_db()
     assert plan.next_run_at > timezone.now()
     BackupPlan.objects.filter(pk=plan.pk).update(next_run_at=timezone.now() - timedelta(seconds=1))
-    assert runs.run_due() == 1
+    assert schedule.run_due() == 1
     queued = plan.runs.get()
     assert queued.scheduled and queued.status == RunStatus.QUEUED
     plan.refresh_from_db()
     assert plan.next_run_at > timezone.now()
     # Due again while that run still waits: recorded as skipped, and alerted.
     BackupPlan.objects.filter(pk=plan.pk).update(next_run_at=timezone.now() - timedelta(seconds=1))
-    assert runs.run_due() == 0
+    assert schedule.run_due() == 0
     skipped = plan.runs.filter(status=RunStatus.FAILED).get()
     assert skipped.error.startswith("skipped:")
 
@@ -211,9 +211,9 @@ def test_a_dead_workers_lease_expires_and_its_run_is_failed(plan: BackupPlan, se
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
         blocker.close()
-        assert runs.reap() == 0  # the lease has not run out yet: the run may still be alive
+        assert schedule.reap() == 0  # the lease has not run out yet: the run may still be alive
         time.sleep(5.5)
-        assert runs.reap() == 1
+        assert schedule.reap() == 1
         run.refresh_from_db()
         assert run.status == RunStatus.FAILED and "lease expired" in run.error
         assert run.snapshot_id == "" and plan.storage.repository().snapshot_ids() == []
@@ -241,9 +241,9 @@ def test_prune_removes_the_chunks_of_forgotten_backups_and_waits_for_busy_storag
     storage = plan.storage
     before = len(list(storage.engine().list("chunks/")))
     waiting = BackupRun.objects.create(plan=plan)  # a run waits: nothing is pruned beside it
-    assert runs.prune_storage(storage) is None
+    assert schedule.prune_storage(storage) is None
     waiting.delete()
-    removed, removed_bytes = runs.prune_storage(storage)
+    removed, removed_bytes = schedule.prune_storage(storage)
     assert removed > 0 and removed_bytes > 0
     assert len(list(storage.engine().list("chunks/"))) == before - removed
     repository = storage.repository()
@@ -274,22 +274,22 @@ def test_a_storage_filling_faster_than_a_week_alerts(plan: BackupPlan):
 
 
 def test_the_drill_schedule_queues_drills_and_a_busy_plan_puts_them_off(plan: BackupPlan):
-    runs.run_due()  # first seen: next backup and next drill given
+    schedule.run_due()  # first seen: next backup and next drill given
     plan.refresh_from_db()
     assert plan.next_drill_at > timezone.now()
     past = timezone.now() - timedelta(seconds=1)
     BackupPlan.objects.filter(pk=plan.pk).update(next_drill_at=past)
-    assert runs.run_due() == 1
+    assert schedule.run_due() == 1
     drill = plan.runs.get()
     assert drill.kind == RunKind.DRILL and drill.scheduled
     BackupPlan.objects.filter(pk=plan.pk).update(next_drill_at=past)
-    assert runs.run_due() == 0  # the drill still waits: the next one is put off, not failed
+    assert schedule.run_due() == 0  # the drill still waits: the next one is put off, not failed
     plan.refresh_from_db()
     assert timedelta(minutes=14) < plan.next_drill_at - timezone.now() <= timedelta(minutes=15)
     assert not plan.runs.filter(status=RunStatus.FAILED).exists()
     BackupPlan.objects.filter(pk=plan.pk).update(drill_schedule="", next_drill_at=past)
     drill.delete()
-    assert runs.run_due() == 0  # no drill schedule: none
+    assert schedule.run_due() == 0  # no drill schedule: none
 
 
 def test_a_drill_finds_rows_that_differ_from_the_backup_point(plan: BackupPlan):
