@@ -258,7 +258,7 @@ def source_database() -> int:
         connection.execute("SELECT setseed(0.42)")
         empty = database_size(DB_NAME)
         size = empty
-        while size < target:
+        while size < target or not units_done:  # an empty database is ~7 MB already
             # Step by what a unit has cost so far, at most 10 units (a few seconds) at a time.
             # The first unit measures what one costs.
             per_unit = (size - empty) / units_done if units_done else target

@@ -53,7 +53,8 @@ def test_verify_accepts_an_intact_repository(repository: Repository, tmp_path: P
 
 @pytest.mark.parametrize("where", ["header", "middle", "last byte"])
 def test_a_flipped_byte_in_any_chunk_is_caught(repository: Repository, tmp_path: Path, where):
-    folder_snapshot(repository, tmp_path / "d", {"a": os.urandom(3_000_000), "b": b"x" * 10})
+    # 9 MB: at least three chunks whatever the content (a chunk is at most 4 MiB).
+    folder_snapshot(repository, tmp_path / "d", {"a": os.urandom(9_000_000), "b": b"x" * 10})
     storage = repository.storage
     keys = [key for key, _size in storage.list("chunks/")]
     assert len(keys) >= 3
@@ -141,16 +142,16 @@ def test_a_killed_run_leaves_nothing_verify_or_a_restore_accepts(
 
 
 def test_prune_keeps_every_chunk_a_remaining_snapshot_names(repository: Repository, tmp_path):
-    shared = os.urandom(2_000_000)
-    old = folder_snapshot(repository, tmp_path / "one", {"shared": shared, "old": os.urandom(5)})
-    new = folder_snapshot(repository, tmp_path / "two", {"shared": shared, "new": os.urandom(7)})
+    common = os.urandom(2_000_000)
+    old = folder_snapshot(repository, tmp_path / "one", {"common": common, "old": os.urandom(5)})
+    new = folder_snapshot(repository, tmp_path / "two", {"common": common, "new": os.urandom(7)})
     repository.forget(old)
     preview = repository.prune(dry_run=True)
     assert preview[0] == 1  # only the chunk of "old"
     assert repository.prune() == preview
     assert repository.verify().ok
     DirectoryTarget(tmp_path / "out").restore(repository, repository.snapshot(new))
-    assert (tmp_path / "out" / "shared").read_bytes() == shared
+    assert (tmp_path / "out" / "common").read_bytes() == common
 
 
 def test_two_first_runs_at_once_share_one_repository(tmp_path: Path):

@@ -15,9 +15,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import require_service
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 TINY = {
+    # PostgreSQL beside pg_dump | zstd (no Django: its own scratch databases, dropped after).
+    "backups.py": {
+        "SIZE_MB": "5",
+        "ROUNDS": "1",
+        "KEEP_DB": "0",
+        "DB_NAME": f"tocsin_bench_backups_test_{os.getpid()}",
+    },
     # Alertmanager beside Tocsin (the bench installs it and wrk with apt-get when it may).
     "ingest.py": {
         "ROUNDS": "1",
@@ -53,6 +62,7 @@ TINY = {
     },
 }
 EXPECTED = {
+    "backups.py": "backups",
     "ingest.py": "ingest",
     "list_pages.py": "list_pages",
     "live_fanout.py": "live_fanout",
@@ -72,6 +82,8 @@ def test_every_benchmark_is_covered():
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("script", sorted(TINY))
 def test_benchmark_runs_and_ends_with_a_json_line(script: str, tmp_path: Path):
+    if script == "backups.py":
+        require_service("PostgreSQL", "127.0.0.1", 5432)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(TINY[script], TMPDIR=str(tmp_path))  # a scratch SQLite database of its own
     done = subprocess.run(
@@ -112,6 +124,10 @@ def test_benchmark_runs_and_ends_with_a_json_line(script: str, tmp_path: Path):
             assert figures["alertmanager"], figures["alertmanager_missing_reason"]
             stored = figures["alertmanager_alerts_stored"]
             assert stored >= figures["alertmanager_alerts_answered_2xx"] > 0
+    if script == "backups.py":
+        # Both sides dumped the same database; the restore was checked row count by row count.
+        assert figures["dump_mb"] == figures["peer_dump_mb"] > 0 and figures["restore_verified"]
+        assert figures["full_stored_mb"] > 0 and figures["peak_rss_mb_backup"] > 0
     if script == "storm.py":
         assert figures["all_stored"] and figures["alerts_stored"] == 20
         assert figures["incidents"] > 0 and figures["pages_exactly_once"], figures
