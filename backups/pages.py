@@ -27,6 +27,7 @@ from backups.presentation import human_bytes, human_duration, human_rate
 from tocsin.permissions import Action, can, scope
 
 HISTORY = 50
+MB = 1_000_000
 CHART_RUNS = 200
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 BADGES = {
@@ -136,7 +137,8 @@ def progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def chart_data(plan: BackupPlan) -> dict[str, list]:
-    """The good backups over time: uPlot's columns (epoch seconds first)."""
+    """The good backups over time: uPlot's columns (epoch seconds first; sizes in MB, rates
+    in MB/s, so the axes stay short enough for a phone)."""
     rows = list(
         plan.runs.filter(kind=RunKind.BACKUP, status=RunStatus.SUCCEEDED)
         .exclude(started_at=None)
@@ -156,11 +158,11 @@ def chart_data(plan: BackupPlan) -> dict[str, list]:
         seconds = max((row["finished_at"] - row["started_at"]).total_seconds(), 0.001)
         size = row["size_bytes"] or 0
         data["t"].append(int(row["finished_at"].timestamp()))
-        data["size"].append(size)
-        data["stored"].append(row["stored_bytes"] or 0)
-        data["new"].append(row["new_bytes"] or 0)
+        data["size"].append(round(size / MB, 3))
+        data["stored"].append(round((row["stored_bytes"] or 0) / MB, 3))
+        data["new"].append(round((row["new_bytes"] or 0) / MB, 3))
         data["seconds"].append(round(seconds, 3))
-        data["rate"].append(round(size / seconds))
+        data["rate"].append(round(size / seconds / MB, 2))
         data["dedup"].append(round(100 * (1 - (row["new_bytes"] or 0) / size), 1) if size else 0)
     return data
 

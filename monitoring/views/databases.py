@@ -95,14 +95,16 @@ def database(request: HttpRequest, pk: int) -> HttpResponse:
             if metric in series
             else []
         )
+        scale = 1_000_000 if unit == "bytes" else 1  # MB keep a phone's axis short
+        last = series[metric].last_value if metric in series else None
         charts.append(
             {
                 "metric": metric,
                 "title": title,
-                "unit": unit,
+                "unit": "MB" if scale > 1 else unit,
                 "t": [int(p["time"].timestamp()) for p in points],
-                "v": [round(p["max"], 3) for p in points],
-                "last": series[metric].last_value if metric in series else None,
+                "v": [round(p["max"] / scale, 3) for p in points],
+                "last": None if last is None else last / scale,
             }
         )
     context = {
