@@ -22,6 +22,8 @@ from django.utils.html import format_html, format_html_join
 
 from backups import runs, services, work
 from backups.models import (
+    HOST_ONLY_MESSAGE,
+    HOST_TARGET_KINDS,
     BackupPlan,
     BackupRun,
     BackupStorage,
@@ -34,12 +36,19 @@ from backups.models import (
 from backups.presentation import human_bytes, human_duration
 from tocsin import cron
 from tocsin.admin_mixins import ReadOnlyAdmin, TeamScopedAdmin
-from tocsin.permissions import Action, can
+from tocsin.permissions import Action, can, is_admin
 from tocsin.secret_forms import KEEP_STORED, WriteOnlyDSNForm
 
 
 class ConfiguredAdmin(TeamScopedAdmin, admin.ModelAdmin):
     """Saving and deleting go through ``backups.services`` (the event log says who did what)."""
+
+    def clean_admin_form(self, request: HttpRequest, form: Any, obj: Any) -> None:
+        super().clean_admin_form(request, form, obj)
+        kind = form.cleaned_data.get("kind")
+        on_host = kind in HOST_TARGET_KINDS or kind == StorageKind.LOCAL
+        if on_host and "kind" in form.fields and not is_admin(request.user):
+            form.add_error("kind", HOST_ONLY_MESSAGE)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         self.ensure_manages(request, obj)

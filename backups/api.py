@@ -22,7 +22,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -36,7 +36,7 @@ from tocsin.api.pagination import KeysetPagination
 from tocsin.api.serializers import NoInputSerializer
 from tocsin.api.viewsets import TeamScopedViewSet
 from tocsin.events import record
-from tocsin.permissions import Action
+from tocsin.permissions import Action, is_admin
 
 
 class PlanSerializer(serializers.ModelSerializer):
@@ -212,6 +212,9 @@ class BackupRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TeamSco
         run = self.get_object()
         if run.kind != RunKind.BACKUP or run.status != RunStatus.SUCCEEDED or run.forgotten_at:
             raise NotFound("only a good, kept backup can be downloaded")
+        if run.manifest.get("own_database") and not is_admin(request.user):
+            # Tocsin's own database holds every team's data: administrators only.
+            raise PermissionDenied("only an administrator may download Tocsin's own database")
         try:
             repository = run.plan.storage.repository()
             snapshot = repository.snapshot(run.snapshot_id)

@@ -113,6 +113,13 @@ class TargetKind(models.TextChoices):
     DIRECTORY = "directory", "Folder"
 
 
+# Kinds that read or write files on Tocsin's own machine (its database, any path): only an
+# administrator may configure them — a team manager pointing Tocsin at /etc, or at Tocsin's own
+# database with every team's data in it, could otherwise read what is not theirs.
+HOST_TARGET_KINDS = frozenset({TargetKind.TOCSIN, TargetKind.SQLITE, TargetKind.DIRECTORY})
+HOST_ONLY_MESSAGE = "Only an administrator may point Tocsin at files on its own machine."
+
+
 class BackupTarget(models.Model):
     """What is backed up: a database by DSN, a SQLite file, a folder, or Tocsin itself."""
 

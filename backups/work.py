@@ -42,6 +42,8 @@ def _backup(run: BackupRun, progress: Callable[[WriteStats], None]) -> None:
         raise LeaseLost("another run took this plan's lease; this run's snapshot is not written")
     metadata["duration_seconds"] = round(time.monotonic() - started, 3)
     metadata["mode"] = plan.mode
+    if plan.target.kind == TargetKind.TOCSIN:
+        metadata["own_database"] = True
     snapshot = repository.commit(
         streams, metadata=metadata, tags={"plan": str(plan.pk), "run": str(run.pk)}
     )

@@ -124,7 +124,7 @@ def test_encryption_without_a_key_is_refused_with_a_reason(crew, settings, tmp_p
         "access_key": "",
         "secret_key": "",
     }
-    response = client_for(crew.manager).post(reverse("admin:backups_backupstorage_add"), data)
+    response = client_for(crew.admin).post(reverse("admin:backups_backupstorage_add"), data)
     assert response.status_code == 200 and "TOCSIN_BACKUP_KEYS" in response.content.decode()
     assert not BackupStorage.objects.exists()
 
@@ -213,3 +213,38 @@ def test_a_viewer_cannot_restore(crew, plan: BackupPlan):
         },
     )
     assert not plan.runs.filter(kind=RunKind.RESTORE).exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "data"),
+    [
+        ("backuptarget", {"name": "etc", "kind": "directory", "path": "/etc", "dsn": ""}),
+        ("backuptarget", {"name": "self", "kind": "tocsin", "path": "", "dsn": ""}),
+        (
+            "backupstorage",
+            {
+                "name": "disk",
+                "kind": "local",
+                "encrypted": "",
+                "path": "/var/tmp/tocsin-backups",
+                "bucket": "",
+                "prefix": "",
+                "endpoint_url": "",
+                "region": "us-east-1",
+                "access_key": "",
+                "secret_key": "",
+            },
+        ),
+    ],
+)
+def test_only_administrators_point_tocsin_at_its_own_machine(crew, model, data, tmp_path):
+    """A folder, a SQLite file, Tocsin's own database or a local storage path read or write
+    files on Tocsin's machine: a team manager would reach what is not the team's."""
+    url = reverse(f"admin:backups_{model}_add")
+    refused = client_for(crew.manager).post(url, {"team": crew.team.pk, **data})
+    assert refused.status_code == 200
+    assert "Only an administrator may point Tocsin at files" in refused.content.decode()
+    if "path" in data and data["kind"] == "local":
+        data = {**data, "path": str(tmp_path / "repository")}
+    allowed = client_for(crew.admin).post(url, {"team": crew.team.pk, **data})
+    assert allowed.status_code == 302, allowed.content.decode()[:1500]

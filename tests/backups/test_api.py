@@ -93,3 +93,15 @@ def test_only_a_good_kept_backup_can_be_downloaded(crew, api, plan: BackupPlan):
     run.save()
     assert api(crew.manager).get(f"/api/v1/backup-runs/{run.pk}/download/").status_code == 404
     assert run.status == RunStatus.SUCCEEDED
+
+
+def test_tocsin_own_database_is_downloaded_by_administrators_only(crew, api, plan):
+    """Every team's data is in it: a manager of the plan's team may run it, not take it."""
+    plan.target = BackupTarget.objects.create(team=crew.team, name="self", kind=TargetKind.TOCSIN)
+    plan.save()
+    run = good_backup(plan)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    url = f"/api/v1/backup-runs/{run.pk}/download/"
+    refused = api(crew.manager).get(url)
+    assert refused.status_code == 403 and "administrator" in refused.json()["error"]["message"]
+    assert api(crew.admin).get(url).status_code == 200
