@@ -47,8 +47,14 @@ class ConfiguredAdmin(TeamScopedAdmin, admin.ModelAdmin):
         super().clean_admin_form(request, form, obj)
         kind = form.cleaned_data.get("kind")
         on_host = kind in HOST_TARGET_KINDS or kind == StorageKind.LOCAL
+        message = HOST_ONLY_MESSAGE
+        if kind == StorageKind.S3:  # without keys, boto3 uses the workers' own credentials
+            keys = form.instance.credentials or {}
+            on_host = not (keys.get("access_key") and keys.get("secret_key"))
+            message = "Give an access key and a secret key: without them Tocsin would use its "
+            message += "own cloud credentials, which only an administrator may."
         if on_host and "kind" in form.fields and not is_admin(request.user):
-            form.add_error("kind", HOST_ONLY_MESSAGE)
+            form.add_error("kind", message)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         self.ensure_manages(request, obj)

@@ -10,6 +10,7 @@ never started are queued again) and ``prune_all``.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -46,7 +47,20 @@ def prune_storage(storage: BackupStorage, *, dry_run: bool = False) -> tuple[int
             if lease is None:
                 return None
             held.append(lease)
-        return storage.repository().prune(dry_run=dry_run)
+            lease.keep_alive()  # a prune of a large bucket outlasts one lease
+
+        checked = [0.0]
+
+        def still_alone() -> None:
+            """Once a second: every lease still ours (LeaseLost: a run took a plan over)."""
+            if time.monotonic() - checked[0] < 1.0:
+                return
+            checked[0] = time.monotonic()
+            for lease in held:
+                lease.renew()
+                lease.check()
+
+        return storage.repository().prune(dry_run=dry_run, still_alone=still_alone)
     finally:
         for lease in held:
             lease.release()

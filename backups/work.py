@@ -56,7 +56,8 @@ def _backup(run: BackupRun, progress: Callable[[WriteStats], None]) -> None:
     # Checked at once: a slice of the chunks it names, read back (the rest on later runs).
     report = repository.verify([snapshot.id], subset=_next_slice(plan))
     run.problems = report.problems
-    forget_expired(plan, repository, also=run)
+    if not run.problems:  # a backup that did not verify must not push a good one out
+        forget_expired(plan, repository, also=run)
 
 
 def _next_slice(plan: BackupPlan) -> tuple[int, int] | None:

@@ -462,12 +462,19 @@ class Repository:
     def forget(self, snapshot_id: str) -> None:
         self.storage.delete(f"snapshots/{snapshot_id}")
 
-    def prune(self, *, older_than: float = 0.0, dry_run: bool = False) -> tuple[int, int]:
+    def prune(
+        self,
+        *,
+        older_than: float = 0.0,
+        dry_run: bool = False,
+        still_alone: Callable[[], None] | None = None,
+    ) -> tuple[int, int]:
         """Delete chunks no snapshot names; returns (chunks, bytes) removed (or that would be).
 
         Run it only while no backup writes to this storage (the caller holds the storage's
         lease): a run in progress has stored chunks its snapshot does not name yet.
         ``older_than`` (seconds, local folders only) spares chunks younger than that anyway.
+        ``still_alone`` is called before every delete and raises when that no longer holds.
         """
         referenced: set[str] = set()
         for snapshot in self.snapshots():
@@ -480,6 +487,8 @@ class Repository:
             if older_than and _modified(self.storage, key) > cutoff:
                 continue
             if not dry_run:
+                if still_alone is not None:
+                    still_alone()
                 self.storage.delete(key)
             removed += 1
             removed_bytes += size

@@ -258,7 +258,14 @@ def dsn_problem(kind: str, dsn: str) -> str | None:
     }.get(kind, ())
     if scheme not in expected:
         return f"A {kind} connection string starts with {expected[0]}://" if expected else None
-    if not urlsplit(dsn).hostname and kind != "postgresql":
+    parts = urlsplit(dsn)
+    try:
+        _ = parts.port
+    except ValueError:
+        return "The port is not a number: percent-encode @ / ? # : in the password (%40 for @)."
+    if "@" in parts.path:
+        return "Percent-encode @ / ? # : in the password (e.g. %40 for @)."
+    if not parts.hostname and kind != "postgresql":
         return "The connection string names no host."
     return None
 
@@ -269,7 +276,9 @@ def where(kind: str, dsn: str) -> str:
     try:
         port = parts.port
     except ValueError:
-        port = None
+        return f"{kind} (connection string does not parse)"
+    if "@" in parts.path:
+        return f"{kind} (connection string does not parse)"
     database = parts.path.strip("/")
     return f"{kind} {parts.hostname or 'localhost'}:{port or 'default port'}/{database}".rstrip("/")
 
@@ -292,4 +301,7 @@ def collect(kind: str, dsn: str) -> Reading:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:400]
+    line = (text[0] if text else type(exc).__name__)[:400]
+    if isinstance(exc, ValueError):  # a parse error may quote a piece of the password
+        return "the connection string does not parse"
+    return line

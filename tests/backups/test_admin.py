@@ -248,3 +248,22 @@ def test_only_administrators_point_tocsin_at_its_own_machine(crew, model, data, 
         data = {**data, "path": str(tmp_path / "repository")}
     allowed = client_for(crew.admin).post(url, {"team": crew.team.pk, **data})
     assert allowed.status_code == 302, allowed.content.decode()[:1500]
+
+
+def test_an_s3_storage_without_keys_is_for_administrators(crew):
+    data = {
+        "team": crew.team.pk,
+        "name": "ambient",
+        "kind": "s3",
+        "encrypted": "",
+        "path": "",
+        "bucket": "backups",
+        "prefix": "",
+        "endpoint_url": "",
+        "region": "us-east-1",
+        "access_key": "",
+        "secret_key": "",
+    }
+    response = client_for(crew.manager).post(reverse("admin:backups_backupstorage_add"), data)
+    assert response.status_code == 200 and "own cloud credentials" in response.content.decode()
+    assert not BackupStorage.objects.exists()

@@ -335,3 +335,29 @@ def test_restored_databases_have_the_backup_points_columns_and_sample_rows(
         finally:
             if hasattr(restored, "drop"):
                 restored.drop()
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "mysql://app:pa%0A%5Bmysqldump%5D%0Aresult-file%3D%2Ftmp%2Fx@db/app",  # a line break
+        "mysql://app:pa%22ss@db/app",  # a quote
+        "mysql://app:ab/cd@db/app",  # an unencoded slash: the port would be "ab"
+    ],
+)
+def test_a_mysql_dsn_that_could_add_options_or_does_not_parse_is_refused(dsn):
+    with pytest.raises(TargetError):
+        MySQLTarget(dsn)
+
+
+def test_a_postgresql_dsn_with_an_unencoded_at_is_refused_not_misread():
+    with pytest.raises(TargetError, match="percent-encode"):
+        PostgreSQLTarget("postgresql://app:p@ss@db.internal:5432/billing")
+
+
+def test_pg_dump_gets_the_dsns_tls_settings():
+    env = PostgreSQLTarget(
+        "postgresql://app:pw@db:5432/billing?sslmode=verify-full&sslrootcert=/etc/ca.pem"
+    ).tool_env()
+    assert env["PGSSLMODE"] == "verify-full" and env["PGSSLROOTCERT"] == "/etc/ca.pem"
+    assert env["PGPASSWORD"] == "pw" and env["PGDATABASE"] == "billing"

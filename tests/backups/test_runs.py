@@ -322,3 +322,60 @@ def test_a_full_run_stores_every_chunk_again_and_repairs_a_damaged_one(plan: Bac
     assert full.new_chunks == full.chunks and full.manifest["mode"] == "full"
     repository = plan.storage.repository()
     assert repository.verify([first.snapshot_id], subset=None).ok  # the damage is repaired
+
+
+def test_a_backup_that_does_not_verify_forgets_nothing(plan: BackupPlan, monkeypatch):
+    BackupPlan.objects.filter(pk=plan.pk).update(
+        keep_last=1, keep_daily=0, keep_weekly=0, keep_monthly=0
+    )
+    plan.refresh_from_db()
+    good = backup_now(plan)
+    from backups.engine.records import VerifyReport
+    from backups.engine.repository import Repository
+
+    monkeypatch.setattr(
+        Repository, "verify", lambda self, *a, **k: VerifyReport(problems=["chunks/x: broken"])
+    )
+    bad = backup_now(plan)
+    assert bad.status == RunStatus.FAILED and "broken" in bad.error
+    good.refresh_from_db()
+    assert good.forgotten_at is None  # the good backup stays
+
+
+def test_a_prune_that_loses_a_lease_stops_deleting(plan: BackupPlan, sqlite_source):
+    BackupPlan.objects.filter(pk=plan.pk).update(
+        keep_last=1, keep_daily=0, keep_weekly=0, keep_monthly=0
+    )
+    plan.refresh_from_db()
+    backup_now(plan)
+    with sqlite3.connect(sqlite_source) as connection:
+        connection.execute("UPDATE items SET blob = randomblob(1000)")
+    connection.close()
+    backup_now(plan)
+    storage = plan.storage.engine()
+    before = len(list(storage.list("chunks/")))
+    original = plan.storage.repository().__class__.prune
+
+    def prune_while_a_run_takes_over(self, **kwargs):
+        # Another run takes the plan (as if this prune's lease had run out) before deleting.
+        BackupPlan.objects.filter(pk=plan.pk).update(lease_token="someone-else")
+        return original(self, **kwargs)
+
+    from backups.engine.repository import Repository
+    from backups.leases import LeaseLost
+
+    Repository.prune = prune_while_a_run_takes_over
+    try:
+        with pytest.raises(LeaseLost):
+            schedule.prune_storage(plan.storage)
+    finally:
+        Repository.prune = original
+    assert len(list(storage.list("chunks/"))) == before  # nothing deleted
+
+
+def test_a_prune_holding_the_lease_does_not_refuse_a_run(plan: BackupPlan):
+    lease = Lease.acquire(plan.pk)  # as a prune holds it
+    run = runs.request_run(plan)  # queued, not refused: execute waits for the lease
+    assert run.status == RunStatus.QUEUED
+    lease.release()
+    assert runs.execute(run.pk) == RunStatus.SUCCEEDED

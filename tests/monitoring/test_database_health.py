@@ -282,3 +282,15 @@ def test_the_database_pages_show_state_charts_and_slow_statements(crew, service,
     outsider.force_login(crew.outsider)
     assert outsider.get(reverse("database", args=[db.pk])).status_code == 404
     assert "billing-pg" not in outsider.get(reverse("databases")).content.decode()
+
+
+def test_a_dsn_that_does_not_parse_shows_no_piece_of_its_password(service):
+    from monitoring.databases.collectors import dsn_problem, where
+
+    dsn = "mysql://app:ab/secretpart@db/app"
+    assert "percent-encode" in dsn_problem("mysql", dsn).lower()
+    assert "secretpart" not in where("mysql", dsn)
+    db = database(service, "mysql", dsn, "broken")
+    collection.collect_one(db)
+    db.refresh_from_db()
+    assert "secretpart" not in db.last_error and "ab" not in db.last_error.split()

@@ -51,11 +51,26 @@ class MySQLTarget:
         parts = urlsplit(dsn)
         if parts.scheme not in ("mysql", "mariadb") or not parts.path.strip("/"):
             raise TargetError("expected mysql://user:password@host:port/database")
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+            parts = None
+        if parts is None or "@" in urlsplit(dsn).path:
+            raise TargetError(
+                "the connection string does not parse as meant: percent-encode @ / ? # : in "
+                "the password (e.g. %40 for @)"
+            )
         self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or 3306
+        self.port = port or 3306
         self.user = unquote(parts.username or "root")
         self.password = unquote(parts.password or "")
         self.database = unquote(parts.path.strip("/"))
+        # Written into an option file for the tools: a line break or a quote would let a DSN
+        # add options of its own (result-file=…), so they are refused.
+        for value in (self.host, self.user, self.password, self.database):
+            if any(c in value for c in '\r\n"\\'):
+                raise TargetError("the connection string holds a line break, quote or backslash")
 
     def describe(self) -> str:
         return f"MySQL {self.database} on {self.host}:{self.port}"

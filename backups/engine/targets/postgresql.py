@@ -44,6 +44,11 @@ class PostgreSQLTarget:
         self.dsn = dsn
         if not self.params.get("dbname"):
             raise TargetError("the connection string names no database")
+        if any("@" in str(self.params.get(key, "")) for key in ("host", "dbname", "port")):
+            raise TargetError(
+                "the connection string does not parse as meant: percent-encode @ / ? # : in "
+                "the password (e.g. %40 for @)"
+            )
 
     @property
     def database(self) -> str:
@@ -54,7 +59,23 @@ class PostgreSQLTarget:
         return f"PostgreSQL {self.database} on {host}:{self.params.get('port', 5432)}"
 
     def tool_env(self) -> dict[str, str]:
-        names = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "password": "PGPASSWORD"}
+        # libpq's own variables for every connection setting a DSN may carry (TLS above all:
+        # a dump must not fall back to an unverified connection the DSN did not allow).
+        names = {
+            "host": "PGHOST",
+            "hostaddr": "PGHOSTADDR",
+            "port": "PGPORT",
+            "user": "PGUSER",
+            "password": "PGPASSWORD",
+            "sslmode": "PGSSLMODE",
+            "sslrootcert": "PGSSLROOTCERT",
+            "sslcert": "PGSSLCERT",
+            "sslkey": "PGSSLKEY",
+            "sslcrl": "PGSSLCRL",
+            "options": "PGOPTIONS",
+            "application_name": "PGAPPNAME",
+            "target_session_attrs": "PGTARGETSESSIONATTRS",
+        }
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update({names[k]: str(v) for k, v in self.params.items() if k in names})
         env["PGDATABASE"] = self.database

@@ -46,7 +46,9 @@ class SQLiteTarget:
                 try:
                     destination = sqlite3.connect(copy)
                     try:
-                        source.backup(destination, pages=4096)
+                        # One step: a stepwise copy starts over whenever another
+                        # connection writes, and Tocsin's own database is written all the time.
+                        source.backup(destination)
                     finally:
                         destination.close()
                 finally:
