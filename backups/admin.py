@@ -162,7 +162,27 @@ class BackupTargetAdmin(ConfiguredAdmin):
         return obj.describe() if obj.pk else "—"
 
 
-class RunInline(admin.TabularInline):
+class RunFigures:
+    """A run's figures worded for people, for the run list and the plan's inline alike."""
+
+    @admin.display(description="took")
+    def took(self, run: BackupRun) -> str:
+        return human_duration(run.duration)
+
+    @admin.display(description="size")
+    def size(self, run: BackupRun) -> str:
+        return human_bytes(run.size_bytes)
+
+    @admin.display(description="new")
+    def new(self, run: BackupRun) -> str:
+        return human_bytes(run.new_bytes)
+
+    @admin.display(description="stored")
+    def stored(self, run: BackupRun) -> str:
+        return human_bytes(run.stored_bytes)
+
+
+class RunInline(RunFigures, admin.TabularInline):
     model = BackupRun
     fields = ("created_at", "kind", "status", "took", "size", "stored", "error")
     readonly_fields = fields
@@ -174,18 +194,6 @@ class RunInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).order_by("-created_at", "-id")
-
-    @admin.display(description="took")
-    def took(self, run: BackupRun) -> str:
-        return human_duration(run.duration)
-
-    @admin.display(description="size")
-    def size(self, run: BackupRun) -> str:
-        return human_bytes(run.size_bytes)
-
-    @admin.display(description="stored")
-    def stored(self, run: BackupRun) -> str:
-        return human_bytes(run.stored_bytes)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None or can(request.user, Action.MANAGE, obj)
@@ -324,29 +332,13 @@ class RestoreForm(forms.Form):
 
 
 @admin.register(BackupRun)
-class BackupRunAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
+class BackupRunAdmin(RunFigures, ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
     team_field = "plan__service__team"
     list_display = ("__str__", "kind", "status", "created_at", "took", "size", "new", "stored")
     list_filter = ("kind", "status")
     list_select_related = ("plan__service",)
     search_fields = ("plan__name", "snapshot_id")
     actions = ("restore",)
-
-    @admin.display(description="took")
-    def took(self, run: BackupRun) -> str:
-        return human_duration(run.duration)
-
-    @admin.display(description="size")
-    def size(self, run: BackupRun) -> str:
-        return human_bytes(run.size_bytes)
-
-    @admin.display(description="new")
-    def new(self, run: BackupRun) -> str:
-        return human_bytes(run.new_bytes)
-
-    @admin.display(description="stored")
-    def stored(self, run: BackupRun) -> str:
-        return human_bytes(run.stored_bytes)
 
     @admin.action(description="Restore the selected backup…")
     def restore(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
