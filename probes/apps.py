@@ -5,7 +5,11 @@ class ProbesConfig(AppConfig):
     name = "probes"
 
     def ready(self) -> None:
+        from probes.checks.availability import register_source
         from tocsin.scheduling import DueWork, register, register_due_work
+
+        # Monitoring's SLOs, SLA reports and status pages read checks' history through this.
+        register_source()
 
         # Heartbeats past their deadline (or a run past its maximum time) are found by the
         # due-work loop of `manage.py worker` within its poll interval, not at a minute tick.

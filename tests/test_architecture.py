@@ -23,7 +23,13 @@ ALLOWED: dict[str, set[str]] = {
     "backups": {"tocsin", "monitoring"},
 }
 # The public face of monitoring for the apps that feed it.
-MONITORING_PUBLIC = ("monitoring.pipeline", "monitoring.services", "monitoring.models")
+# ``monitoring.availability`` is the registry through which they offer their history back.
+MONITORING_PUBLIC = (
+    "monitoring.pipeline",
+    "monitoring.services",
+    "monitoring.models",
+    "monitoring.availability",
+)
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:

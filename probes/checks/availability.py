@@ -1,0 +1,162 @@
+"""Probe checks as a source of up/down history for monitoring's SLOs, reports and status pages
+(``monitoring.availability``), read from the rollups without unpacking more than asked for.
+
+Days come from the day rows' columns, hours from their packed hours, minutes from their packed
+minutes plus the ``RecentMinute`` rows not packed yet (which win: they are the fresher copy).
+Latency thresholds are the histogram's bin edges, so "runs faster than 250 ms" is an exact
+count for days, hours and recent minutes. Packed minutes keep percentiles but no histogram
+(that is what keeps a year of a check in tens of kilobytes); for them the count is the
+largest share the percentiles prove: all runs when p99 is under the threshold, 95 % when p95
+is, half when p50 is, none otherwise — never more than truly were fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+from operator import or_
+from typing import Any
+
+from django.db.models import Q
+
+from monitoring.availability import STEPS, Counts, Source, Target, buckets, register
+from probes.checks.models import Check
+from probes.checks.points import HOURS_PER_DAY, MINUTES_PER_DAY, Point, decode
+from probes.checks.results import BIN_FIELDS, HISTOGRAM_EDGES, RecentMinute, Rollup, unpack
+
+# Enough checks per query that a status page of 500 components costs a handful of queries,
+# few enough that the OR of key ranges stays a cheap plan.
+_CHUNK = 200
+
+
+def _fast(histogram: list[int], latency_ms: int) -> int:
+    """Runs below the threshold: the bins whose upper edge is at most the threshold."""
+    return sum(histogram[: HISTOGRAM_EDGES.index(latency_ms) + 1])
+
+
+def _fast_from_percentiles(point: Point, latency_ms: int) -> int:
+    ran = point.up + point.degraded + point.down
+    for value, share in ((point.p99, 1.0), (point.p95, 0.95), (point.p50, 0.5)):
+        if value is not None and value < latency_ms:
+            return int(ran * share)
+    return 0
+
+
+def _counts(point: Point | None, latency_ms: int | None, exact: bool) -> Counts | None:
+    if point is None or not (point.up or point.degraded or point.down):
+        return None
+    fast = None
+    if latency_ms is not None:
+        fast = (
+            _fast(point.histogram, latency_ms)
+            if exact
+            else _fast_from_percentiles(point, latency_ms)
+        )
+    return Counts(point.up, point.degraded, point.down, fast)
+
+
+class ProbeSource(Source):
+    kind = "probe"
+    label = "Probe checks"
+    latency_thresholds = HISTOGRAM_EDGES
+
+    def targets(
+        self,
+        *,
+        service_ids: Collection[int] | None = None,
+        target_ids: Collection[int] | None = None,
+    ) -> list[Target]:
+        checks = Check.objects.select_related("service").order_by("service__name", "name")
+        if service_ids is not None:
+            checks = checks.filter(service_id__in=list(service_ids))
+        if target_ids is not None:
+            checks = checks.filter(id__in=list(target_ids))
+        return [
+            Target(self.kind, check.id, check.name, check.service_id, check.service.team_id)
+            for check in checks.only("id", "name", "service__team_id", "service__name")
+        ]
+
+    def counts(
+        self,
+        target_ids: Collection[int],
+        start: datetime,
+        end: datetime,
+        step: str,
+        *,
+        latency_ms: int | None = None,
+    ) -> dict[int, list[Counts | None]]:
+        if latency_ms is not None and latency_ms not in HISTOGRAM_EDGES:
+            raise ValueError(f"latency thresholds are one of {HISTOGRAM_EDGES} ms")
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        size = buckets(start, end, step)
+        found: dict[int, list[Counts | None]] = {pk: [None] * size for pk in target_ids}
+        if not size or not found:
+            return found
+        first_day, last_day = start.date(), (end - timedelta(microseconds=1)).date()
+        ids = sorted(found)
+        for offset in range(0, len(ids), _CHUNK):
+            chunk = ids[offset : offset + _CHUNK]
+            rows = Rollup.objects.filter(
+                reduce(or_, (Rollup.days_of(pk, first_day, last_day) for pk in chunk), Q())
+            )
+            self._fill(found, rows, start, end, step, latency_ms)
+        if step == "minute":
+            self._fill_recent(found, start, end, latency_ms)
+        return found
+
+    def _fill(
+        self,
+        found: dict[int, list[Counts | None]],
+        rows: Any,
+        start: datetime,
+        end: datetime,
+        step: str,
+        latency_ms: int | None,
+    ) -> None:
+        length = STEPS[step]
+        if step == "day":
+            fields = ("probe_id", "day", "up", "degraded", "down", "unknown", "histogram")
+            for probe_id, day, up, degraded, down, unknown, histogram in rows.values_list(*fields):
+                point = Point(up, degraded, down, unknown, histogram=unpack(histogram))
+                index = (day - start.date()).days
+                found[probe_id][index] = _counts(point, latency_ms, True)
+            return
+        slots, packed = (HOURS_PER_DAY, "hours") if step == "hour" else (MINUTES_PER_DAY, "minutes")
+        for probe_id, day, blob in rows.values_list("probe_id", "day", packed):
+            day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            points = decode(blob, slots, step == "hour")
+            # Only the slots of this day that fall inside [start, end).
+            low = max(0, (start - day_start) // length)
+            high = min(slots, -(-(end - day_start) // length))
+            series = found[probe_id]
+            for slot in range(low, high):
+                point = points[slot]
+                if point is not None:
+                    index = (day_start + slot * length - start) // length
+                    series[index] = _counts(point, latency_ms, step == "hour")
+
+    def _fill_recent(
+        self,
+        found: dict[int, list[Counts | None]],
+        start: datetime,
+        end: datetime,
+        latency_ms: int | None,
+    ) -> None:
+        recent = RecentMinute.objects.filter(
+            probe_id__in=list(found), minute__gte=start, minute__lt=end
+        )
+        fields = ("probe_id", "minute", "up", "degraded", "down", "unknown", *BIN_FIELDS)
+        for probe_id, minute, up, degraded, down, unknown, *histogram in recent.values_list(
+            *fields
+        ):
+            point = Point(up, degraded, down, unknown, histogram=list(histogram))
+            found[probe_id][(minute - start) // STEPS["minute"]] = _counts(point, latency_ms, True)
+
+    def states(self, target_ids: Collection[int]) -> dict[int, str]:
+        rows = Check.objects.filter(id__in=list(target_ids)).values_list("id", "state", "paused")
+        return {pk: "paused" if paused else state for pk, state, paused in rows}
+
+
+def register_source() -> None:
+    register(ProbeSource())
