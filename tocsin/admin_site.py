@@ -20,6 +20,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from tocsin.admin_mixins import scoped_rows
+from tocsin.auth import LOGIN_LABEL
 from tocsin.permissions import may_use_admin
 
 
@@ -33,6 +34,10 @@ class TocsinAuthenticationForm(AdminAuthenticationForm):
             "manager. Note that both fields may be case-sensitive."
         ),
     }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = LOGIN_LABEL
 
     def confirm_login_allowed(self, user: Any) -> None:
         AuthenticationForm.confirm_login_allowed(self, user)  # refuses inactive accounts

@@ -17,7 +17,8 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -130,3 +131,11 @@ def health(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "fail", "components": results},
         status=200 if healthy else 503,
     )
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever a page links (the admin, a JSON response). The
+    static URL is resolved per request: with hashed static names it exists only after
+    ``collectstatic``, which must not need it."""
+    return HttpResponsePermanentRedirect(static("img/tocsin.svg"))

@@ -12,6 +12,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import available_timezones
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -85,6 +86,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # A status page's own domain (Host header) is served its public pages at /.
+    "incidents.statuspages.domains.CustomDomainMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -201,6 +204,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Username or e-mail address, on the UI and admin logins alike (tocsin/auth.py).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "tocsin.auth.EmailBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -373,6 +381,14 @@ TOCSIN_CHECK_HOUR_RETENTION = timedelta(
 TOCSIN_CHECK_DAY_RETENTION = timedelta(
     days=env_int("TOCSIN_CHECK_DAY_RETENTION_DAYS", 730, minimum=90)
 )
+# Monthly SLA reports (docs/sla-reports.md): where months begin and end, and the target of
+# services without a probe-availability SLO (percent). Read by incidents.reports.sla.
+TOCSIN_SLA_TIME_ZONE = env_str("TOCSIN_SLA_TIME_ZONE", TIME_ZONE)
+if TOCSIN_SLA_TIME_ZONE not in available_timezones():
+    raise ImproperlyConfigured(f"TOCSIN_SLA_TIME_ZONE={TOCSIN_SLA_TIME_ZONE!r} is no IANA zone")
+TOCSIN_SLA_TARGET = env_float("TOCSIN_SLA_TARGET", 99.9, minimum=0)
+if TOCSIN_SLA_TARGET > 100:
+    raise ImproperlyConfigured(f"TOCSIN_SLA_TARGET={TOCSIN_SLA_TARGET} must be at most 100")
 
 LOGGING = {
     "version": 1,

@@ -4,12 +4,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from tocsin import views
+from tocsin.auth import LoginForm
 
 auth_urls = [
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(
-            template_name="tocsin/auth/login.html", redirect_authenticated_user=True
+            template_name="tocsin/auth/login.html",
+            redirect_authenticated_user=True,
+            authentication_form=LoginForm,
         ),
         name="login",
     ),

@@ -1,12 +1,15 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from tocsin import health
 
 urlpatterns = [
-    path("health", health.health, name="health"),
-    path("health/live", health.live, name="health-live"),
-    path("health/ready", health.ready, name="health-ready"),
+    # With or without the trailing slash: load balancers are configured both ways.
+    re_path(r"^health/?$", health.health, name="health"),
+    re_path(r"^health/live/?$", health.live, name="health-live"),
+    re_path(r"^health/ready/?$", health.ready, name="health-ready"),
+    # Browsers ask for /favicon.ico whatever the page links (the admin, a JSON response).
+    path("favicon.ico", health.favicon),
     path("api/v1/", include("tocsin.api.urls")),
     path("api/v1/", include("monitoring.api.urls")),
     path("api/v1/", include("incidents.api_urls")),

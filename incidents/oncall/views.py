@@ -87,7 +87,7 @@ class SwapForm(forms.Form):
     start = forms.DateTimeField(widget=_WHEN)
     end = forms.DateTimeField(widget=_WHEN)
     proposed_taker = forms.ModelChoiceField(
-        queryset=get_user_model().objects.none(), required=False, label="Ask (optional)"
+        queryset=get_user_model().objects.none(), required=False, label="Ask"
     )
     note = forms.CharField(required=False, max_length=200)
 
@@ -136,6 +136,7 @@ class Bar:
     left: float
     width: float
     colour: int
+    span: str = ""  # "all day", "08:00 to 17:00" (with an en dash), "17:00 to 24:00"
 
 
 @dataclass
@@ -143,6 +144,15 @@ class Day:
     date: date
     bars: list[Bar]
     is_today: bool
+
+
+def _span(lo: datetime, hi: datetime, day_start: datetime, day_end: datetime, zone: Any) -> str:
+    """A shift's part of one day as people say it: a whole day is "all day" (not "00:00 to
+    00:00") and a shift that runs past midnight ends at 24:00 on this day."""
+    if lo == day_start and hi == day_end:
+        return "all day"
+    end = "24:00" if hi == day_end else f"{hi.astimezone(zone):%H:%M}"
+    return f"{lo.astimezone(zone):%H:%M}\N{EN DASH}{end}"
 
 
 def _calendar(
@@ -172,6 +182,7 @@ def _calendar(
                     left=round((lo - day_start).total_seconds() / length * 100, 3),
                     width=round((hi - lo).total_seconds() / length * 100, 3),
                     colour=colour_of(shift.user),
+                    span=_span(lo, hi, day_start, day_end, zone),
                 )
             )
         out.append(Day(date=day, bars=bars, is_today=day == today))

@@ -23,6 +23,7 @@ from monitoring import services
 from monitoring.ingest import kinds as integration_kinds
 from monitoring.models import AlertStatus, ChangeEvent, Integration, Service
 from monitoring.views.common import service_or_404, since_text
+from tocsin import crypto
 from tocsin.forms import add_service_error
 from tocsin.models import Team
 from tocsin.permissions import Action, can, scope, team_ids_for, teams_for
@@ -214,9 +215,35 @@ def _render_service(
     return response
 
 
+# POST → redirect → GET: a reload of the page that shows a new key must not create (or rotate)
+# another. The key waits in the session, encrypted, for the one GET that shows it.
+_NEW_KEY = "tocsin.new_ingest_key"
+
+
+def _show_key_once(request: HttpRequest, integration: Integration, key: str) -> HttpResponse:
+    request.session[_NEW_KEY] = {"integration": integration.pk, "key": crypto.encrypt(key)}
+    service = integration.service
+    response = redirect("service", team_slug=service.team.slug, service_slug=service.slug)
+    response["Location"] += "#new-key-heading"
+    return response
+
+
+def _pop_new_key(request: HttpRequest, service: Service) -> tuple[Integration, str] | None:
+    held = request.session.pop(_NEW_KEY, None)
+    if not isinstance(held, dict):
+        return None
+    integration = service.integrations.filter(pk=held.get("integration")).first()
+    try:
+        return (integration, crypto.decrypt(held["key"])) if integration else None
+    except (KeyError, crypto.DecryptionError):
+        return None
+
+
 @login_required
 def service_detail(request: HttpRequest, team_slug: str, service_slug: str) -> HttpResponse:
-    return _render_service(request, service_or_404(request, team_slug, service_slug))
+    service = service_or_404(request, team_slug, service_slug)
+    new_key = _pop_new_key(request, service) if can(request.user, Action.MANAGE, service) else None
+    return _render_service(request, service, new_key=new_key)
 
 
 @login_required
@@ -249,7 +276,7 @@ def integration_create(request: HttpRequest, team_slug: str, service_slug: str) 
         except ServiceError as error:
             add_service_error(form, error)
         else:
-            return _render_service(request, service, status=201, new_key=(integration, key))
+            return _show_key_once(request, integration, key)
     return _render_service(request, service, status=400, integration_form=form)
 
 
@@ -269,7 +296,7 @@ def integration_rotate(
     except ServiceError as error:
         messages.error(request, error.message)
         return redirect("service", team_slug=team_slug, service_slug=service_slug)
-    return _render_service(request, service, new_key=(integration, key))
+    return _show_key_once(request, integration, key)
 
 
 @login_required

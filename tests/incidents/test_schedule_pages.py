@@ -101,6 +101,7 @@ def test_detail_renders_the_calendar(crew, client, schedule, weeks, django_asser
     assert "cal-bar" in body and "is-override" in body
     assert "override-form" in body and "swap-form" in body
     assert ".ics" in body
+    assert "(optional) <span" not in body and "Ask <span" in body  # said once, by the field
 
 
 def test_viewer_sees_no_forms_and_cannot_post(crew, client, schedule):
@@ -364,3 +365,22 @@ def test_calendar_bars_follow_the_local_day_across_dst(crew):
         (round(8 / 23 * 100, 3), round(15 / 23 * 100, 3)),
     ]
     assert [b.start.time() for b in day.bars] == [time(0), time(9)]
+    assert [b.span for b in day.bars] == ["00:00\N{EN DASH}09:00", "09:00\N{EN DASH}24:00"]
+
+
+def test_a_shift_covering_the_whole_day_reads_all_day_not_midnight_to_midnight(crew, client):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    schedule = oncall.create_schedule(crew.team, "Weekly", time_zone="Europe/Berlin")
+    oncall.add_layer(
+        schedule,
+        name="Weeks",
+        participants=[crew.responder],
+        rotation=Rotation.WEEKLY,
+        handoff_time=time(0),
+        starts_at=datetime(2026, 1, 5, tzinfo=berlin),
+    )
+    body = login(client, crew.viewer).get(f"/schedules/{schedule.pk}/").content.decode()
+    assert "all day" in body and "00:00\N{EN DASH}00:00" not in body

@@ -223,21 +223,45 @@ def test_creating_an_integration_shows_its_key_once(crew, service):
     client = logged_in(crew.manager)
     url = reverse("integration_create", args=["payments", "checkout-api"])
     response = client.post(url, {"kind": "alertmanager", "name": "prod"})
-    assert response.status_code == 201
-    assert response["Cache-Control"] == "no-store"
-    html = response.content.decode()
+    # POST → redirect → GET: reloading the page that shows the key creates nothing more.
+    service_url = reverse("service", args=["payments", "checkout-api"])
+    assert response.status_code == 302 and response["Location"] == service_url + "#new-key-heading"
+    shown = client.get(service_url)
+    assert shown["Cache-Control"] == "no-store"
+    html = shown.content.decode()
     integration = Integration.objects.get()
     [key] = re.findall(r'id="new-key-value" value="([0-9a-f]{32})"', html)
     assert Integration.by_key(key) == integration
     assert f"/ingest/alertmanager/{key}/" in html  # the setup snippet is ready to paste
-    again = client.get(reverse("service", args=["payments", "checkout-api"])).content.decode()
+    again = client.get(service_url).content.decode()
     assert key not in again
+    assert Integration.objects.count() == 1
+
+
+def test_a_new_key_waits_in_the_session_encrypted_and_only_its_service_shows_it(crew, service):
+    from django.contrib.sessions.models import Session
+
+    client = logged_in(crew.manager)
+    client.post(
+        reverse("integration_create", args=["payments", "checkout-api"]),
+        {"kind": "generic", "name": "n"},
+    )
+    [session] = Session.objects.all()
+    held = session.get_decoded()["tocsin.new_ingest_key"]
+    integration = Integration.objects.get()
+    assert held["integration"] == integration.pk and integration.key_prefix not in held["key"]
+    other = Service.objects.create(team=service.team, name="Other")
+    html = client.get(reverse("service", args=["payments", other.slug])).content.decode()
+    assert 'id="new-key-value"' not in html  # another service's page does not show it
 
 
 def test_rotating_from_the_ui_shows_the_new_key_and_kills_the_old(crew, service, doors):
     door = doors["grafana"]
     url = reverse("integration_rotate", args=["payments", "checkout-api", door.integration.pk])
-    response = logged_in(crew.manager).post(url)
+    client = logged_in(crew.manager)
+    response = client.post(url)
+    assert response.status_code == 302
+    response = client.get(response["Location"])
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     [key] = re.findall(r'id="new-key-value" value="([0-9a-f]{32})"', response.content.decode())
     assert Integration.by_key(key) == door.integration

@@ -135,8 +135,8 @@ UI_WRITES = {
 UI_OK = {
     "service_create": 302,
     "service_update": 302,
-    "integration_create": 201,
-    "integration_rotate": 200,
+    "integration_create": 302,
+    "integration_rotate": 302,
     "integration_revoke": 302,
 }
 

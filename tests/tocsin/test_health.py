@@ -179,3 +179,16 @@ def test_a_worker_behind_a_busy_queue_is_alive_and_a_stopped_one_is_gone_at_once
     finally:
         proc.stop(signal.SIGKILL)
         get_broker(queue).purge_queue()
+
+
+@pytest.mark.parametrize("path", ["/health/", "/health/live/", "/health/ready/"])
+def test_health_answers_with_a_trailing_slash_too(client, db, path):
+    assert client.get(path).status_code in (200, 503)
+    assert client.get(path.rstrip("/")).status_code == client.get(path).status_code
+
+
+def test_favicon_is_served_for_pages_that_do_not_link_it(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and "img/tocsin" in response["Location"]
+    admin = client.get("/admin/login/").content.decode()
+    assert 'rel="icon" href="/static/img/tocsin.' in admin

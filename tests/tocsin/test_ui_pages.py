@@ -67,7 +67,7 @@ def test_login_with_a_wrong_password_shows_an_error(crew):
     client = Client()
     response = client.post(reverse("login"), {"username": "viewer", "password": "nope"})
     assert response.status_code == 200
-    assert "correct username and password" in response.content.decode()
+    assert "e-mail or username and password do not match" in response.content.decode()
     assert SESSION_KEY not in client.session
 
 
