@@ -33,6 +33,8 @@ class Target:
     name: str
     service_id: int
     team_id: int
+    # Seconds between runs: a run speaks for the minutes until the next one.
+    interval: int = 60
 
 
 @dataclass(frozen=True)

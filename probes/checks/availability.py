@@ -12,7 +12,7 @@ is, half when p50 is, none otherwise — never more than truly were fast.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 from operator import or_
@@ -22,7 +22,7 @@ from django.db.models import Q
 
 from monitoring.availability import STEPS, Counts, Source, Target, buckets, register
 from probes.checks.models import Check
-from probes.checks.points import HOURS_PER_DAY, MINUTES_PER_DAY, Point, decode
+from probes.checks.points import HOURS_PER_DAY, MINUTES_PER_DAY, Point, decode_rows
 from probes.checks.results import BIN_FIELDS, HISTOGRAM_EDGES, RecentMinute, Rollup, unpack
 
 # Enough checks per query that a status page of 500 components costs a handful of queries,
@@ -30,29 +30,31 @@ from probes.checks.results import BIN_FIELDS, HISTOGRAM_EDGES, RecentMinute, Rol
 _CHUNK = 200
 
 
-def _fast(histogram: list[int], latency_ms: int) -> int:
+def _fast(histogram: Sequence[int], latency_ms: int) -> int:
     """Runs below the threshold: the bins whose upper edge is at most the threshold."""
     return sum(histogram[: HISTOGRAM_EDGES.index(latency_ms) + 1])
 
 
-def _fast_from_percentiles(point: Point, latency_ms: int) -> int:
-    ran = point.up + point.degraded + point.down
-    for value, share in ((point.p99, 1.0), (point.p95, 0.95), (point.p50, 0.5)):
-        if value is not None and value < latency_ms:
+def _fast_from_row(row: tuple[int, ...], latency_ms: int) -> int:
+    """A packed minute (no histogram): the share its percentiles prove. The row holds p50 + 1
+    (0: no latency), then the steps up to p95 and p99."""
+    if not row[4]:
+        return 0
+    p50 = row[4] - 1
+    p95 = p50 + row[5]
+    p99 = p95 + row[6]
+    ran = row[0] + row[1] + row[2]
+    for value, share in ((p99, 1.0), (p95, 0.95), (p50, 0.5)):
+        if value < latency_ms:
             return int(ran * share)
     return 0
 
 
-def _counts(point: Point | None, latency_ms: int | None, exact: bool) -> Counts | None:
+def _counts(point: Point | None, latency_ms: int | None) -> Counts | None:
+    """A day's or a recent minute's counts (both keep their histogram)."""
     if point is None or not (point.up or point.degraded or point.down):
         return None
-    fast = None
-    if latency_ms is not None:
-        fast = (
-            _fast(point.histogram, latency_ms)
-            if exact
-            else _fast_from_percentiles(point, latency_ms)
-        )
+    fast = None if latency_ms is None else _fast(point.histogram, latency_ms)
     return Counts(point.up, point.degraded, point.down, fast)
 
 
@@ -73,8 +75,15 @@ class ProbeSource(Source):
         if target_ids is not None:
             checks = checks.filter(id__in=list(target_ids))
         return [
-            Target(self.kind, check.id, check.name, check.service_id, check.service.team_id)
-            for check in checks.only("id", "name", "service__team_id", "service__name")
+            Target(
+                self.kind,
+                check.id,
+                check.name,
+                check.service_id,
+                check.service.team_id,
+                interval=check.interval,
+            )
+            for check in checks.only("id", "name", "interval", "service__team_id", "service__name")
         ]
 
     def counts(
@@ -120,21 +129,26 @@ class ProbeSource(Source):
             for probe_id, day, up, degraded, down, unknown, histogram in rows.values_list(*fields):
                 point = Point(up, degraded, down, unknown, histogram=unpack(histogram))
                 index = (day - start.date()).days
-                found[probe_id][index] = _counts(point, latency_ms, True)
+                found[probe_id][index] = _counts(point, latency_ms)
             return
         slots, packed = (HOURS_PER_DAY, "hours") if step == "hour" else (MINUTES_PER_DAY, "minutes")
+        hours = step == "hour"
         for probe_id, day, blob in rows.values_list("probe_id", "day", packed):
             day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            points = decode(blob, slots, step == "hour")
             # Only the slots of this day that fall inside [start, end).
             low = max(0, (start - day_start) // length)
             high = min(slots, -(-(end - day_start) // length))
+            offset = (day_start - start) // length
             series = found[probe_id]
-            for slot in range(low, high):
-                point = points[slot]
-                if point is not None:
-                    index = (day_start + slot * length - start) // length
-                    series[index] = _counts(point, latency_ms, step == "hour")
+            # Raw rows, not points: a month of minutes is 44,640 of them per check.
+            for slot, row in enumerate(decode_rows(blob, hours)[low:high], start=low):
+                up, degraded, down = row[0], row[1], row[2]
+                if not (up or degraded or down):
+                    continue
+                fast = None
+                if latency_ms is not None:
+                    fast = _fast(row[7:], latency_ms) if hours else _fast_from_row(row, latency_ms)
+                series[offset + slot] = Counts(up, degraded, down, fast)
 
     def _fill_recent(
         self,
@@ -151,7 +165,7 @@ class ProbeSource(Source):
             *fields
         ):
             point = Point(up, degraded, down, unknown, histogram=list(histogram))
-            found[probe_id][(minute - start) // STEPS["minute"]] = _counts(point, latency_ms, True)
+            found[probe_id][(minute - start) // STEPS["minute"]] = _counts(point, latency_ms)
 
     def states(self, target_ids: Collection[int]) -> dict[int, str]:
         rows = Check.objects.filter(id__in=list(target_ids)).values_list("id", "state", "paused")

@@ -100,10 +100,8 @@ def encode(points: Sequence[Point | None], histograms: bool) -> bytes:
     return bytes([_VERSION, len(points) >> 8, len(points) & 0xFF]) + zlib.compress(shuffled, 9)
 
 
-def decode(blob: bytes | memoryview | None, slots: int, histograms: bool) -> list[Point | None]:
-    """The points ``encode`` packed; ``slots`` Nones for an empty (or pruned) blob."""
-    if not blob:
-        return [None] * slots
+def _columns(blob: bytes | memoryview, histograms: bool) -> tuple[int, Iterable[tuple[int, ...]]]:
+    """How many slots a blob packs, and its rows (one tuple of raw fields per slot)."""
     blob = bytes(blob)
     if blob[0] != _VERSION:
         raise ValueError(f"unknown rollup packing version {blob[0]}")
@@ -119,7 +117,14 @@ def decode(blob: bytes | memoryview | None, slots: int, histograms: bool) -> lis
         columns.byteswap()
     width = _fields(histograms)
     # Back to one tuple per slot (zip does the transposition in C).
-    rows = zip(*(columns[n * count : (n + 1) * count] for n in range(width)), strict=True)
+    return count, zip(*(columns[n * count : (n + 1) * count] for n in range(width)), strict=True)
+
+
+def decode(blob: bytes | memoryview | None, slots: int, histograms: bool) -> list[Point | None]:
+    """The points ``encode`` packed; ``slots`` Nones for an empty (or pruned) blob."""
+    if not blob:
+        return [None] * slots
+    _, rows = _columns(blob, histograms)
     points: list[Point | None] = []
     for slot, row in enumerate(rows):
         if slot >= slots:
@@ -145,6 +150,15 @@ def decode(blob: bytes | memoryview | None, slots: int, histograms: bool) -> lis
     return points + [None] * (slots - len(points))
 
 
+def decode_rows(blob: bytes | memoryview | None, histograms: bool) -> list[tuple[int, ...]]:
+    """A packed blob's raw rows, without building points: (up, degraded, down, unknown,
+    p50 + 1 or 0, p95 - p50, p99 - p95[, histogram bins…]) per slot. For readers that scan
+    months of minutes (SLOs, reports) and need only the counts; [] for an empty blob."""
+    if not blob:
+        return []
+    return list(_columns(blob, histograms)[1])
+
+
 __all__ = [
     "COUNTED",
     "HOURS_PER_DAY",
@@ -152,6 +166,7 @@ __all__ = [
     "SHARES",
     "Point",
     "decode",
+    "decode_rows",
     "encode",
     "merge",
 ]

@@ -48,6 +48,7 @@ def test_it_is_registered_by_the_probes_app(service, target):
         service.pk,
         service.team_id,
     )
+    assert found.interval == 60
     assert probe.states([check.pk]) == {check.pk: "unknown"}
 
 
