@@ -125,11 +125,17 @@ class ProbeSource(Source):
     ) -> None:
         length = STEPS[step]
         if step == "day":
+            first = start.date()
+            if latency_ms is None:  # the counts alone: no histogram to read or unpack
+                fields = ("probe_id", "day", "up", "degraded", "down")
+                for probe_id, day, up, degraded, down in rows.values_list(*fields):
+                    if up or degraded or down:
+                        found[probe_id][(day - first).days] = Counts(up, degraded, down)
+                return
             fields = ("probe_id", "day", "up", "degraded", "down", "unknown", "histogram")
             for probe_id, day, up, degraded, down, unknown, histogram in rows.values_list(*fields):
                 point = Point(up, degraded, down, unknown, histogram=unpack(histogram))
-                index = (day - start.date()).days
-                found[probe_id][index] = _counts(point, latency_ms)
+                found[probe_id][(day - first).days] = _counts(point, latency_ms)
             return
         slots, packed = (HOURS_PER_DAY, "hours") if step == "hour" else (MINUTES_PER_DAY, "minutes")
         hours = step == "hour"
