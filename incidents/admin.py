@@ -6,3 +6,4 @@ from incidents.notifications import admin as notifications_admin  # noqa: F401
 from incidents.oncall import admin as oncall_admin  # noqa: F401
 from incidents.postmortems import admin as postmortems_admin  # noqa: F401
 from incidents.slas import admin as slas_admin  # noqa: F401
+from incidents.statuspages import admin as statuspages_admin  # noqa: F401

@@ -7,7 +7,9 @@ from incidents.lifecycle import api as lifecycle_api
 from incidents.notifications import api as notifications_api
 from incidents.oncall import api as oncall_api
 from incidents.postmortems import api as postmortems_api
+from incidents.reports import sla_api
 from incidents.slas import api as slas_api
+from incidents.statuspages import api as statuspages_api
 
 urlpatterns = [
     *lifecycle_api.router.urls,
@@ -16,5 +18,7 @@ urlpatterns = [
     *notifications_api.router.urls,
     *postmortems_api.urlpatterns,
     *slas_api.router.urls,
+    *statuspages_api.router.urls,
     path("reports/incidents/", slas_api.IncidentReportView.as_view(), name="api-report-incidents"),
+    path("reports/sla/<int:team_id>/", sla_api.SlaReportView.as_view(), name="api-report-sla"),
 ]

@@ -6,20 +6,27 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents"
 
     def ready(self) -> None:
+        from incidents import slos
         from incidents.lifecycle import subscribers
+        from incidents.lifecycle.alert_incident import incident_for_alert
         from incidents.lifecycle.retention import alerts_incidents_need
         from incidents.slas import services as slas
+        from monitoring.incident_links import register_incident_finder
         from monitoring.retention import keep_alerts_where
         from tocsin.events import on_events
         from tocsin.scheduling import DueWork, register, register_due_work
 
         # The one seam from monitoring: alert events open, acknowledge and resolve incidents.
         subscribers.subscribe()
+        # The "incidents" SLI (minutes without an open P1/P2 incident) for monitoring's SLOs.
+        slos.register_indicator()
         # Incident events start, re-count and stop the response-SLA clocks.
         on_events(slas.CLOCK_EVENTS, slas.on_incident_events)
 
         # Alert retention keeps the alerts of open and recently resolved incidents.
         keep_alerts_where("incidents", alerts_incidents_need)
+        # The alert page says which incident an alert joined.
+        register_incident_finder(incident_for_alert)
 
         # Paging: the due-work loop of `manage.py worker` claims these the moment they are due.
         register_due_work(
@@ -55,3 +62,8 @@ class IncidentsConfig(AppConfig):
             "incidents.slas.services.record_due_breaches",
             minutes=1,
         )
+        # Last month's SLA report to each team's managers, once, in a month's first days.
+        register("incidents.sla_reports", "incidents.reports.sla_mail.send_monthly_reports", 60)
+        # Status page subscribers: the outbox of their mails and webhooks (woken on each post).
+        register("incidents.status_deliveries", "incidents.statuspages.subscribers.send_due", 1)
+        register("incidents.status_uptime", "incidents.statuspages.snapshot.warm_uptimes", 4)

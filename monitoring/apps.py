@@ -7,10 +7,12 @@ class MonitoringConfig(AppConfig):
 
     def ready(self) -> None:
         from monitoring.ingest import key_cache
+        from monitoring.slos.kinds import register_all as register_slo_indicators
         from tocsin.scheduling import register
 
         # Remembered ingest keys are forgotten when an integration or service changes.
         key_cache.connect()
+        register_slo_indicators()
 
         # Silences and maintenance windows start and end on their own; re-check firing alerts.
         register(
@@ -38,6 +40,8 @@ class MonitoringConfig(AppConfig):
             "monitoring.retention.prune_resolved_alerts",
             minutes=60,
         )
+        # SLOs: figures for the lists, burn-rate alerts (monitoring.slos.evaluation).
+        register("monitoring.evaluate_slos", "monitoring.slos.evaluation.evaluate_all", minutes=1)
         register(
             "monitoring.downsample_metrics",
             "monitoring.metrics.rollups.downsample_and_prune",

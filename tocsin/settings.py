@@ -314,6 +314,8 @@ SPECTACULAR_SETTINGS = {
         "PriorityEnum": "incidents.lifecycle.models.Priority.choices",
         "PostmortemStatusEnum": "incidents.postmortems.models.PostmortemStatus.choices",
         "ActionItemStatusEnum": "incidents.postmortems.models.ActionItemStatus.choices",
+        "PublicIncidentStatusEnum": "incidents.statuspages.models.PublicIncidentStatus.choices",
+        "ComponentStatusEnum": "incidents.statuspages.models.ComponentStatus.choices",
     },
 }
 

@@ -33,7 +33,7 @@ auth_urls = [
 ]
 
 # Features that arrive in later issues: each replaces its line here with its own URLs.
-upcoming_urls = [path(f"{page}/", views.upcoming, {"page": page}, name=page) for page in ("slos",)]
+upcoming_urls = [path(f"{page}/", views.upcoming, {"page": page}, name=page) for page in ()]
 
 urlpatterns = [
     *auth_urls,

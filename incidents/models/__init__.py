@@ -10,3 +10,4 @@ from incidents.notifications.models import *  # noqa: F403
 from incidents.oncall.models import *  # noqa: F403
 from incidents.postmortems.models import *  # noqa: F403
 from incidents.slas.models import *  # noqa: F403
+from incidents.statuspages.models import *  # noqa: F403

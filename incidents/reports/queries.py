@@ -227,11 +227,16 @@ class Report:
         return out
 
     def to_csv(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        writer.writerows(self.csv_rows())
-        return buffer.getvalue()
+        return csv_text(CSV_COLUMNS, self.csv_rows())
+
+
+def csv_text(columns: list[str], rows: list[list[Any]]) -> str:
+    """A report's CSV: a header row, then its rows (the weekly and the monthly report)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def _minutes(seconds: float | None) -> str:

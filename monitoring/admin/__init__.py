@@ -1,3 +1,3 @@
 """Monitoring admin, one module per area."""
 
-from monitoring.admin import alerts, databases, metrics, suppression  # noqa: F401
+from monitoring.admin import alerts, databases, metrics, slos, suppression  # noqa: F401

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from monitoring.api import alerts, catalog, maintenance, metrics, rules, suppression
+from monitoring.api import alerts, catalog, maintenance, metrics, rules, slos, suppression
 
 router = SimpleRouter()
 router.register("services", catalog.ServiceViewSet, basename="api-service")
@@ -18,5 +18,6 @@ router.register(
 router.register("metrics/samples", metrics.MetricSampleViewSet, basename="api-metric-sample")
 router.register("metrics/series", metrics.MetricSeriesViewSet, basename="api-metric-series")
 router.register("alert-rules", rules.AlertRuleViewSet, basename="api-alert-rule")
+router.register("slos", slos.SLOViewSet, basename="api-slo")
 
 urlpatterns = router.urls

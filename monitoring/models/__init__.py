@@ -5,6 +5,7 @@ from monitoring.models.catalog import Integration, IntegrationKind, Service
 from monitoring.models.changes import ChangeEvent
 from monitoring.models.databases import DatabaseKind, MonitoredDatabase
 from monitoring.models.metrics import *  # noqa: F403
+from monitoring.models.slos import ServiceLevelObjective, SLODay
 from monitoring.models.suppression import *  # noqa: F403
 
 __all__ = [
@@ -15,7 +16,9 @@ __all__ = [
     "Integration",
     "IntegrationKind",
     "MonitoredDatabase",
+    "SLODay",
     "Service",
+    "ServiceLevelObjective",
     "Severity",
     "Suppression",
 ]

@@ -284,5 +284,25 @@ class MaintenanceWindow(models.Model):
     def is_active(self, now: datetime | None = None) -> bool:
         return self.occurrence_at(now or timezone.now()) is not None
 
+    def next_occurrence(self, now: datetime) -> tuple[datetime, datetime] | None:
+        """The occurrence running at ``now`` or, if none, the next one to start; None when a
+        one-off window is over (or a recurring one is incomplete)."""
+        if not self.is_recurring:
+            if self.starts_at and self.ends_at and self.ends_at > now:
+                return self.starts_at, self.ends_at
+            return None
+        if self.start_time is None or not self.duration:
+            return None
+        zone = ZoneInfo(self.time_zone or "UTC")
+        today = now.astimezone(zone).date()
+        for offset in range(-(self.duration.days + 1), 8):
+            day = today + timedelta(days=offset)
+            if day.weekday() not in self.weekdays:
+                continue
+            start = datetime.combine(day, self.start_time, tzinfo=zone).astimezone(UTC)
+            if start + self.duration > now:
+                return start, start + self.duration
+        return None
+
     def matches(self, alert: Any) -> bool:
         return alert.service_id == self.service_id

@@ -29,7 +29,12 @@ from monitoring.suppression.maintenance import (
     time_zone_names,
     update_maintenance_window,
 )
-from monitoring.suppression.silences import create_silence, expire_silence, silence_alert
+from monitoring.suppression.silences import (
+    create_silence,
+    expire_silence,
+    preview_silence,
+    silence_alert,
+)
 
 __all__ = [
     "BatchSuppressor",
@@ -45,6 +50,7 @@ __all__ = [
     "find_suppression",
     "format_matchers",
     "parse_duration",
+    "preview_silence",
     "reevaluate_suppressions",
     "reevaluate_team",
     "silence_alert",

@@ -13,11 +13,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from monitoring.matchers import EQUAL, Matcher, to_stored
-from monitoring.models import Silence
+from monitoring.models import Alert, AlertStatus, Silence
 from monitoring.suppression.common import check_service_team, clean_matchers, team_id_of
 from monitoring.suppression.evaluate import reevaluate_team
 from tocsin.events import record
 from tocsin.services import ServiceError
+
+# A preview lists this many of the alerts a silence would mute (and counts them all).
+PREVIEW_LIMIT = 50
 
 
 def create_silence(
@@ -36,13 +39,7 @@ def create_silence(
     ``duration``. Like Alertmanager, a silence needs a matcher that an absent label does not
     satisfy, so it can never silence every alert of the team by accident."""
     now = now or timezone.now()
-    parsed = clean_matchers(matchers, "matchers")
-    if all(m.matches_empty() for m in parsed):
-        raise ServiceError(
-            "at least one matcher must not match an empty label (such a silence would mute "
-            "every alert)",
-            "matchers",
-        )
+    parsed = _clean_silence_matchers(matchers)
     check_service_team(service, team)
     starts_at = starts_at or now
     if (ends_at is None) == (duration is None):
@@ -74,6 +71,49 @@ def create_silence(
         )
     reevaluate_team(silence.team_id, actor=actor)
     return silence
+
+
+def _clean_silence_matchers(matchers: Any) -> list[Matcher]:
+    parsed = clean_matchers(matchers, "matchers")
+    if all(m.matches_empty() for m in parsed):
+        raise ServiceError(
+            "at least one matcher must not match an empty label (such a silence would mute "
+            "every alert)",
+            "matchers",
+        )
+    return parsed
+
+
+def preview_silence(
+    *, team: Any, matchers: Any, service: Any = None, limit: int = PREVIEW_LIMIT
+) -> tuple[list[Alert], int]:
+    """The team's firing alerts a silence with these matchers would mute, newest change
+    first (at most ``limit``), and how many there are: the same validation as
+    ``create_silence`` and the same ``Silence.matches`` the pipeline asks."""
+    parsed = _clean_silence_matchers(matchers)
+    check_service_team(service, team)
+    probe = Silence(
+        team_id=team_id_of(team),
+        service_id=getattr(service, "pk", service),
+        matchers=to_stored(parsed),
+    )
+    firing = Alert.objects.filter(team_id=probe.team_id, status=AlertStatus.FIRING)
+    if probe.service_id is not None:
+        firing = firing.filter(service_id=probe.service_id)
+    # Labels are matched in Python (regexes, absent labels): read only what that needs first.
+    candidates = firing.only("id", "team_id", "service_id", "labels", "last_change_at")
+    matched = [
+        alert.pk
+        for alert in candidates.order_by("-last_change_at", "-id").iterator(chunk_size=2000)
+        if probe.matches(alert)
+    ]
+    shown = (
+        Alert.objects.filter(pk__in=matched[:limit])
+        .select_related("service")
+        .defer("description", "details", "recent_changes")
+        .order_by("-last_change_at", "-id")
+    )
+    return list(shown), len(matched)
 
 
 def _silence_payload(silence: Any) -> dict[str, Any]:

@@ -38,6 +38,13 @@ class RowContext:
     silence_hours: int
     show_team: bool
 
+    def alert_url(self, pk: int) -> str:
+        """The alert's page URL, reversed once per page like ``silence_url``."""
+        if not hasattr(self, "_alert"):
+            self._alert = reverse("alert", args=[0]).rsplit("/0/", 1)
+        prefix, suffix = self._alert
+        return f"{prefix}/{pk}/{suffix}"
+
     def silence_url(self, pk: int) -> str:
         """The alert's one-click silence URL: reversed once per page, not once per row."""
         if not hasattr(self, "_silence"):
@@ -97,7 +104,8 @@ def alert_row(alert: Alert, ctx: RowContext, service_url: str) -> str:
         f'<td><span class="badge {SEVERITY_CLASS.get(alert.severity, "badge-muted")}" '
         f'data-severity="{severity}">{escape(alert.get_severity_display())}</span></td>'
         f"<td>{status_badge(alert)}</td>"
-        f"<td><strong>{escape(alert.summary)}</strong>{label_html}</td>"
+        f'<td><a href="{ctx.alert_url(alert.pk)}"><strong>{escape(alert.summary)}</strong></a>'
+        f"{label_html}</td>"
         f'<td><a href="{escape(service_url)}">{escape(alert.service.name)}</a>{team}</td>'
         + time_cell(moment, since_text(moment, ctx.now))
         + f'<td class="num hide-narrow">{alert.occurrences}</td>'

@@ -72,17 +72,24 @@ def safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
+def team_filter(user: Any, slug: str | None) -> tuple[list[Team], Team | None]:
+    """The teams a list page offers as a filter and the one picked by ``slug`` (if any); a
+    team the user may not see is a 404, like an unknown one."""
+    teams = list(teams_for(user, Action.VIEW).order_by("name"))
+    selected_team = None
+    if slug:
+        selected_team = next((t for t in teams if t.slug == slug), None)
+        if selected_team is None:
+            raise Http404("no such team")
+    return teams, selected_team
+
+
 def team_and_service_filter(
     user: Any, data: dict[str, Any]
 ) -> tuple[list[Team], Team | None, list[Service], Service | None]:
     """The teams and services a list page offers as filters, and the ones picked (``team`` slug,
     ``service`` id in ``data``); a pick the user may not see is a 404, like an unknown one."""
-    teams = list(teams_for(user, Action.VIEW).order_by("name"))
-    selected_team = None
-    if data.get("team"):
-        selected_team = next((t for t in teams if t.slug == data["team"]), None)
-        if selected_team is None:
-            raise Http404("no such team")
+    teams, selected_team = team_filter(user, data.get("team"))
     service_choices = scope(Service.objects.select_related("team"), user, Action.VIEW)
     if selected_team is not None:
         service_choices = service_choices.filter(team=selected_team)

@@ -100,6 +100,11 @@ def seed(crew: Any, api: Any) -> dict[str, int]:
         "/api/v1/alert-rules/",
         {"team": team, "service": service_id, "name": "hot", "metric": "cpu", "threshold": 90},
     )["id"]
+    ids["slos"] = _post(
+        admin,
+        "/api/v1/slos/",
+        {"service": service_id, "name": "Up", "sli_kind": "incidents", "objective": "99.9"},
+    )["id"]
     ids["escalation-policies"] = _post(
         admin,
         "/api/v1/escalation-policies/",

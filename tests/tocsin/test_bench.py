@@ -53,6 +53,7 @@ TINY = {
         "REPEAT": "2",
     },
     "rollups.py": {"CHECKS": "30", "INTERVAL": "30", "MINUTES": "70", "REPEAT": "2"},
+    "slo.py": {"SLOS": "10", "DAYS": "5", "REPEAT": "1"},
     "storm.py": {
         "ALERTS": "20",
         "BATCH_SIZE": "10",
@@ -69,6 +70,7 @@ EXPECTED = {
     "probes.py": "probes",
     "probe_pages.py": "probe_pages",
     "rollups.py": "rollups",
+    "slo.py": "slo",
     "storm.py": "storm",
 }
 
@@ -113,6 +115,10 @@ def test_benchmark_runs_and_ends_with_a_json_line(script: str, tmp_path: Path):
         assert figures["results"] == 30 * 70 * 2
         assert figures["minutes_rolled"] > 0 and figures["hours_rolled"] >= 30
         assert figures["minutes_packed"] >= 30 * 60 and figures["day_rows"] >= 30
+    if script == "slo.py":
+        # Every SLO evaluated, its finished days remembered, nothing firing on a quiet history.
+        assert figures["slos"] == figures["evaluated"] == 10 and figures["firing"] == 0
+        assert figures["days_remembered"] > 0 and figures["queries_per_slo"] > 0
     if script == "list_pages.py":
         assert figures["incidents"] == 60 and figures["incidents_open_queries"] > 0
     if script == "ingest.py":

@@ -54,6 +54,7 @@ declare_config("silence", "silence", "created", "updated", "expired", "deleted")
 declare_config("inhibition", "inhibition rule")
 declare_config("maintenance", "maintenance window")
 declare_config("alert_rule", "metric threshold rule")
+declare_config("slo", "service level objective")
 
 # --- Probes -------------------------------------------------------------------------------
 declare_config(
@@ -101,6 +102,7 @@ declare("incident.merged", "other incidents were merged into this one", INCIDENT
 declare("incident.merged_into", "this incident was merged into another", INCIDENT)
 declare("incident.split", "alerts were split off into a new incident", INCIDENT)
 declare("incident.sla_breached", "a response target was missed", INCIDENT)
+declare("report.sla_sent", "a monthly SLA report was mailed", ["month", "time_zone", "recipients"])
 declare_config("incident_settings", "service incident settings")
 declare_config("escalation_policy", "escalation policy")
 declare_config("response_target", "response target")
@@ -130,3 +132,14 @@ declare_config(
     "action_item_reopened",
     "action_item_deleted",
 )
+
+# --- Status pages (incidents.statuspages) --------------------------------------------------
+declare_config("status_page", "status page")
+declare_config("status_page", "status page logo", "logo_changed")
+declare_config("status_group", "status page component group")
+declare_config("status_component", "status page component")
+declare_config("status_component", "component status", "status_set", "status_cleared")
+declare_config("status_maintenance", "public maintenance notice")
+declare_config("status_subscriber", "status page subscriber", "created", "confirmed", "deleted")
+STATUS_UPDATE = ("page_id", "public_incident_id", "status")
+declare("status_page.update_posted", "a public update was posted on a status page", STATUS_UPDATE)

@@ -1,0 +1,304 @@
+"""OpenSLO (``apiVersion: openslo/v1``, ``kind: SLO`` with an inline indicator) in and out.
+
+Export writes each SLO as one YAML document: metric ratios as ``ratioMetric`` (good and total
+queries in Prometheus notation, ``counter`` when they are counters), probe latency as
+``thresholdMetric``, the others as ``ratioMetric`` over Tocsin's own source. The Tocsin kind
+and its settings travel in annotations (``tocsin.io/indicator``, ``tocsin.io/config``), so an
+export imports back unchanged; a document written elsewhere needs them only where the
+indicator cannot be read from the spec (probes and incidents are Tocsin's own).
+
+Import validates every document and reports errors by document and OpenSLO field
+(``documents.0.spec.objectives``), creating or updating nothing unless all of them hold. An
+SLO is matched by its service and ``metadata.name`` (our slug): found, it is updated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+from django.db import transaction
+
+from monitoring.models import Service, ServiceLevelObjective
+from monitoring.slos import registry, services
+from monitoring.slos.windows import Budgeting, Window
+
+ANNOTATION_KIND = "tocsin.io/indicator"
+ANNOTATION_CONFIG = "tocsin.io/config"
+SOURCE_TYPE = "tocsin"
+DURATIONS = {
+    Window.ROLLING_7D: ("7d", True),
+    Window.ROLLING_28D: ("28d", True),
+    Window.ROLLING_30D: ("30d", True),
+    Window.ROLLING_90D: ("90d", True),
+    Window.CALENDAR_WEEK: ("1w", False),
+    Window.CALENDAR_MONTH: ("1M", False),
+    Window.CALENDAR_QUARTER: ("1Q", False),
+}
+WINDOWS = {value: window for window, value in DURATIONS.items()}
+# Where each of our fields lives in an OpenSLO document, for error messages.
+PATHS = {
+    "name": "metadata.displayName",
+    "slug": "metadata.name",
+    "description": "spec.description",
+    "sli_kind": f"metadata.annotations.{ANNOTATION_KIND}",
+    "sli_config": "spec.indicator",
+    "objective": "spec.objectives.0.target",
+    "window": "spec.timeWindow",
+    "time_zone": "spec.timeWindow.0.calendar.timeZone",
+    "budgeting": "spec.budgetingMethod",
+    "timeslice_target": "spec.objectives.0.timeSliceTarget",
+    "timeslice_minutes": "spec.objectives.0.timeSliceWindow",
+    "service": "spec.service",
+}
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def _share(percent: Decimal) -> float:
+    return float(Decimal(percent) / 100)
+
+
+def document(slo: ServiceLevelObjective) -> dict[str, Any]:
+    indicator = slo.indicator
+    config = slo.sli_config or {}
+    source = {"type": SOURCE_TYPE, "spec": {"indicator": slo.sli_kind, **config}}
+    if slo.sli_kind == "metric_ratio":
+        counter = _is_counter(slo)
+        metric: dict[str, Any] = {
+            "ratioMetric": {
+                "counter": counter,
+                "good": {"metricSource": {"type": SOURCE_TYPE, "spec": {"query": config["good"]}}},
+                "total": {
+                    "metricSource": {"type": SOURCE_TYPE, "spec": {"query": config["total"]}}
+                },
+            }
+        }
+    elif indicator is not None and indicator.openslo_shape == "thresholdMetric":
+        metric = {"thresholdMetric": {"metricSource": source}}
+    else:
+        metric = {"ratioMetric": {"counter": False, "raw": {"metricSource": source}}}
+    duration, rolling = DURATIONS[Window(slo.window)]
+    window: dict[str, Any] = {"duration": duration, "isRolling": rolling}
+    if not rolling:
+        window["calendar"] = {"startTime": "2020-01-06 00:00:00", "timeZone": slo.time_zone}
+    objective: dict[str, Any] = {"displayName": slo.name, "target": _share(slo.objective)}
+    if slo.budgeting == Budgeting.TIMESLICES:
+        objective["timeSliceTarget"] = slo.slice_target
+        objective["timeSliceWindow"] = f"{slo.timeslice_minutes}m"
+    return {
+        "apiVersion": "openslo/v1",
+        "kind": "SLO",
+        "metadata": {
+            "name": slo.slug,
+            "displayName": slo.name,
+            "annotations": {
+                ANNOTATION_KIND: slo.sli_kind,
+                ANNOTATION_CONFIG: json.dumps(config, sort_keys=True),
+                "tocsin.io/alerting": "true" if slo.alerting else "false",
+            },
+        },
+        "spec": {
+            "description": slo.description,
+            "service": slo.service.slug,
+            "indicator": {"metadata": {"name": f"{slo.slug}-sli"}, "spec": metric},
+            "timeWindow": [window],
+            "budgetingMethod": "Timeslices"
+            if slo.budgeting == Budgeting.TIMESLICES
+            else "Occurrences",
+            "objectives": [objective],
+        },
+    }
+
+
+def _is_counter(slo: ServiceLevelObjective) -> bool:
+    from monitoring.models import MetricKind, MetricSeries
+
+    try:
+        name = slo.config(validate=False).total.metric
+    except registry.ConfigError:
+        return False
+    return MetricSeries.objects.filter(
+        team_id=slo.team_id, name=name, kind=MetricKind.COUNTER
+    ).exists()
+
+
+def export(slos: list[ServiceLevelObjective]) -> str:
+    return yaml.safe_dump_all([document(slo) for slo in slos], sort_keys=False, allow_unicode=True)
+
+
+# --- import -------------------------------------------------------------------------------------
+
+
+class ImportFailed(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class Parsed:
+    service: Service | None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _get(data: Any, *path: str | int) -> Any:
+    for key in path:
+        if isinstance(key, int):
+            data = data[key] if isinstance(data, list) and len(data) > key else None
+        else:
+            data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _minutes(text: Any) -> int | None:
+    if isinstance(text, str) and text.endswith("m") and text[:-1].isdigit():
+        return int(text[:-1])
+    if isinstance(text, str) and text.endswith("h") and text[:-1].isdigit():
+        return 60 * int(text[:-1])
+    return None
+
+
+def _percent(value: Any) -> Decimal | None:
+    try:
+        share = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return (share * 100).normalize() if share.is_finite() else None
+
+
+def parse_document(doc: Any, team_services: dict[str, Service], service: Service | None) -> Parsed:
+    """Our fields from one document; ``ImportFailed`` with errors by OpenSLO field."""
+    errors: dict[str, str] = {}
+    if not isinstance(doc, dict):
+        raise ImportFailed({"": "a document is a mapping (apiVersion, kind, metadata, spec)"})
+    if doc.get("apiVersion") != "openslo/v1":
+        errors["apiVersion"] = 'must be "openslo/v1"'
+    if doc.get("kind") != "SLO":
+        errors["kind"] = 'must be "SLO" (with an inline indicator)'
+    meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+    annotations = _get(meta, "annotations") or {}
+    fields: dict[str, Any] = {
+        "slug": str(meta.get("name") or ""),
+        "name": str(meta.get("displayName") or meta.get("name") or ""),
+        "description": str(spec.get("description") or ""),
+    }
+    if service is None:
+        service = team_services.get(str(spec.get("service") or ""))
+        if service is None:
+            errors["spec.service"] = "the slug of one of the team's services"
+    # The indicator: our annotations first, else what the spec says.
+    kind = annotations.get(ANNOTATION_KIND)
+    config: Any = {}
+    if annotations.get(ANNOTATION_CONFIG):
+        try:
+            config = json.loads(annotations[ANNOTATION_CONFIG])
+        except ValueError:
+            errors[f"metadata.annotations.{ANNOTATION_CONFIG}"] = "not valid JSON"
+    ratio = _get(spec, "indicator", "spec", "ratioMetric")
+    if kind is None and isinstance(ratio, dict) and "good" in ratio and "total" in ratio:
+        kind = "metric_ratio"
+        config = {
+            "good": _get(ratio, "good", "metricSource", "spec", "query"),
+            "total": _get(ratio, "total", "metricSource", "spec", "query"),
+        }
+    if kind is None:
+        source = _get(spec, "indicator", "spec", "thresholdMetric", "metricSource", "spec") or _get(
+            ratio, "raw", "metricSource", "spec"
+        )
+        if isinstance(source, dict) and source.get("indicator"):
+            kind = source["indicator"]
+            config = {k: v for k, v in source.items() if k != "indicator"}
+    if kind is None:
+        errors["spec.indicator"] = (
+            "a ratioMetric with good and total queries, or a Tocsin indicator "
+            f"({ANNOTATION_KIND} annotation)"
+        )
+    fields["sli_kind"], fields["sli_config"] = kind or "", config
+    windows = spec.get("timeWindow")
+    window = windows[0] if isinstance(windows, list) and windows else None
+    key = (_get(window, "duration"), bool(_get(window, "isRolling")))
+    if key not in WINDOWS:
+        errors["spec.timeWindow"] = (
+            "one window: 7d, 28d, 30d or 90d rolling, or 1w, 1M or 1Q calendar"
+        )
+    else:
+        fields["window"] = WINDOWS[key].value
+        fields["time_zone"] = str(_get(window, "calendar", "timeZone") or "UTC")
+    method = spec.get("budgetingMethod")
+    if method not in ("Occurrences", "Timeslices"):
+        errors["spec.budgetingMethod"] = "Occurrences or Timeslices"
+    else:
+        fields["budgeting"] = method.lower()
+    objectives = spec.get("objectives")
+    objective = objectives[0] if isinstance(objectives, list) and len(objectives) == 1 else None
+    if not isinstance(objective, dict):
+        errors["spec.objectives"] = "exactly one objective"
+    else:
+        target = _percent(objective.get("target"))
+        if target is None:
+            errors["spec.objectives.0.target"] = "a share between 0 and 1, e.g. 0.999"
+        fields["objective"] = target
+        if method == "Timeslices":
+            fields["timeslice_target"] = _percent(objective.get("timeSliceTarget", 1))
+            minutes = _minutes(objective.get("timeSliceWindow", "1m"))
+            if minutes is None:
+                errors["spec.objectives.0.timeSliceWindow"] = "minutes, e.g. 1m or 5m"
+            fields["timeslice_minutes"] = minutes or 1
+    alerting = annotations.get("tocsin.io/alerting")
+    if alerting is not None:
+        fields["alerting"] = str(alerting).lower() != "false"
+    if errors:
+        raise ImportFailed(errors)
+    return Parsed(service, fields)
+
+
+def _check(parsed: Parsed) -> dict[str, str]:
+    """The model's own invariants, reported under the OpenSLO fields."""
+    slo = ServiceLevelObjective(service=parsed.service, **parsed.fields)
+    errors = {}
+    for name, message in slo.problems().items():
+        top, _, rest = name.partition(".")
+        errors[PATHS.get(top, top) + (f".{rest}" if rest else "")] = message
+    return errors
+
+
+def import_documents(
+    text: str, team: Any, *, service: Service | None = None, actor: Any = None
+) -> list[ServiceLevelObjective]:
+    """Create or update the SLOs of every document, or none (``ImportFailed``)."""
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise ImportFailed({"yaml": f"not valid YAML: {exc}"}) from None
+    if not docs:
+        raise ImportFailed({"yaml": "no document"})
+    team_services = {s.slug: s for s in Service.objects.filter(team=team)}
+    errors: dict[str, str] = {}
+    parsed: list[Parsed] = []
+    for index, doc in enumerate(docs):
+        try:
+            one = parse_document(doc, team_services, service)
+            problems = _check(one)
+        except ImportFailed as exc:
+            problems = exc.errors
+        errors.update({f"documents.{index}.{k}".rstrip("."): v for k, v in problems.items()})
+        if not problems:
+            parsed.append(one)
+    if errors:
+        raise ImportFailed(errors)
+    saved = []
+    with transaction.atomic():
+        for one in parsed:
+            existing = ServiceLevelObjective.objects.filter(
+                service=one.service, slug=one.fields["slug"] or None
+            ).first()
+            if existing is not None:
+                saved.append(services.update_slo(existing, actor=actor, **one.fields))
+            else:
+                saved.append(services.create_slo(one.service, actor=actor, **one.fields))
+    return saved
