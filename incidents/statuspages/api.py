@@ -12,6 +12,7 @@ from typing import Any
 
 import django_filters
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
@@ -38,6 +39,7 @@ from tocsin.api.lookups import visible_teams
 from tocsin.api.serializers import IdField, StrictInputMixin, TeamRefSerializer
 from tocsin.api.viewsets import ManagedViewSet, TeamScopedViewSet
 from tocsin.permissions import Action, scope
+from tocsin.services import ServiceError
 
 router = SimpleRouter()
 
@@ -313,11 +315,20 @@ class ComponentViewSet(ManagedViewSet):
             data["group"] = _visible(ComponentGroup, request, data["group"], "group", "page__team")
         if "service" in data:
             data["service"] = _visible(Service, request, data["service"], "service")
-        component = services.save_component(component, actor=request.user, **data)
-        if manual is None:
-            services.clear_manual_status(component, actor=request.user)
-        elif manual is not ...:
-            services.set_manual_status(component, manual, until=until, actor=request.user)
+        # All or nothing: a refused manual status must not leave the component saved (a
+        # client retrying a 400 would otherwise create it twice).
+        with transaction.atomic():
+            component = services.save_component(component, actor=request.user, **data)
+            if manual is None:
+                services.clear_manual_status(component, actor=request.user)
+            elif manual is not ...:
+                try:
+                    services.set_manual_status(component, manual, until=until, actor=request.user)
+                except ServiceError as error:  # named as the API's fields
+                    field = {"until": "manual_until", "status": "manual_status"}.get(
+                        error.field or "", error.field
+                    )
+                    raise ServiceError(error.message, field, error.code) from None
         return component
 
     @extend_schema(request=ComponentCreateSerializer, responses={201: ComponentSerializer})

@@ -71,7 +71,7 @@ def uptime_badge(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     views = snap.components
     wanted = request.GET.get("component")
     if wanted is not None:
-        views = [v for v in views if wanted.isdigit() and v.id == int(wanted)]
+        views = [v for v in views if wanted.isdecimal() and v.id == int(wanted)]
         if not views:
             raise Http404("no such component")
     good = sum(v.uptime.good for v in views if v.component.show_uptime)

@@ -156,7 +156,12 @@ def page_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _row(model: Any, page: StatusPage, raw: str | None) -> Any:
-    found = model.objects.filter(page=page, pk=int(raw)).first() if (raw or "").isdigit() else None
+    raw = raw or ""
+    found = (
+        model.objects.filter(page=page, pk=int(raw)).first()
+        if raw.isascii() and raw.isdecimal()
+        else None
+    )
     if found is None:
         raise ServiceError(f"no such {model._meta.verbose_name} on this page")
     return found

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.syndication.views import Feed
 from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import linebreaksbr
 from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 
 from incidents.statuspages import snapshot
@@ -61,11 +62,13 @@ class IncidentsRss(Feed):
         return f"{incident.title} ({incident.get_status_display()})"
 
     def item_description(self, incident: PublicIncident) -> str:
+        # Readers render a description (RSS) or an html summary (Atom) as HTML: the updates
+        # are plain text, so they go out escaped, line breaks kept.
         lines = [
             f"{u.get_status_display()} ({u.created_at:%Y-%m-%d %H:%M} UTC): {u.body}"
             for u in incident.updates.all()
         ]
-        return "\n\n".join(lines) or incident.title
+        return linebreaksbr("\n\n".join(lines) or incident.title, autoescape=True)
 
     def item_link(self, incident: PublicIncident) -> str:
         return page_url(incident.page, f"incidents/{incident.pk}/")

@@ -135,4 +135,4 @@ class PublicUpdateForm(forms.Form):
         super().__init__(*args, **kwargs)
         # Which components belong to the page is the service's check.
         raw = self.data.getlist("components") if hasattr(self.data, "getlist") else []
-        self.fields["components"].choices = [(v, v) for v in raw if str(v).isdigit()]
+        self.fields["components"].choices = [(v, v) for v in raw if str(v).isdecimal()]

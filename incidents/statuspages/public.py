@@ -136,7 +136,7 @@ def subscribe_view(request: HttpRequest, slug: str | None = None) -> HttpRespons
         )
     cache.incr(key)
     raw_ids = request.POST.getlist("component")
-    if not all(i.isdigit() for i in raw_ids):
+    if not all(i.isascii() and i.isdecimal() for i in raw_ids):
         return _render_page(
             request, page, preview, 400, subscribe_error="choose components of this page"
         )
@@ -178,12 +178,25 @@ def confirm_view(request: HttpRequest, token: str, slug: str | None = None) -> H
     return cache_headers(render(request, "statuspages/message.html", context), True)
 
 
+def _page_of_token(request: HttpRequest, slug: str | None, token: str) -> tuple[StatusPage, bool]:
+    try:
+        subscriber = subscribers.subscriber_for(token, "leave")
+    except ServiceError:
+        return find_page(request, slug)
+    if subscriber.page.slug != (slug or getattr(request, "status_page_slug", None)):
+        return find_page(request, slug)
+    if subscriber.page.published:
+        return find_page(request, slug)
+    return subscriber.page, True  # private now: answered like a preview (never cached)
+
+
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def unsubscribe_view(request: HttpRequest, token: str, slug: str | None = None) -> HttpResponse:
     """GET asks (link scanners must not unsubscribe anyone); POST, from the page's button or a
-    mail client's one-click ``List-Unsubscribe-Post``, unsubscribes."""
-    page, preview = find_page(request, slug)
+    mail client's one-click ``List-Unsubscribe-Post``, unsubscribes. A valid token works on
+    its page even after the page was taken private: leaving must always be possible."""
+    page, preview = _page_of_token(request, slug, token)
     if request.method == "GET":
         try:
             subscribers.subscriber_for(token, "leave")

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from incidents.notifications.channels import post_json
 from incidents.notifications.channels.webhook import sign
-from incidents.statuspages.links import page_url
+from incidents.statuspages.links import page_path, page_url
 from incidents.statuspages.models import (
     DeliveryState,
     MaintenanceNotice,
@@ -86,7 +86,10 @@ def subscriber_for(token: str, action: str, max_age: timedelta | None = None) ->
 
 
 def unsubscribe_url(subscriber: StatusSubscriber) -> str:
-    return page_url(subscriber.page, f"unsubscribe/{token_for(subscriber, 'leave')}/")
+    """On Tocsin's own host, never the page's domain: that serves published pages only, and
+    its DNS may move on, but leaving must keep working for as long as mail was sent."""
+    path = page_path(subscriber.page, f"unsubscribe/{token_for(subscriber, 'leave')}/")
+    return settings.TOCSIN_BASE_URL.rstrip("/") + path
 
 
 # --- subscribing -------------------------------------------------------------------------------
@@ -224,7 +227,10 @@ def remove(subscriber: StatusSubscriber, *, actor: Any) -> None:
 
 
 def audience(page: StatusPage, component_ids: list[int]) -> list[StatusSubscriber]:
-    """Confirmed subscribers of the page who follow every component or one of these."""
+    """Confirmed subscribers of the page who follow every component or one of these; none
+    while the page is private (unpublished: what is posted there is not public)."""
+    if not page.published:
+        return []
     match = Q(components__isnull=True)
     if component_ids:
         match |= Q(components__in=component_ids)
@@ -313,7 +319,10 @@ def claim_one(now: datetime) -> StatusDelivery | None:
             .update(claimed_until=now + LEASE)
         )
         if won:
-            return StatusDelivery.objects.select_related("subscriber", "page").get(pk=pk)
+            found = StatusDelivery.objects.select_related("subscriber", "page").filter(pk=pk)
+            delivery = found.first()
+            if delivery is not None:  # else unsubscribed just now: its deliveries went too
+                return delivery
     return None
 
 
@@ -357,15 +366,15 @@ def send_one(delivery: StatusDelivery) -> int:
     else:
         delivery.last_error = error[:2000]
         delivery.next_attempt_at = now + BACKOFF * (2 ** (delivery.attempts - 1))
-    delivery.save(
-        update_fields=[
-            "attempts",
-            "claimed_until",
-            "state",
-            "sent_at",
-            "last_error",
-            "next_attempt_at",
-        ]
+    # An UPDATE, not save(): the subscriber may have unsubscribed meanwhile (its deliveries go
+    # with it), and a vanished row must not stop the sender.
+    StatusDelivery.objects.filter(pk=delivery.pk).update(
+        attempts=delivery.attempts,
+        claimed_until=None,
+        state=delivery.state,
+        sent_at=delivery.sent_at,
+        last_error=delivery.last_error,
+        next_attempt_at=delivery.next_attempt_at,
     )
     return int(error is None)
 

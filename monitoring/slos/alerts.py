@@ -76,8 +76,8 @@ def burns(slo: Any, now: datetime, counter: Counter | None = None) -> list[Burn]
     window = length(slo.window, slo.time_zone, now)
     out = []
     for pair in PAIRS:
-        long_rate = burn_rate(counter.range(upto - pair.long, upto), slo.error_budget)
-        short_rate = burn_rate(counter.range(upto - pair.short, upto), slo.error_budget)
+        long_rate = burn_rate(counter.lookback(upto, pair.long), slo.error_budget)
+        short_rate = burn_rate(counter.lookback(upto, pair.short), slo.error_budget)
         out.append(Burn(pair, pair.factor(window), long_rate, short_rate))
     return out
 

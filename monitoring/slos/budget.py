@@ -86,7 +86,7 @@ def figures(
     upto = floor_to(now, MINUTE)
     tally = counter.range(start, upto)
     left = remaining(slo, tally, start, end)
-    burn = burn_rate(counter.range(upto - CURRENT_BURN, upto), slo.error_budget)
+    burn = burn_rate(counter.lookback(upto, CURRENT_BURN), slo.error_budget)
     to_exhaustion = None
     if left <= 0:
         to_exhaustion = timedelta(0)

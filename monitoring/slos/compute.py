@@ -317,6 +317,16 @@ class Counter:
             out = add(out, self.raw(pending, last_day))
         return add(out, self.raw(last_day, end))
 
+    def lookback(self, upto: datetime, span: timedelta) -> Tally:
+        """Good and total over the last ``span`` before ``upto`` (burn rates). With time
+        slices, over the whole slices that ended last, at least one: a 5-minute (or, misaligned,
+        a 1-hour) range may hold no whole 10-minute (1-hour) slice, and would read nothing."""
+        if not self.slices:
+            return self.range(upto - span, upto)
+        end = floor_to(upto, self.slice)
+        whole = max(1, -(-span // self.slice))
+        return self.range(end - whole * self.slice, end)
+
     def cumulative(
         self, start: datetime, end: datetime, step: timedelta
     ) -> list[tuple[datetime, Tally]]:

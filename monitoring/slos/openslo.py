@@ -156,9 +156,11 @@ def _get(data: Any, *path: str | int) -> Any:
 
 
 def _minutes(text: Any) -> int | None:
-    if isinstance(text, str) and text.endswith("m") and text[:-1].isdigit():
+    if not isinstance(text, str) or not text.isascii():
+        return None
+    if text.endswith("m") and text[:-1].isdecimal():
         return int(text[:-1])
-    if isinstance(text, str) and text.endswith("h") and text[:-1].isdigit():
+    if text.endswith("h") and text[:-1].isdecimal():
         return 60 * int(text[:-1])
     return None
 
@@ -182,6 +184,9 @@ def parse_document(doc: Any, team_services: dict[str, Service], service: Service
         errors["kind"] = 'must be "SLO" (with an inline indicator)'
     meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
     annotations = _get(meta, "annotations") or {}
+    for name, part in (("metadata", meta), ("spec", spec), ("metadata.annotations", annotations)):
+        if not isinstance(part, dict):
+            raise ImportFailed({name: "must be a mapping"})
     fields: dict[str, Any] = {
         "slug": str(meta.get("name") or ""),
         "name": str(meta.get("displayName") or meta.get("name") or ""),
@@ -221,7 +226,7 @@ def parse_document(doc: Any, team_services: dict[str, Service], service: Service
     fields["sli_kind"], fields["sli_config"] = kind or "", config
     windows = spec.get("timeWindow")
     window = windows[0] if isinstance(windows, list) and windows else None
-    key = (_get(window, "duration"), bool(_get(window, "isRolling")))
+    key = (str(_get(window, "duration")), bool(_get(window, "isRolling")))
     if key not in WINDOWS:
         errors["spec.timeWindow"] = (
             "one window: 7d, 28d, 30d or 90d rolling, or 1w, 1M or 1Q calendar"

@@ -107,7 +107,9 @@ def update_slo(
     slo.updated_at = timezone.now()
     try:
         with transaction.atomic():
-            slo.save()
+            # Only what this change owns: the evaluation task writes the figures and the
+            # firing pairs (``alerted``) meanwhile, and a stale copy must not undo them.
+            slo.save(update_fields=[*FIELDS, "updated_at"])
             if COUNTING_FIELDS & set(changed):
                 forget_days(slo)
             if "alerting" in changed and not slo.alerting:
