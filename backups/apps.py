@@ -5,7 +5,10 @@ class BackupsConfig(AppConfig):
     name = "backups"
 
     def ready(self) -> None:
+        from backups import dashboard
         from tocsin.scheduling import DueWork, register, register_due_work
+
+        dashboard.register_tiles()  # the dashboard's backups tile
 
         # Plans whose cron time has come are queued by the due-work loop of `manage.py worker`
         # at that time; the runs themselves are django-q2 tasks (they can take hours).

@@ -6,27 +6,36 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents"
 
     def ready(self) -> None:
-        from incidents import slos
+        from incidents import dashboard, slos
         from incidents.lifecycle import subscribers
         from incidents.lifecycle.alert_incident import incident_for_alert
         from incidents.lifecycle.retention import alerts_incidents_need
+        from incidents.lifecycle.service_paging import describe_service_paging, grouping_preview
+        from incidents.notifications import resolved
         from incidents.slas import services as slas
         from monitoring.incident_links import register_incident_finder
         from monitoring.retention import keep_alerts_where
-        from tocsin.events import on_events
+        from monitoring.service_setup import register_grouping_preview, register_paging_describer
+        from tocsin.events import on_event, on_events
         from tocsin.scheduling import DueWork, register, register_due_work
 
         # The one seam from monitoring: alert events open, acknowledge and resolve incidents.
         subscribers.subscribe()
+        dashboard.register_tiles()  # the dashboard's incident, on-call and action-item tiles
         # The "incidents" SLI (minutes without an open P1/P2 incident) for monitoring's SLOs.
         slos.register_indicator()
         # Incident events start, re-count and stop the response-SLA clocks.
         on_events(slas.CLOCK_EVENTS, slas.on_incident_events)
+        # Those paged for an incident hear when it resolves (through the outbox).
+        on_event("incident.resolved", resolved.notify_paged)
 
         # Alert retention keeps the alerts of open and recently resolved incidents.
         keep_alerts_where("incidents", alerts_incidents_need)
         # The alert page says which incident an alert joined.
         register_incident_finder(incident_for_alert)
+        # The service page's paging panel and setup checklist.
+        register_paging_describer(describe_service_paging)
+        register_grouping_preview(grouping_preview)
 
         # Paging: the due-work loop of `manage.py worker` claims these the moment they are due.
         register_due_work(

@@ -6,6 +6,7 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
+        from monitoring import dashboard
         from monitoring.ingest import key_cache
         from monitoring.slos.kinds import register_all as register_slo_indicators
         from tocsin.scheduling import register
@@ -13,6 +14,7 @@ class MonitoringConfig(AppConfig):
         # Remembered ingest keys are forgotten when an integration or service changes.
         key_cache.connect()
         register_slo_indicators()
+        dashboard.register_tiles()  # the dashboard's monitoring tiles
 
         # Silences and maintenance windows start and end on their own; re-check firing alerts.
         register(

@@ -23,6 +23,8 @@ class AlertIncident:
     url: str
     status: str  # the incident's state, as its own page words it ("Triggered", "Resolved", …)
     joined_at: datetime | None
+    # Why the alert is in it: "opened it" / "joined it because it has the same fingerprint" …
+    why: str = ""
 
 
 # alert → its incident, or None; at most a query or two.

@@ -94,6 +94,13 @@ def _clean_service_changes(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- services --------------------------------------------------------------------------------------
+def is_system_team(team: Team) -> bool:
+    """The built-in team that holds Tocsin's own metrics (``monitoring.metrics.system_team``)."""
+    from monitoring.metrics.host import SYSTEM_TEAM_SLUG
+
+    return team.slug == SYSTEM_TEAM_SLUG
+
+
 def create_service(
     team: Team,
     name: str,
@@ -103,7 +110,14 @@ def create_service(
     description: str = "",
     runbook_url: str = "",
     tags: Any = None,
+    internal: bool = False,
 ) -> Service:
+    """A new service of ``team``; never in the built-in "Tocsin (system)" team, which only
+    Tocsin's own (``internal``) services live in."""
+    if is_system_team(team) and not internal:
+        raise ServiceError(
+            "the “Tocsin (system)” team is built in: create services in your own teams", "team"
+        )
     name = _clean_name(name)
     given_slug = (slug or "").strip()
     slug = given_slug or slugify(name)[:100]
@@ -355,7 +369,9 @@ def _create_internal_service(team_id: int, slug: str, name: str, description: st
     # A team may already call one of its own services ``name``: then the slug tells them apart.
     for candidate in (name, f"{name} ({slug})"):
         try:
-            return create_service(team, candidate, slug=slug, description=description)
+            return create_service(
+                team, candidate, slug=slug, description=description, internal=True
+            )
         except ServiceError:
             found = Service.objects.filter(team_id=team_id, slug=slug).first()
             if found is not None:  # another caller created it a moment ago

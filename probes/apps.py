@@ -5,11 +5,13 @@ class ProbesConfig(AppConfig):
     name = "probes"
 
     def ready(self) -> None:
+        from probes import dashboard
         from probes.checks.availability import register_source
         from tocsin.scheduling import DueWork, register, register_due_work
 
         # Monitoring's SLOs, SLA reports and status pages read checks' history through this.
         register_source()
+        dashboard.register_tiles()  # the dashboard's check and heartbeat tiles
 
         # Heartbeats past their deadline (or a run past its maximum time) are found by the
         # due-work loop of `manage.py worker` within its poll interval, not at a minute tick.

@@ -356,7 +356,7 @@ class TeamListFilter(admin.SimpleListFilter):
         value = self.value()
         if value == self.NO_TEAM and self.nullable and is_admin(request.user):
             return queryset.filter(**{f"{self.team_field}__isnull": True})
-        if value and value.isdigit():
+        if value and value.isdecimal():
             return queryset.filter(**{self.team_field: int(value)})
         return queryset
 

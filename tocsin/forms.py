@@ -38,6 +38,33 @@ class TeamForm(forms.Form):
         return name
 
 
+class TeamCreateForm(forms.Form):
+    """A new team, created by staff from the teams page; its first manager is named here."""
+
+    name = forms.CharField(
+        max_length=100, help_text="Shown everywhere; its address is made from it."
+    )
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+    manager = forms.CharField(
+        label="First manager",
+        required=False,
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="Username of who will manage the team (add members, set up paging). "
+        "Leave empty to manage it yourself.",
+    )
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("a team needs a name")
+        if Team.objects.filter(name__iexact=name).exists():
+            raise forms.ValidationError("another team already has this name")
+        return name
+
+
 class AddMemberForm(forms.Form):
     username = forms.CharField(
         max_length=150, widget=forms.TextInput(attrs={"autocomplete": "off"})

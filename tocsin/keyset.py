@@ -49,7 +49,7 @@ class Cursor:
             padded = token + "=" * (-len(token) % 4)
             direction, at, pk = base64.urlsafe_b64decode(padded).decode().split("|")
             moment = datetime.fromisoformat(at)
-            if moment.tzinfo is None or direction not in ("a", "b") or not pk.isdigit():
+            if moment.tzinfo is None or direction not in ("a", "b") or not pk.isdecimal():
                 raise ValueError(token)
             return cls(moment, int(pk), "after" if direction == "a" else "before")
         except (ValueError, UnicodeDecodeError, binascii.Error) as error:

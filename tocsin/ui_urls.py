@@ -5,6 +5,7 @@ from django.urls import path
 
 from tocsin import views
 from tocsin.auth import LoginForm
+from tocsin.dashboard import views as dashboard_views
 
 auth_urls = [
     path(
@@ -33,14 +34,14 @@ auth_urls = [
 ]
 
 # Features that arrive in later issues: each replaces its line here with its own URLs.
-upcoming_urls = [path(f"{page}/", views.upcoming, {"page": page}, name=page) for page in ()]
 
 urlpatterns = [
     *auth_urls,
-    path("", views.dashboard, name="dashboard"),
-    *upcoming_urls,
+    path("", dashboard_views.dashboard, name="dashboard"),
+    path("dashboard/tiles/<slug:name>/", dashboard_views.dashboard_tile, name="dashboard_tile"),
     path("live/", views.live, name="live"),
     path("teams/", views.team_list, name="teams"),
+    path("teams/new/", views.team_create, name="team_create"),
     path("teams/<slug:slug>/", views.team_detail, name="team"),
     path("teams/<slug:slug>/edit/", views.team_update, name="team_update"),
     path("teams/<slug:slug>/members/", views.member_add, name="member_add"),

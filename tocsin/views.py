@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -22,12 +23,18 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from tocsin import services
-from tocsin.forms import AddMemberForm, RoleForm, TeamForm, TokenForm, add_service_error
+from tocsin.forms import (
+    AddMemberForm,
+    RoleForm,
+    TeamCreateForm,
+    TeamForm,
+    TokenForm,
+    add_service_error,
+)
 from tocsin.models import ApiToken, Event, Membership, Role, Team
 from tocsin.permissions import Action, can, forget_roles, is_admin, roles_of, teams_for
 
 LIVE_PAGE_SIZE = 50
-DASHBOARD_EVENTS = 10
 RECENT = timedelta(hours=24)
 ROLE_RANK = {Role.MANAGER: 0, Role.RESPONDER: 1, Role.VIEWER: 2}
 
@@ -67,36 +74,6 @@ def _teams_with_roles(user: Any) -> list[Team]:
 
 # -- pages ---------------------------------------------------------------------------------------
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    teams = _teams_with_roles(request.user)
-    events = list(Event.objects.visible_to(request.user).select_related("team")[:DASHBOARD_EVENTS])
-    return render(
-        request,
-        "tocsin/dashboard.html",
-        {"teams": teams, "events": events, "recent_hours": int(RECENT.total_seconds() // 3600)},
-    )
-
-
-# The features that arrive in later issues; each page says honestly what it will hold.
-UPCOMING = {
-    "slos": (
-        "SLOs",
-        "service level objectives with their error budget, burn rate and history.",
-    ),
-}
-
-
-@login_required
-def upcoming(request: HttpRequest, page: str) -> HttpResponse:
-    title, description = UPCOMING[page]
-    return render(
-        request,
-        "tocsin/upcoming.html",
-        {"page": page, "title": title, "description": description},
-    )
-
-
-@login_required
 def live(request: HttpRequest) -> HttpResponse:
     teams = list(teams_for(request.user, Action.VIEW))
     selected = None
@@ -121,9 +98,53 @@ def live(request: HttpRequest) -> HttpResponse:
 
 
 # -- teams ---------------------------------------------------------------------------------------
+def may_create_teams(user: Any) -> bool:
+    """Staff and superusers create teams; team managers then run them."""
+    return bool(user.is_active and (user.is_staff or user.is_superuser))
+
+
 @login_required
 def team_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "tocsin/teams.html", {"teams": _teams_with_roles(request.user)})
+    return _render_teams(request)
+
+
+def _render_teams(
+    request: HttpRequest, form: TeamCreateForm | None = None, status: int = 200
+) -> HttpResponse:
+    user = request.user
+    if form is None and may_create_teams(user):
+        form = TeamCreateForm()
+    context = {"teams": _teams_with_roles(user), "create_form": form}
+    return render(request, "tocsin/teams.html", context, status=status)
+
+
+@login_required
+@require_POST
+def team_create(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if not may_create_teams(user):
+        raise PermissionDenied("only staff create teams")
+    form = TeamCreateForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            manager = (
+                services.user_by_username(data["manager"].strip()) if data["manager"] else None
+            )
+            with transaction.atomic():
+                team = services.create_team(
+                    data["name"], actor=user, description=data["description"]
+                )
+                if manager is None and not user.is_superuser:
+                    manager = user  # staff see only their teams: they run the new one
+                if manager is not None:
+                    services.add_member(team, manager, Role.MANAGER, actor=user)
+        except services.ServiceError as error:
+            add_service_error(form, error, {"username": "manager"})
+        else:
+            messages.success(request, f"Team “{team.name}” created. Add its members below.")
+            return redirect("team", slug=team.slug)
+    return _render_teams(request, form, status=400)
 
 
 def _render_team(

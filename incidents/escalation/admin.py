@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
@@ -12,8 +11,10 @@ from django.forms import BaseForm
 from django.http import HttpRequest
 
 from incidents.escalation import services
+from incidents.escalation.admin_forms import PolicyForm, StepForm
 from incidents.models import EscalationPolicy, EscalationStep
 from tocsin.admin_mixins import TeamListFilter, TeamScopedAdmin, TeamScopedInline, adopt
+from tocsin.permissions import Action, is_admin, teams_for
 
 STEP_FIELDS = (
     "delay_minutes",
@@ -29,56 +30,56 @@ STEP_FIELDS = (
 
 
 # -- escalation policies -----------------------------------------------------------------------
-class StepForm(forms.ModelForm):
-    usernames = forms.CharField(
-        label="Users",
-        required=False,
-        help_text="Usernames to page, in order, separated by commas.",
-        widget=forms.TextInput(attrs={"size": 24}),
-    )
-
-    class Meta:
-        model = EscalationStep
-        fields = STEP_FIELDS
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        ids = list(self.instance.user_ids or []) if self.instance.pk else []
-        if ids:
-            User = get_user_model()
-            names = dict(User.objects.filter(pk__in=ids).values_list("pk", User.USERNAME_FIELD))
-            self.initial["usernames"] = ", ".join(names.get(i, str(i)) for i in ids)
-
-    def clean_usernames(self) -> list[int]:
-        names = [n.strip() for n in self.cleaned_data["usernames"].split(",") if n.strip()]
-        User = get_user_model()
-        found = dict(
-            User.objects.filter(**{f"{User.USERNAME_FIELD}__in": names}).values_list(
-                User.USERNAME_FIELD, "pk"
-            )
-        )
-        missing = [n for n in names if n not in found]
-        if missing:
-            raise forms.ValidationError(f"No user named {', '.join(missing)}.")
-        return [found[n] for n in names]
+def pageable_users(request: HttpRequest, policy: EscalationPolicy | None) -> QuerySet:
+    """Whom a step may page: the policy's team members; before the policy exists, the members
+    of the teams the user manages (the service refuses anyone outside the chosen team)."""
+    User = get_user_model()
+    active = User.objects.filter(is_active=True)
+    if policy is not None:
+        return active.filter(memberships__team_id=policy.team_id).distinct()
+    if is_admin(request.user):
+        return active.filter(memberships__isnull=False).distinct()
+    return active.filter(memberships__team__in=teams_for(request.user, Action.MANAGE)).distinct()
 
 
 class StepInline(TeamScopedInline, admin.StackedInline):
     model = EscalationStep
     form = StepForm
-    fields = [
-        ("delay_minutes", "min_priority"),
-        "usernames",
-        ("schedule", "notify_team", "round_robin", "reassign"),
-        ("hours_condition", "time_zone"),
-        "windows",
+    fieldsets = [
+        (None, {"fields": [("delay_minutes", "min_priority")]}),
+        (
+            "Who is paged",
+            {"fields": ["users", "schedule", ("notify_team", "round_robin", "reassign")]},
+        ),
+        (
+            "When (optional)",
+            {
+                "fields": [
+                    ("hours_condition", "time_zone"),
+                    ("window1_days", "window1_start", "window1_end"),
+                    ("window2_days", "window2_start", "window2_end"),
+                ],
+                "description": "Leave “At any time” to run the step whatever the hour.",
+            },
+        ),
     ]
     extra = 0
     verbose_name = "step"
+    verbose_name_plural = "steps (run in order; each after its delay)"
     team_scoped_fields = {"schedule": "team"}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).order_by("position", "id")
+
+    def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
+        return 1 if obj is None else 0  # a new policy starts with one empty step to fill in
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = type(
+            "TeamStepForm", (formset.form,), {"user_queryset": pageable_users(request, obj)}
+        )
+        return formset
 
 
 def _steps_from(formsets: list[Any]) -> list[dict[str, Any]]:
@@ -92,7 +93,7 @@ def _steps_from(formsets: list[Any]) -> list[dict[str, Any]]:
             if not data or data.get("DELETE") or (not form.has_changed() and not form.instance.pk):
                 continue
             step = {name: data.get(name) for name in STEP_FIELDS}
-            step["user_ids"] = data.get("usernames") or []
+            step["user_ids"] = data.get("users") or []
             step["windows"] = step["windows"] or []
             step["min_priority"] = step["min_priority"] or ""
             step["time_zone"] = step["time_zone"] or "UTC"
@@ -104,6 +105,7 @@ def _steps_from(formsets: list[Any]) -> list[dict[str, Any]]:
 
 @admin.register(EscalationPolicy)
 class EscalationPolicyAdmin(TeamScopedAdmin, admin.ModelAdmin):
+    form = PolicyForm
     list_display = ("name", "team", "step_count", "repeat_times", "ack_timeout_minutes")
     list_filter = (TeamListFilter,)
     list_select_related = ("team",)

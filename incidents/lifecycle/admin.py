@@ -9,6 +9,7 @@ here, only acknowledged or resolved through the same services the pages and the 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -20,16 +21,23 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from incidents.lifecycle import services
-from incidents.models import Incident, ServiceIncidentSettings
+from incidents.models import GroupingMode, Incident, ServiceIncidentSettings
 from monitoring.admin.alerts import ServiceListFilter
+from monitoring.models import Service
 from tocsin.admin_mixins import ReadOnlyAdmin, TeamListFilter, TeamScopedAdmin
 from tocsin.events import record
-from tocsin.permissions import Action, can
+from tocsin.permissions import Action, can, scope
 from tocsin.services import ServiceError
 
 
 # -- per-service incident settings -------------------------------------------------------------
 class SettingsForm(forms.ModelForm):
+    group_labels = forms.CharField(
+        required=False,
+        help_text="For grouping by labels: label names separated by commas, e.g. "
+        "“alertname, cluster”. Alerts with the same values of all of them join one incident.",
+    )
+
     class Meta:
         model = ServiceIncidentSettings
         fields = (
@@ -46,9 +54,44 @@ class SettingsForm(forms.ModelForm):
             "urgency_map",
         )
         help_texts = {
-            "group_labels": 'Labels whose values group alerts, e.g. ["alertname", "cluster"].',
-            "window_minutes": "For grouping by time window.",
+            "service": "The service these settings apply to (a service without settings uses "
+            "the defaults: fingerprint grouping, no escalation policy).",
+            "grouping_mode": "How alerts become incidents: by fingerprint (each distinct alert "
+            "its own incident), by the values of some labels, or everything within a time "
+            "window.",
+            "window_minutes": "For grouping by time window: alerts within this many minutes of "
+            "an open incident's start join it.",
+            "escalation_policy": "Who is paged when an incident of this service opens. Without "
+            "one, incidents open but nobody is paged.",
+            "priority_map": 'Alert severity → incident priority, e.g. {"critical": "P1", '
+            '"error": "P2", "warning": "P3", "info": "P4"}.',
+            "urgency_map": "Alert severity → urgency (notification rules choose by it), e.g. "
+            '{"critical": "high", "warning": "low"}.',
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        labels = self.instance.group_labels if self.instance.pk else []
+        if isinstance(labels, list):
+            self.initial["group_labels"] = ", ".join(labels)
+
+    def clean_group_labels(self) -> list[str]:
+        raw = (self.cleaned_data.get("group_labels") or "").strip()
+        if raw.startswith("["):  # the JSON list earlier versions asked for
+            try:
+                names = json.loads(raw)
+            except ValueError:
+                names = None
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise forms.ValidationError("Label names separated by commas.")
+            return [n.strip() for n in names if n.strip()]
+        return [name.strip() for name in raw.split(",") if name.strip()]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("grouping_mode") == GroupingMode.LABELS and not data.get("group_labels"):
+            self.add_error("group_labels", "Name at least one label to group by.")
+        return data
 
 
 @admin.register(ServiceIncidentSettings)
@@ -65,16 +108,21 @@ class ServiceIncidentSettingsAdmin(TeamScopedAdmin, admin.ModelAdmin):
     def team_name(self, obj: ServiceIncidentSettings) -> str:
         return obj.service.team.name
 
+    change_list_template = "admin/incidents/serviceincidentsettings/change_list.html"
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return ("service",) if obj is not None else ()
 
-    def clean_admin_form(self, request: HttpRequest, form: BaseForm, obj: Any) -> None:
-        super().clean_admin_form(request, form, obj)
-        labels = form.cleaned_data.get("group_labels")
-        if labels is not None and not (
-            isinstance(labels, list) and all(isinstance(x, str) for x in labels)
-        ):
-            form.add_error("group_labels", "A list of label names.")
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        """Every service the user manages is listed: those without a row use the defaults,
+        which the table alone would hide ("0 service incident settings")."""
+        on_defaults = (
+            scope(Service.objects.select_related("team"), request.user, Action.MANAGE)
+            .filter(incident_settings__isnull=True)
+            .order_by("team__name", "name")
+        )
+        context = {"services_on_defaults": list(on_defaults[:200]), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
 
     def save_model(self, request: HttpRequest, obj: Any, form: BaseForm, change: bool) -> None:
         self.ensure_manages(request, obj)

@@ -88,6 +88,8 @@ def describe(event: Event, users: dict[int, str]) -> str:
             return f"{where} skipped: {p.get('why') or 'its condition did not hold'}"
         paged = [user_name(u, users) for u in p.get("user_ids") or []]
         return f"{where} paged {', '.join(paged)}" if paged else f"{where} found nobody to page"
+    if kind in ("notification.sent", "notification.failed"):
+        return _describe_notification(kind, p, users)
     if kind.startswith("postmortem."):
         return _describe_postmortem(kind, p)
     if kind == "incident.sla_breached":
@@ -129,3 +131,19 @@ def _describe_postmortem(kind: str, p: dict[str, Any]) -> str:
     if kind == "postmortem.action_item_deleted":
         return f"Action item “{title}” removed"
     return f"Action item “{title}” changed"
+
+
+_NOTICES = {"page": "Page", "resolved": "Resolved notice"}
+
+
+def _describe_notification(kind: str, p: dict[str, Any], users: dict[int, str]) -> str:
+    """The outbox's record of one delivery: who, how, and the short error when it failed."""
+    from incidents.lifecycle.deliveries import short_error
+
+    what = _NOTICES.get(p.get("event") or "", "Notification")
+    who = f" to {user_name(p['recipient_id'], users)}" if p.get("recipient_id") else ""
+    how = f" by {p['kind']}" if p.get("kind") else ""
+    if kind == "notification.sent":
+        return f"{what}{who} sent{how}"
+    error = short_error(p.get("error") or "")
+    return f"{what}{who} failed{how}" + (f": {error}" if error else "")

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from incidents.lifecycle import services, timeline
+from incidents.lifecycle import deliveries, services, timeline
 from incidents.lifecycle.list_rows import incident_rows
 from incidents.models import (
     OPEN_STATUSES,
@@ -48,6 +48,7 @@ from tocsin.permissions import Action, can, scope, team_ids_for
 from tocsin.services import ServiceError
 
 PAGE_SIZE = 100
+PAGES_SHOWN = 20  # the escalation panel's latest deliveries
 STATUS_CHOICES = [
     ("open", "Open"),
     ("triggered", "Triggered"),
@@ -185,7 +186,7 @@ def incident_bulk(request: HttpRequest) -> HttpResponse:
     if action not in BULK_ACTIONS:
         return HttpResponse("unknown action", status=400)
     raw = request.POST.getlist("ids")
-    if not raw or not all(v.isdigit() for v in raw):
+    if not raw or not all(v.isdecimal() for v in raw):
         messages.error(request, "Tick at least one incident first.")
         return redirect(_safe_next(request, reverse("incidents")))
     ids = {int(v) for v in raw}
@@ -247,6 +248,8 @@ def _detail_context(request: HttpRequest, incident: Incident) -> dict[str, Any]:
     for event in events:
         if event.kind == "incident.escalated":
             user_ids.update((event.payload or {}).get("user_ids") or [])
+        elif event.kind.startswith("notification.") and (event.payload or {}).get("recipient_id"):
+            user_ids.add(event.payload["recipient_id"])
     User = get_user_model()
     users = {
         pk: name
@@ -258,8 +261,14 @@ def _detail_context(request: HttpRequest, incident: Incident) -> dict[str, Any]:
         if schedule_ids
         else []
     )
+    sent = deliveries.for_incident(incident, users)
     for event in events:
         event.sentence = timeline.describe(event, users)
+        event.deliveries = (
+            sent.for_event(event.payload or {})
+            if event.kind == "incident.escalated"
+            else sent.resolved.get(event.pk, [])
+        )
         event.who = event.actor.get_username() if event.actor else (event.actor_label or "Tocsin")
         event.text = (
             (event.payload or {}).get("text", "")
@@ -311,6 +320,8 @@ def _detail_context(request: HttpRequest, incident: Incident) -> dict[str, Any]:
         "links": links,
         "policy": snapshot,
         "steps": step_rows,
+        "pages": sent.all[-PAGES_SHOWN:][::-1],
+        "pages_total": len(sent.all),
         "age": since_text(incident.created_at, now),
         "may_respond": may_respond,
         "responders": services.responders(incident) if may_respond else [],
@@ -338,7 +349,7 @@ def _user_choice(request: HttpRequest, incident: Incident) -> Any:
     raw = request.POST.get("user", "")
     if raw == "":
         return None
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise ServiceError("choose a member of the team", "user")
     found = get_user_model().objects.filter(pk=int(raw)).first()
     if found is None:

@@ -6,7 +6,7 @@ GET, so GET only shows what the link would do.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -20,11 +20,12 @@ def action_link(request: HttpRequest, token: str) -> HttpResponse:
     context: dict = {"token": token}
     try:
         if request.method == "POST":
-            link = links.use(token)
-            context.update(link=link, done=True)
-        else:
-            link = links.read(token)
-            context.update(link=link, used=links.is_used(link))
+            links.use(token)
+            # POST -> redirect -> GET: a reload shows the outcome instead of posting again.
+            return HttpResponseRedirect(request.path + "?done=1", status=303)
+        link = links.read(token)
+        used = links.is_used(link)
+        context.update(link=link, used=used, done=used and request.GET.get("done") == "1")
     except links.LinkError as exc:
         context.update(error=exc.message, code=exc.code)
         status = 410 if exc.code in {"expired", "used", "gone"} else 400

@@ -37,6 +37,7 @@ from incidents.models import (
 )
 from incidents.postmortems import markdown
 from incidents.postmortems import services as postmortems
+from incidents.postmortems.rendering import render_markdown
 from tocsin.forms import add_service_error
 from tocsin.models import Event
 from tocsin.permissions import Action, can, scope
@@ -201,10 +202,13 @@ def _page_context(
             "next_steps": NEXT_STEPS.get(postmortem.status, []) if may_write else [],
             "rows": rows,
             "sections": [
-                ("Summary", postmortem.summary),
-                ("Impact", postmortem.impact),
-                ("Root cause", postmortem.root_cause),
-                ("Contributing factors", postmortem.contributing_factors),
+                (heading, render_markdown(text))
+                for heading, text in (
+                    ("Summary", postmortem.summary),
+                    ("Impact", postmortem.impact),
+                    ("Root cause", postmortem.root_cause),
+                    ("Contributing factors", postmortem.contributing_factors),
+                )
             ],
         }
     )

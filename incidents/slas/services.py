@@ -180,7 +180,7 @@ def on_incident_event(event: Event, incident: Incident) -> None:
     kind = event.kind
     if not isinstance(incident, Incident):  # recorded without the instance at hand
         found = Incident.objects.select_related("service", "team").filter(pk=event.subject_id)
-        incident = found.first() if str(event.subject_id).isdigit() else None
+        incident = found.first() if str(event.subject_id).isdecimal() else None
         if incident is None:
             return
     if kind in _STARTS:

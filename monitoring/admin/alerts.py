@@ -98,6 +98,12 @@ class ServiceAdmin(TeamScopedAdmin, admin.ModelAdmin):
             form.base_fields["slug"].help_text = "Leave empty to derive it from the name."
         return form
 
+    def clean_admin_form(self, request: HttpRequest, form: BaseForm, obj: Any) -> None:
+        super().clean_admin_form(request, form, obj)
+        team = form.cleaned_data.get("team") if "team" in form.fields else None
+        if obj is None and team is not None and services.is_system_team(team):
+            form.add_error("team", "The “Tocsin (system)” team is built in: pick your own team.")
+
     @admin.display(description="firing", ordering="firing_count")
     def firing_alerts(self, service: Service) -> str:
         if not service.firing_count:
@@ -177,7 +183,7 @@ class ServiceListFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
-        if value and value.isdigit():
+        if value and value.isdecimal():
             return queryset.filter(service=int(value))
         return queryset
 

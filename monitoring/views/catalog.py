@@ -19,8 +19,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from monitoring import services
+from monitoring import service_setup, services
+from monitoring.alert_tests import send_test_alert, was_tested
 from monitoring.ingest import kinds as integration_kinds
+from monitoring.metrics.host import SYSTEM_TEAM_SLUG
 from monitoring.models import AlertStatus, ChangeEvent, Integration, Service
 from monitoring.views.common import service_or_404, since_text
 from tocsin import crypto
@@ -66,7 +68,11 @@ class ServiceCreateForm(ServiceForm):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Rendered choices: the teams the user manages. Posted values are checked by the view.
-        self.fields["team"].queryset = teams_for(user, Action.MANAGE).order_by("name")
+        self.fields["team"].queryset = (
+            teams_for(user, Action.MANAGE)
+            .exclude(pk__in=Team.objects.filter(slug=SYSTEM_TEAM_SLUG).values("pk"))
+            .order_by("name")
+        )
 
 
 class IntegrationForm(forms.Form):
@@ -110,7 +116,7 @@ def _render_services(
 def service_create(request: HttpRequest) -> HttpResponse:
     user = request.user
     team_id = request.POST.get("team", "")
-    team = teams_for(user, Action.VIEW).filter(pk=team_id).first() if team_id.isdigit() else None
+    team = teams_for(user, Action.VIEW).filter(pk=team_id).first() if team_id.isdecimal() else None
     if team_id and team is None:
         raise Http404("no such team")
     if team is not None and not can(user, Action.MANAGE, team):
@@ -181,6 +187,13 @@ def _render_service(
             else []
         )
         integration.ingest_url = services.ingest_url(integration.kind)
+    paging = service_setup.paging_of(service)
+    setup = service_setup.checklist(
+        service,
+        paging,
+        active_integrations=sum(1 for i in integrations if i.revoked_at is None),
+        tested=was_tested(service),
+    )
     if can_manage and edit_form is None:
         edit_form = ServiceForm(
             initial={
@@ -203,6 +216,10 @@ def _render_service(
             "changes": changes,
             "integrations": integrations,
             "can_manage": can_manage,
+            "can_respond": can(user, Action.RESPOND, service),
+            "paging": paging,
+            "setup": setup,
+            "setup_done": all(step.done for step in setup),
             "edit_form": edit_form if can_manage else None,
             "integration_form": (integration_form or IntegrationForm()) if can_manage else None,
             "new_key": new_key,
@@ -309,3 +326,28 @@ def integration_revoke(
     services.revoke_integration(integration, actor=request.user)
     messages.success(request, f"Integration “{integration.name}” revoked; its key is refused now.")
     return redirect("service", team_slug=team_slug, service_slug=service_slug)
+
+
+@login_required
+@require_POST
+def integration_test(
+    request: HttpRequest, team_slug: str, service_slug: str, pk: int
+) -> HttpResponse:
+    """Send a test alert through the real pipeline as this integration (responders and up)."""
+    service = service_or_404(request, team_slug, service_slug, Action.RESPOND)
+    integration = _integration_or_404(service, pk)
+    try:
+        outcome = send_test_alert(integration, actor=request.user)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        alert = outcome.alert
+        note = f" (alert #{alert.pk})" if alert is not None else ""
+        messages.success(
+            request,
+            f"Test alert sent through “{integration.name}”{note}: follow the checklist to see "
+            "its incident and the page arrive.",
+        )
+    response = redirect("service", team_slug=team_slug, service_slug=service_slug)
+    response["Location"] += "#setup"
+    return response

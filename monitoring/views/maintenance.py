@@ -109,7 +109,7 @@ def _check_posted_service(request: HttpRequest) -> None:
     missing or malformed id is left to the form."""
     user = request.user
     service_id = request.POST.get("service", "")
-    if service_id.isdigit():
+    if service_id.isdecimal():
         service = scope(Service.objects.all(), user, Action.VIEW).filter(pk=service_id).first()
         if service is None:
             raise Http404("no such service")
@@ -147,7 +147,7 @@ def maintenance_create(request: HttpRequest) -> HttpResponse:
     if team_ids_for(user, Action.MANAGE) == set():
         raise PermissionDenied("maintenance windows are changed by the team's managers")
     initial = {}
-    if request.GET.get("service", "").isdigit():
+    if request.GET.get("service", "").isdecimal():
         initial["service"] = int(request.GET["service"])
     form = MaintenanceWindowForm(services=_managed_services(user), initial=initial)
     return render(request, "monitoring/maintenance_form.html", {"form": form})

@@ -106,7 +106,7 @@ def _check_posted_team(request: HttpRequest) -> None:
     or malformed team is left to the form (a field error)."""
     user = request.user
     team_id = request.POST.get("team", "")
-    if team_id.isdigit():
+    if team_id.isdecimal():
         team = teams_for(user, Action.VIEW).filter(pk=team_id).first()
         if team is None:
             raise Http404("no such team")
@@ -177,7 +177,7 @@ def silence_create(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("silencing needs the responder role in a team")
     alert = None
     initial: dict[str, Any] = {}
-    if request.GET.get("alert", "").isdigit():
+    if request.GET.get("alert", "").isdecimal():
         alert = get_object_or_404(
             scope(Alert.objects.select_related("service", "team"), user, Action.VIEW),
             pk=request.GET["alert"],

@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from monitoring.views import alert_page, alerts, catalog, databases, maintenance, silences, slos
+from monitoring.views import (
+    alert_page,
+    alerts,
+    catalog,
+    databases,
+    grouping_preview,
+    maintenance,
+    silences,
+    slos,
+)
 
 urlpatterns = [
     path("alerts/", alerts.alerts, name="alerts"),
@@ -45,5 +54,15 @@ urlpatterns = [
         "services/<slug:team_slug>/<slug:service_slug>/integrations/<int:pk>/revoke/",
         catalog.integration_revoke,
         name="integration_revoke",
+    ),
+    path(
+        "services/<slug:team_slug>/<slug:service_slug>/integrations/<int:pk>/test/",
+        catalog.integration_test,
+        name="integration_test",
+    ),
+    path(
+        "services/<slug:team_slug>/<slug:service_slug>/grouping-preview/",
+        grouping_preview.grouping_preview,
+        name="grouping_preview",
     ),
 ]

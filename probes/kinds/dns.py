@@ -70,7 +70,7 @@ def parse_nameserver(text: str) -> tuple[str, int]:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not text.isdecimal() or not 0 < int(text) < 65536:
         raise ValueError(f"has a bad port {text!r}")
     return int(text)
 

@@ -348,3 +348,24 @@
     localiseTimes(document);
   }
 })();
+
+/* Header menus (<details>): one open at a time, closed by a click elsewhere or Escape. */
+(function () {
+  "use strict";
+  function menus() {
+    return document.querySelectorAll(".site-header details[open]");
+  }
+  document.addEventListener("click", function (event) {
+    menus().forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    menus().forEach(function (menu) {
+      menu.removeAttribute("open");
+      var summary = menu.querySelector("summary");
+      if (summary && menu.contains(document.activeElement)) { summary.focus(); }
+    });
+  });
+})();

@@ -37,7 +37,12 @@ def test_get_shows_a_confirmation_and_does_not_act(crew, incident):
 def test_post_acts_as_the_links_user_once(crew, incident):
     path = path_of(links.make_action_link(incident, "acknowledge", crew.responder))
     client = Client()
-    assert client.post(path).status_code == 200
+    acted = client.post(path)
+    assert acted.status_code == 303  # POST -> redirect -> GET
+    assert acted["Location"] == path + "?done=1"
+    done = client.get(acted["Location"])
+    assert done.status_code == 200 and b"<h1>Done</h1>" in done.content
+    assert b"is now acknowledged" in done.content
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.ACKNOWLEDGED
     event = Event.objects.get(kind="incident.acknowledged")

@@ -250,8 +250,9 @@ def test_an_alert_pages_escalates_and_is_acknowledged_from_the_email(setup, live
         token = CSRF_INPUT.search(page.text)
         assert token, page.text
         form = {"csrfmiddlewaretoken": token.group(1)}
-        done = browser.post(ack_url, data=form, headers={"Origin": web.url})
+        done = browser.post(ack_url, data=form, headers={"Origin": web.url}, follow_redirects=True)
         assert done.status_code == 200, done.text
+        assert done.history and done.history[0].status_code == 303  # POST -> redirect -> GET
         assert "Done" in done.text and "acknowledged" in done.text
         incident.refresh_from_db()
         assert incident.status == IncidentStatus.ACKNOWLEDGED

@@ -10,7 +10,6 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from monitoring import services
 from monitoring.models import Alert, AlertStatus, Integration, Service, Severity, Silence
 from monitoring.pipeline import AlertInput, process
 from tocsin.models import Event
@@ -281,10 +280,3 @@ def test_manager_edits_the_service(crew, service):
     assert response.status_code == 302
     service.refresh_from_db()
     assert (service.name, service.slug, service.tags) == ("Checkout", "checkout-api", ["x"])
-
-
-def test_upcoming_placeholder_no_longer_claims_alerts():
-    from tocsin.views import UPCOMING
-
-    assert "alerts" not in UPCOMING
-    assert services.USER_KINDS

@@ -27,6 +27,13 @@ TINY = {
         "KEEP_DB": "0",
         "DB_NAME": f"tocsin_bench_backups_test_{os.getpid()}",
     },
+    "dashboard.py": {
+        "TEAMS": "3",
+        "ALERTS": "40",
+        "INCIDENTS": "10",
+        "CHECKS": "12",
+        "REPEAT": "2",
+    },
     # Alertmanager beside Tocsin (the bench installs it and wrk with apt-get when it may).
     "ingest.py": {
         "ROUNDS": "1",
@@ -64,6 +71,7 @@ TINY = {
 }
 EXPECTED = {
     "backups.py": "backups",
+    "dashboard.py": "dashboard",
     "ingest.py": "ingest",
     "list_pages.py": "list_pages",
     "live_fanout.py": "live_fanout",
@@ -119,6 +127,10 @@ def test_benchmark_runs_and_ends_with_a_json_line(script: str, tmp_path: Path):
         # Every SLO evaluated, its finished days remembered, nothing firing on a quiet history.
         assert figures["slos"] == figures["evaluated"] == 10 and figures["firing"] == 0
         assert figures["days_remembered"] > 0 and figures["queries_per_slo"] > 0
+    if script == "dashboard.py":
+        # Every tile was measured; the page and the tiles answered with a fixed set of queries.
+        assert figures["teams"] == 3 and figures["alerts"] == 40
+        assert figures["dashboard_queries"] > 0 and figures["tile_alerts_queries"] > 0
     if script == "list_pages.py":
         assert figures["incidents"] == 60 and figures["incidents_open_queries"] > 0
     if script == "ingest.py":

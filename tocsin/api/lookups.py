@@ -22,7 +22,7 @@ MAX_ID = 2**63 - 1
 def object_id(value: Any) -> int | None:
     """``value`` as an id that can exist (1 … MAX_ID), or None for anything else."""
     text = str(value)
-    if not text.isascii() or not text.isdigit():
+    if not text.isascii() or not text.isdecimal():
         return None
     number = int(text)
     return number if 1 <= number <= MAX_ID else None

@@ -34,7 +34,7 @@ class StrictPageSizeMixin:
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None or raw == "":
             return self.page_size
-        if not raw.isdigit() or int(raw) < 1:
+        if not raw.isdecimal() or int(raw) < 1:
             raise ValidationError(
                 {self.page_size_query_param: [f"a whole number from 1 to {self.max_page_size}"]}
             )
@@ -56,7 +56,7 @@ class PageNumberPagination(StrictPageSizeMixin, pagination.PageNumberPagination)
 
     def get_page_number(self, request: Request, paginator: Paginator) -> Any:
         number = super().get_page_number(request, paginator)
-        if str(number) not in self.last_page_strings and not str(number).isdigit():
+        if str(number) not in self.last_page_strings and not str(number).isdecimal():
             raise ValidationError({self.page_query_param: ["a whole number, or 'last'"]})
         return number
 
@@ -138,7 +138,7 @@ class KeysetPagination(StrictPageSizeMixin, pagination.BasePagination):
         raw = request.query_params.get(self.page_query_param)
         if raw is None or raw == "":
             return None
-        if not raw.isdigit() or int(raw) < 1:
+        if not raw.isdecimal() or int(raw) < 1:
             raise ValidationError({self.page_query_param: ["a whole number from 1"]})
         number = int(raw)
         if (number - 1) * size >= PAGE_NUMBER_ROWS:

@@ -50,6 +50,7 @@ declare("change.received", "a change (deploy, config change) was reported for a 
 # --- Monitoring configuration -------------------------------------------------------------
 declare_config("service", "service")
 declare_config("integration", "integration", "created", "updated", "key_rotated", "revoked")
+declare("integration.test_sent", "a test alert was sent through an integration", ["alert_id"])
 declare_config("silence", "silence", "created", "updated", "expired", "deleted")
 declare_config("inhibition", "inhibition rule")
 declare_config("maintenance", "maintenance window")

@@ -25,7 +25,7 @@ from backups.presentation import human_bytes, human_duration, human_rate
 
 def find_plan(key: str) -> BackupPlan:
     plans = BackupPlan.objects.select_related("service", "target", "storage")
-    found = plans.filter(pk=int(key)) if key.isdigit() else plans.filter(name=key)
+    found = plans.filter(pk=int(key)) if key.isdecimal() else plans.filter(name=key)
     if not found:
         raise CommandError(f"no backup plan {key!r} (manage.py backup list shows them)")
     if len(found) > 1:
