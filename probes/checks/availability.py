@@ -18,11 +18,18 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
+import numpy as np
 from django.db.models import Q
 
 from monitoring.availability import STEPS, Counts, Source, Target, buckets, register
 from probes.checks.models import Check
-from probes.checks.points import HOURS_PER_DAY, MINUTES_PER_DAY, Point, decode_rows
+from probes.checks.points import (
+    HOURS_PER_DAY,
+    MINUTES_PER_DAY,
+    Point,
+    decode_columns,
+    decode_rows,
+)
 from probes.checks.results import BIN_FIELDS, HISTOGRAM_EDGES, RecentMinute, Rollup, unpack
 
 # Enough checks per query that a status page of 500 components costs a handful of queries,
@@ -48,6 +55,25 @@ def _fast_from_row(row: tuple[int, ...], latency_ms: int) -> int:
         if value < latency_ms:
             return int(ran * share)
     return 0
+
+
+def _fast_minutes(columns: np.ndarray, latency_ms: int) -> np.ndarray:
+    """``_fast_from_row`` for every packed minute at once."""
+    up, degraded, down, _, p50_plus_one, step95, step99 = columns[:7].astype(np.int64)
+    ran = (up + degraded + down).astype(np.float64)
+    p50 = p50_plus_one - 1
+    p95 = p50 + step95
+    p99 = p95 + step99
+    fast = np.where(
+        p99 < latency_ms,
+        ran,
+        np.where(
+            p95 < latency_ms,
+            np.floor(ran * 0.95),
+            np.where(p50 < latency_ms, np.floor(ran * 0.5), 0.0),
+        ),
+    )
+    return np.where(p50_plus_one > 0, fast, 0.0)
 
 
 def _counts(point: Point | None, latency_ms: int | None) -> Counts | None:
@@ -112,6 +138,71 @@ class ProbeSource(Source):
             self._fill(found, rows, start, end, step, latency_ms)
         if step == "minute":
             self._fill_recent(found, start, end, latency_ms)
+        return found
+
+    def count_columns(
+        self,
+        target_ids: Collection[int],
+        start: datetime,
+        end: datetime,
+        step: str,
+        *,
+        latency_ms: int | None = None,
+    ) -> dict[int, np.ndarray]:
+        """``counts`` as arrays sliced out of the packed columns (fast runs worked out the same
+        way, by numpy): time-slice SLOs' months of minutes read without a Python step per
+        minute."""
+        if latency_ms is not None and latency_ms not in HISTOGRAM_EDGES:
+            raise ValueError(f"latency thresholds are one of {HISTOGRAM_EDGES} ms")
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        size = buckets(start, end, step)
+        found = {pk: np.zeros((4, size)) for pk in target_ids}
+        if not size or not found:
+            return found
+        first_day, last_day = start.date(), (end - timedelta(microseconds=1)).date()
+        length = STEPS[step]
+        bins = None if latency_ms is None else HISTOGRAM_EDGES.index(latency_ms) + 1
+        ids = sorted(found)
+        for offset in range(0, len(ids), _CHUNK):
+            chunk = ids[offset : offset + _CHUNK]
+            rows = Rollup.objects.filter(
+                reduce(or_, (Rollup.days_of(pk, first_day, last_day) for pk in chunk), Q())
+            )
+            if step == "day":
+                fields = ("probe_id", "day", "up", "degraded", "down", "histogram")
+                for probe_id, day, up, degraded, down, histogram in rows.values_list(*fields):
+                    fast = 0 if bins is None else sum(unpack(histogram)[:bins])
+                    found[probe_id][:, (day - first_day).days] = (up, degraded, down, fast)
+                continue
+            hours = step == "hour"
+            slots = HOURS_PER_DAY if hours else MINUTES_PER_DAY
+            for probe_id, day, blob in rows.values_list("probe_id", "day", step + "s"):
+                # Up, degraded and down; the latencies (minutes) or histogram (hours) if asked.
+                wanted = 3 if bins is None else 7 + (bins if hours else 0)
+                columns = decode_columns(blob, hours, wanted)
+                if columns is None:
+                    continue
+                day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+                low = max(0, (start - day_start) // length)
+                high = min(slots, columns.shape[1], -(-(end - day_start) // length))
+                at = (day_start - start) // length
+                if low >= high:
+                    continue
+                part = columns[:, low:high]
+                into = found[probe_id]
+                into[:3, at + low : at + high] = part[:3]
+                if bins is not None:
+                    into[3, at + low : at + high] = (
+                        part[7 : 7 + bins].sum(axis=0) if hours else _fast_minutes(part, latency_ms)
+                    )
+        if step == "minute":
+            recent = RecentMinute.objects.filter(
+                probe_id__in=ids, minute__gte=start, minute__lt=end
+            )
+            fields = ("probe_id", "minute", "up", "degraded", "down", *BIN_FIELDS)
+            for probe_id, minute, up, degraded, down, *histogram in recent.values_list(*fields):
+                fast = 0 if bins is None else sum(histogram[:bins])
+                found[probe_id][:, (minute - start) // length] = (up, degraded, down, fast)
         return found
 
     def _fill(

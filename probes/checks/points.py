@@ -22,6 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 
+import numpy as np
+
 from probes.checks.results import BINS, StatusCounts, empty_histogram, histogram_percentile
 
 HOURS_PER_DAY = 24
@@ -159,6 +161,27 @@ def decode_rows(blob: bytes | memoryview | None, histograms: bool) -> list[tuple
     return list(_columns(blob, histograms)[1])
 
 
+def decode_columns(
+    blob: bytes | memoryview | None, histograms: bool, fields: int | None = None
+) -> np.ndarray | None:
+    """A packed blob's first ``fields`` fields (all by default) as one (fields, slots) array
+    of unsigned 32-bit integers, the unshuffling done by numpy: months of minutes are read
+    without a Python step per slot (rows as ``decode_rows`` gives them, transposed); None for
+    an empty blob."""
+    if not blob:
+        return None
+    blob = bytes(blob)
+    if blob[0] != _VERSION:
+        raise ValueError(f"unknown rollup packing version {blob[0]}")
+    count = (blob[1] << 8) | blob[2]
+    width = _fields(histograms) if fields is None else min(fields, _fields(histograms))
+    planes = np.frombuffer(zlib.decompress(blob[3:]), dtype=np.uint8).reshape(4, -1)
+    # Byte planes back to little-endian integers: plane k holds byte k of every integer, field
+    # after field, so the first fields are the planes' first columns.
+    integers = np.ascontiguousarray(planes[:, : width * count].T).view("<u4").reshape(-1)
+    return integers.reshape(width, count)
+
+
 __all__ = [
     "COUNTED",
     "HOURS_PER_DAY",
@@ -166,6 +189,7 @@ __all__ = [
     "SHARES",
     "Point",
     "decode",
+    "decode_columns",
     "decode_rows",
     "encode",
     "merge",

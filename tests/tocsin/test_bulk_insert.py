@@ -96,6 +96,21 @@ def test_skipping_conflicts_stores_the_new_rows_and_returns_only_those(crew):
     assert [q["sql"].split()[0] for q in captured.captured_queries] == ["INSERT"]
 
 
+def test_rows_without_instances_store_what_bulk_create_stores(crew):
+    service = Service.objects.create(team=crew.team, name="Rows")
+    theirs = alerts(service, "theirs", 3)
+    Alert.objects.bulk_create(theirs)
+    fields = [f.attname for f in Alert._meta.concrete_fields if not f.primary_key]
+    rows = [{name: getattr(a, name) for name in fields} for a in alerts(service, "ours", 3)]
+    for row in rows:  # fields left out get their defaults
+        del row["occurrences"]
+    bulk.insert_rows(Alert, rows[1:2])  # another process stored ours-1 a moment ago
+    with CaptureQueriesContext(connection) as captured:
+        bulk.insert_rows(Alert, rows, skip_conflicts=("service_id", "fingerprint"))
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["INSERT"]
+    assert stored("ours") == stored("theirs")
+
+
 def test_update_stores_what_bulk_update_stores_in_one_statement(crew):
     service = Service.objects.create(team=crew.team, name="Bulk")
     ours, theirs = alerts(service, "ours", 30), alerts(service, "theirs", 30)

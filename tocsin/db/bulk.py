@@ -13,7 +13,7 @@ MariaDB 10.5+ (each returns the inserted ids in the order of the rows).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connections, models, router, transaction
@@ -76,6 +76,38 @@ def _cursor(connection: Any, *, binary: bool) -> Any:
     return connection._prepare_cursor(psycopg.Cursor(connection.connection))
 
 
+def _insert_chunks(
+    table: str, fields: Sequence[models.Field], connection: Any, rows: Sequence[Sequence[Any]]
+) -> Iterator[tuple[int, str, list[Any], bool]]:
+    """The INSERT statements for ``rows`` (values in the order of ``fields``), CHUNK rows each:
+    (offset of the chunk, SQL without its ending, parameters, whether to send them binary)."""
+    converters = _converters(fields, connection)
+    quote = connection.ops.quote_name
+    head = f"INSERT INTO {quote(table)} ({', '.join(quote(f.column) for f in fields)})"
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    unnest = _unnest(fields, connection)
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        params: list[Any] = [
+            value if convert is None else convert(value)
+            for values in chunk
+            for value, convert in zip(values, converters, strict=True)
+        ]
+        if unnest is not None and len(chunk) > 1:
+            # One array per column: the statement's text is the same for every batch size, so
+            # neither psycopg (which parses the text of every statement it sends) nor
+            # PostgreSQL (which plans it) pays per value; the same as bulk_create since 5.2.
+            width = len(fields)
+            yield (
+                start,
+                f"{head} SELECT * FROM {unnest}",
+                [params[c::width] for c in range(width)],
+                True,
+            )
+        else:
+            yield start, f"{head} VALUES " + ", ".join([row] * len(chunk)), params, False
+
+
 def insert(objs: Sequence[models.Model], *, skip_conflicts: Sequence[str] = ()) -> list:
     """INSERT ``objs`` (instances of one model with an auto primary key, not saved yet), set
     their primary keys, and return them.
@@ -102,12 +134,8 @@ def insert(objs: Sequence[models.Model], *, skip_conflicts: Sequence[str] = ()) 
         except IntegrityError:
             return []
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    converters = _converters(fields, connection)
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     attnames = [f.attname for f in fields]
-    unnest = _unnest(fields, connection)
     keys = [meta.get_field(name) for name in skip_conflicts]
     returning = ", ".join(quote(f.column) for f in [meta.pk, *keys])
     if keys:
@@ -122,25 +150,10 @@ def insert(objs: Sequence[models.Model], *, skip_conflicts: Sequence[str] = ()) 
         for field in stamped:
             field.pre_save(obj, add=True)  # sets the time on the instance, as save() would
     stored: list = []
-    for start in range(0, len(objs), CHUNK):
+    values = [[getattr(obj, attname) for attname in attnames] for obj in objs]
+    for start, sql, params, binary in _insert_chunks(meta.db_table, fields, connection, values):
         chunk = objs[start : start + CHUNK]
-        params: list[Any] = []
-        for obj in chunk:
-            for attname, convert in zip(attnames, converters, strict=True):
-                value = getattr(obj, attname)
-                params.append(value if convert is None else convert(value))
-        if unnest is not None and len(chunk) > 1:
-            # One array per column: the statement's text is the same for every batch size, so
-            # neither psycopg (which parses the text of every statement it sends) nor
-            # PostgreSQL (which plans it) pays per value; the same as bulk_create since 5.2.
-            width = len(fields)
-            params = [params[column::width] for column in range(width)]
-            sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT * FROM {unnest}"
-        else:
-            sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES " + ", ".join(
-                [row] * len(chunk)
-            )
-        with _cursor(connection, binary=unnest is not None) as cursor:
+        with _cursor(connection, binary=binary) as cursor:
             cursor.execute(f"{sql} {returning}", params)
             rows = cursor.fetchall()
         if keys:  # only the rows stored come back: match them by their key
@@ -154,6 +167,44 @@ def insert(objs: Sequence[models.Model], *, skip_conflicts: Sequence[str] = ()) 
             obj._state.db = alias
             stored.append(obj)
     return stored
+
+
+def insert_rows(
+    model: type[models.Model],
+    rows: Sequence[dict[str, Any]],
+    *,
+    skip_conflicts: Sequence[str] = (),
+) -> None:
+    """INSERT rows given as ``{attname: value}`` (fields left out get their defaults) with no
+    instances built and nothing read back: for caches written thousands of rows at a time,
+    where even ``instance`` costs more than the statement. Conflicts and errors as ``insert``
+    (with ``skip_conflicts``, rows that would violate that unique constraint are left out)."""
+    if not rows:
+        return
+    meta = model._meta
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    if skip_conflicts and connection.vendor not in ("postgresql", "sqlite"):
+        try:
+            with transaction.atomic(using=alias):
+                insert_rows(model, rows)
+        except IntegrityError:
+            pass
+        return
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    defaults = [f.get_default() for f in fields]
+    values = [
+        [row.get(f.attname, default) for f, default in zip(fields, defaults, strict=True)]
+        for row in rows
+    ]
+    conflict = ""
+    if skip_conflicts:
+        quote = connection.ops.quote_name
+        keys = ", ".join(quote(meta.get_field(name).column) for name in skip_conflicts)
+        conflict = f" ON CONFLICT ({keys}) DO NOTHING"
+    for _, sql, params, binary in _insert_chunks(meta.db_table, fields, connection, values):
+        with _cursor(connection, binary=binary) as cursor:
+            cursor.execute(sql + conflict, params)
 
 
 def update(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
