@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-postgres setup setup-dev browser lint format bench clean
+.PHONY: run test test-postgres setup setup-dev browser lint format bench screenshots clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Tocsin needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -52,6 +52,10 @@ format: setup-dev
 
 bench: setup-dev
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+## screenshots: the dashboard, service, alert and incident pages at 1366 and 390 px, into docs/screenshots/
+screenshots: setup-dev browser
+	TOCSIN_WRITE_SCREENSHOTS=1 $(BIN)/pytest tests/tocsin/test_browser_screenshots.py -q
 
 clean:
 	rm -rf $(VENV) var/staticfiles var/test_tocsin*.sqlite3* .pytest_cache .ruff_cache

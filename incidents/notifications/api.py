@@ -28,11 +28,12 @@ from incidents.models import (
 )
 from incidents.notifications import channels, services
 from incidents.notifications import outbox as notify
+from tocsin import permissions
 from tocsin.api.filters import IdFilter, StrictFilterSet
 from tocsin.api.lookups import team_in_body
 from tocsin.api.serializers import StrictInputMixin
 from tocsin.api.viewsets import MANAGER_WRITES, OwnedViewSet, TeamScopedViewSet
-from tocsin.models import Team
+from tocsin.models import Role, Team
 from tocsin.permissions import Action, teams_for
 from tocsin.services import ServiceError
 
@@ -138,6 +139,26 @@ class DeliverySerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance: Delivery) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is not None and not may_see_delivery_details(request.user, instance.team_id):
+            # What a destination answered is a read-back into whatever it is: managers only.
+            data["last_error"] = GENERIC_FAILURE if data["last_error"] else ""
+            data["response_code"] = None
+            data["response_excerpt"] = ""
+        return data
+
+
+GENERIC_FAILURE = "failed — ask a manager to check the delivery log"
+
+
+def may_see_delivery_details(user: Any, team_id: int | None) -> bool:
+    """A destination's answer and error texts: for the team's managers (and admins) only."""
+    if permissions.is_admin(user):
+        return True
+    return team_id is not None and permissions.roles_of(user).get(team_id) == Role.MANAGER
+
 
 class ChannelViewSet(
     mixins.ListModelMixin,
@@ -179,7 +200,7 @@ class ChannelViewSet(
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: int) -> Response:
         delivery = notify.send_test(channel=self.get_object(), actor=request.user)
-        return Response(DeliverySerializer(delivery).data)
+        return Response(DeliverySerializer(delivery, context={"request": request}).data)
 
 
 # A person is paged through these; PagerDuty is a channel for a whole team, not a person.
@@ -199,11 +220,44 @@ class ContactMethodSerializer(StrictInputMixin, _ConfigMixin, serializers.ModelS
     def get_config_keys(self, obj: ContactMethod) -> list[str]:
         return sorted(obj.config or {})
 
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        instance = getattr(self, "instance", None)
+        kind = data.get("kind") or (instance.kind if instance else None)
+        request = self.context.get("request")
+        user = request.user if request is not None else None
+        if ("kind" in data or "config" in data) and not may_use_kind(user, kind):
+            allowed = ", ".join(sorted(VIEWER_CONTACT_KINDS))
+            raise serializers.ValidationError(
+                {"kind": [f"a viewer's contact methods can be {allowed} only"]}
+            )
+        return super().validate(data)
+
+
+# What someone who only views (no responder or manager role anywhere) may be reached by: an
+# arbitrary URL is a way to make Tocsin call into a network, and viewers are not paged.
+VIEWER_CONTACT_KINDS = frozenset({"email", "slack", "teams"})
+
+
+def may_use_kind(user: Any, kind: str | None) -> bool:
+    """Whether ``user`` may have a personal contact method of ``kind``."""
+    if kind in VIEWER_CONTACT_KINDS or user is None:
+        return True
+    if permissions.is_admin(user) or getattr(user, "is_staff", False):
+        return True
+    return any(role != Role.VIEWER for role in permissions.roles_of(user).values())
+
 
 class RuleSerializer(StrictInputMixin, serializers.ModelSerializer):
     class Meta:
         model = NotificationRule
-        fields = ["id", "contact_method", "delay_minutes", "urgency", "created_at"]
+        fields = [
+            "id",
+            "contact_method",
+            "delay_minutes",
+            "urgency",
+            "notify_on_resolve",
+            "created_at",
+        ]
         read_only_fields = ["created_at"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -257,7 +311,7 @@ class ContactMethodViewSet(_OwnViewSet):
             delivery = notify.send_test(contact_method=self.get_object(), actor=request.user)
         except channels.ConfigError as exc:
             raise ServiceError(str(exc)) from None
-        return Response(DeliverySerializer(delivery).data)
+        return Response(DeliverySerializer(delivery, context={"request": request}).data)
 
 
 class RuleViewSet(_OwnViewSet):

@@ -112,6 +112,14 @@ class NotificationRule(models.Model):
     )
     delay_minutes = models.PositiveIntegerField(default=0)
     urgency = models.CharField(max_length=4, choices=RuleUrgency.choices, default=RuleUrgency.ANY)
+    # Read by incidents.notifications.resolved: the "it's over" notice is opt-out per rule.
+    notify_on_resolve = models.BooleanField(
+        "Tell me when it resolves",
+        default=True,
+        help_text="When an incident you were paged for resolves, send a “resolved” notice "
+        "through this rule's contact method (your earliest such rules for the incident's "
+        "urgency are used). Off on every rule that applies: no resolved notice at all.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

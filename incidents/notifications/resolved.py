@@ -5,10 +5,14 @@ that resolved the incident, whatever resolved it (the web, the API, an action li
 sender, auto-resolve), and writes outbox rows: the notice is as durable as a page and is
 sent, retried and shown on the timeline the same way.
 
-Who hears: every user with a page delivery for the incident. Through what: the contact
-methods of their first notification rules that apply to the incident's urgency (those with
-the shortest delay: where the page reached them first), or their account address when they
-have no rules. One notice per resolution, user and destination:
+Who hears: every user with a page delivery for the incident, unless they opted out. Through
+what: the contact methods of their first notification rules that apply to the incident's
+urgency and have ``notify_on_resolve`` on (those with the shortest delay: where the page reached
+them first), or their account address when they have no rules at all. A rule with the option
+off is skipped (a later rule that has it on then speaks for it); a user whose applying rules all
+have it off hears nothing, and does not fall back to the account address: that fallback is for
+people who chose no rules, not for people who chose silence. One notice per resolution, user
+and destination:
 the dedup key is ``incident:<id>:resolved:<event id>:user:<id>:…``, so a retried
 transaction or a second subscriber run never sends twice, and a reopened incident that
 resolves again says so again.
@@ -16,16 +20,31 @@ resolves again says so again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from incidents.models import ChannelKind, Delivery, Incident
+from incidents.models import ChannelKind, Delivery, Incident, NotificationRule
 from incidents.notifications.outbox import _enqueue
 from incidents.notifications.render import render
 from tocsin.models import Event
 
-__all__ = ["notify_paged", "resolved_key"]
+__all__ = ["notice_rules", "notify_paged", "resolved_key"]
+
+
+def notice_rules(rules: Iterable[NotificationRule], urgency: str) -> list[NotificationRule]:
+    """The rules whose contact methods carry the resolved notice for an incident of ``urgency``.
+
+    Empty when rules exist but none both applies and has ``notify_on_resolve`` on: nothing is
+    sent (the account-address fallback is only for users without any rule). Also what the
+    notification settings page explains, so the page and the sending agree.
+    """
+    telling = [rule for rule in rules if rule.applies_to(urgency) and rule.notify_on_resolve]
+    first = min((rule.delay_minutes for rule in telling), default=0)
+    return sorted(
+        (rule for rule in telling if rule.delay_minutes == first), key=lambda rule: rule.pk
+    )
 
 
 def resolved_key(incident_id: int, event_id: int, user_id: int) -> str:
@@ -66,13 +85,10 @@ def notify_paged(event: Event, incident: Any) -> list[Delivery]:
     made: list[Delivery] = []
     for user in users:
         key = resolved_key(incident.pk, event.pk, user.pk)
-        rules = sorted(user.notification_rules.all(), key=lambda r: r.pk)
-        applying = [rule for rule in rules if rule.applies_to(incident.urgency)]
-        first = min((rule.delay_minutes for rule in applying), default=0)
+        rules = list(user.notification_rules.all())
         methods = {
             rule.contact_method_id: rule.contact_method
-            for rule in applying
-            if rule.delay_minutes == first
+            for rule in notice_rules(rules, incident.urgency)
         }
         for method in methods.values():
             made.append(

@@ -41,6 +41,7 @@ def snapshot(obj: Writable) -> dict[str, Any]:
         "contact_method_id": obj.contact_method_id,
         "delay_minutes": obj.delay_minutes,
         "urgency": obj.urgency,
+        "notify_on_resolve": obj.notify_on_resolve,
     }
 
 

@@ -27,4 +27,9 @@ urlpatterns = [
         views.rule_delete,
         name="notification_rule_delete",
     ),
+    path(
+        "account/notifications/rules/<int:pk>/resolve-notice/",
+        views.rule_resolve_notice,
+        name="notification_rule_resolve_notice",
+    ),
 ]

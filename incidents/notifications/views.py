@@ -29,9 +29,12 @@ from incidents.notifications import channels, services
 from incidents.notifications import outbox as notify
 from incidents.notifications.api import (
     CONTACT_METHOD_KINDS,
+    GENERIC_FAILURE,
     ContactMethodSerializer,
     RuleSerializer,
+    may_see_delivery_details,
 )
+from incidents.notifications.resolved import notice_rules
 
 TEMPLATE = "incidents/notifications/settings.html"
 
@@ -83,6 +86,12 @@ class RuleForm(forms.Form):
         help_text="0 = as soon as you are paged.",
     )
     urgency = forms.ChoiceField(choices=RuleUrgency.choices, initial=RuleUrgency.ANY, label="For")
+    notify_on_resolve = forms.BooleanField(
+        label=NotificationRule._meta.get_field("notify_on_resolve").verbose_name,
+        required=False,
+        initial=True,
+        help_text=NotificationRule._meta.get_field("notify_on_resolve").help_text,
+    )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -94,6 +103,7 @@ class RuleForm(forms.Form):
             "contact_method": data["contact_method"].pk,
             "delay_minutes": data["delay_minutes"],
             "urgency": data["urgency"],
+            "notify_on_resolve": data["notify_on_resolve"],
         }
 
 
@@ -144,8 +154,9 @@ def _when(delay: int) -> str:
 def explain(rules: list[NotificationRule]) -> list[dict[str, Any]]:
     """What ``notify.page_user`` does with these rules, per urgency, in words.
 
-    Each entry: ``{"when": "for any incident", "steps": [...]}``; no steps means nothing is sent
-    for that urgency (rules exist, none applies: ``page_user`` does not fall back to email).
+    Each entry: ``{"when": "for any incident", "steps": [...], "resolved": [...]}``; no steps
+    means nothing is sent for that urgency (rules exist, none applies: ``page_user`` does not
+    fall back to email); no ``resolved`` means no resolved notice (``resolved.notice_rules``).
     """
     if not rules:
         return []
@@ -163,7 +174,8 @@ def explain(rules: list[NotificationRule]) -> list[dict[str, Any]]:
             key=lambda r: (r.delay_minutes, r.pk),
         )
         steps = [f"{_when(r.delay_minutes)} by {describe(r.contact_method)}" for r in applicable]
-        result.append({"when": when, "steps": steps})
+        told = dict.fromkeys(describe(r.contact_method) for r in notice_rules(rules, urgency))
+        result.append({"when": when, "steps": steps, "resolved": list(told)})
     return result
 
 
@@ -254,6 +266,13 @@ def method_test(request: HttpRequest, pk: int) -> HttpResponse:
     except channels.ConfigError as exc:
         messages.error(request, f"Could not test “{label}”: {exc}.")
         return redirect("notification_settings")
+    if not may_see_delivery_details(request.user, delivery.team_id):
+        # No read-back of what the destination answered (issue #14): managers see the log.
+        if delivery.status == DeliveryStatus.SENT:
+            messages.success(request, f"Test message to “{label}”: sent.")
+        else:
+            messages.error(request, f"Test message to “{label}”: {GENERIC_FAILURE}.")
+        return redirect("notification_settings")
     code = f" (HTTP {delivery.response_code})" if delivery.response_code else ""
     if delivery.status == DeliveryStatus.SENT:
         messages.success(request, f"Test message sent to “{label}”{code}.")
@@ -299,4 +318,25 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if not NotificationRule.objects.filter(user=request.user).exists():
         text += " You have no rules left: pages now go to your account email."
     messages.success(request, text)
+    return redirect("notification_settings")
+
+
+@login_required
+@require_POST
+def rule_resolve_notice(request: HttpRequest, pk: int) -> HttpResponse:
+    """Turn a rule's resolved notice on or off (``notify_on_resolve``: ``true`` or ``false``),
+    validated by the API's serializer like a ``PATCH`` of the rule."""
+    rule = get_object_or_404(NotificationRule, pk=pk, user=request.user)
+    data = {"notify_on_resolve": request.POST.get("notify_on_resolve", "")}
+    serializer = RuleSerializer(rule, data=data, partial=True, context={"request": request})
+    if not serializer.is_valid():
+        for message in _messages(serializer.errors):
+            messages.error(request, f"The rule was not changed: {message}")
+        return _page(request, status=400)
+    rule = services.save(rule, actor=request.user, **serializer.validated_data)
+    how = describe(rule.contact_method)
+    if rule.notify_on_resolve:
+        messages.success(request, f"This rule sends resolved notices to {how} again.")
+    else:
+        messages.success(request, f"This rule no longer sends resolved notices to {how}.")
     return redirect("notification_settings")

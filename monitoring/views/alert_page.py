@@ -2,7 +2,9 @@
 stored), how often it came, its history from the event log, what mutes it and the incident it
 joined (``monitoring.incident_links``: monitoring cannot import incidents).
 
-Viewers of the alert's team read it; other teams get a 404, like every team-scoped page.
+Viewers of the alert's team read it; other teams get a 404, like every team-scoped page. The
+page follows the team's live stream like the incident page: alert and incident events make its
+changing part (``alert_live``) re-fetch itself.
 """
 
 from __future__ import annotations
@@ -214,9 +216,8 @@ def build_page(alert: Alert, user: Any) -> AlertPage:
     return page
 
 
-@login_required
-def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(
+def _alert_or_404(request: HttpRequest, pk: int) -> Alert:
+    return get_object_or_404(
         scope(
             Alert.objects.select_related("service", "team", "integration"),
             request.user,
@@ -224,18 +225,35 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         pk=pk,
     )
-    page = build_page(alert, request.user)
-    may_respond = can(request.user, Action.RESPOND, alert)
-    return render(
-        request,
-        "monitoring/alert.html",
-        {
-            "page": page,
-            "alert": alert,
-            "severity_class": SEVERITY_CLASS.get(alert.severity, "badge-muted"),
-            "may_respond": may_respond,
-            "silence_url": reverse("silence_create") + "?" + urlencode({"alert": alert.pk}),
-            "labels": sorted((alert.labels or {}).items()),
-            "annotations": sorted((alert.annotations or {}).items()),
-        },
-    )
+
+
+def _context(request: HttpRequest, alert: Alert) -> dict[str, Any]:
+    return {
+        "page": build_page(alert, request.user),
+        "alert": alert,
+        "severity_class": SEVERITY_CLASS.get(alert.severity, "badge-muted"),
+        "may_respond": can(request.user, Action.RESPOND, alert),
+        "silence_url": reverse("silence_create") + "?" + urlencode({"alert": alert.pk}),
+        "labels": sorted((alert.labels or {}).items()),
+        "annotations": sorted((alert.annotations or {}).items()),
+    }
+
+
+@login_required
+def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    # Read before the alert: an event committed in between is replayed to the page, which then
+    # re-fetches, rather than lost below the id the page resumes from.
+    last_event_id = Event.objects.newest_id_for(request.user)
+    alert = _alert_or_404(request, pk)
+    context = _context(request, alert)
+    context["last_event_id"] = last_event_id
+    return render(request, "monitoring/alert.html", context)
+
+
+@login_required
+def alert_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """The changing part of the alert page, re-fetched when the team's alert or incident events
+    arrive live (occurrences, resolution, silences, the incident it joined), and every minute
+    for identical re-sends, which only count (no event)."""
+    alert = _alert_or_404(request, pk)
+    return render(request, "monitoring/_alert_live.html", _context(request, alert))

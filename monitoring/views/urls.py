@@ -17,6 +17,7 @@ urlpatterns = [
     path("alerts/", alerts.alerts, name="alerts"),
     path("alerts/table/", alerts.alerts_table, name="alerts_table"),
     path("alerts/<int:pk>/", alert_page.alert_detail, name="alert"),
+    path("alerts/<int:pk>/live/", alert_page.alert_live, name="alert_live"),
     path("alerts/<int:pk>/silence/", alerts.alert_silence, name="alert_silence"),
     path("silences/", silences.silences, name="silences"),
     path("silences/new/", silences.silence_create, name="silence_create"),
