@@ -193,9 +193,12 @@ def own_database() -> Any:
     user, password = quote(db.get("USER") or "", safe=""), quote(db.get("PASSWORD") or "", safe="")
     credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     where = f"{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or ''}".rstrip(":")
+    # The operator's own database: configuration, not user input (no outbound guard).
     if "postgresql" in vendor:
-        return targets.PostgreSQLTarget(f"postgresql://{credentials}{where}/{db['NAME']}")
-    return targets.MySQLTarget(f"mysql://{credentials}{where}/{db['NAME']}")
+        return targets.PostgreSQLTarget(
+            f"postgresql://{credentials}{where}/{db['NAME']}", guarded=False
+        )
+    return targets.MySQLTarget(f"mysql://{credentials}{where}/{db['NAME']}", guarded=False)
 
 
 class BackupPlan(models.Model):

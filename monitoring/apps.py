@@ -6,10 +6,15 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring"
 
     def ready(self) -> None:
-        from monitoring import dashboard
+        from django.conf import settings
+
+        from monitoring import dashboard, security
         from monitoring.ingest import key_cache
         from monitoring.slos.kinds import register_all as register_slo_indicators
         from tocsin.scheduling import register
+
+        # tocsin's sign-in lockouts and new administrators raise alerts (monitoring.security).
+        security.subscribe()
 
         # Remembered ingest keys are forgotten when an integration or service changes.
         key_cache.connect()
@@ -36,6 +41,12 @@ class MonitoringConfig(AppConfig):
         )
         # Firing alerts whose sender's expected end (endsAt) passed without a re-send resolve.
         register("monitoring.expire_alerts", "monitoring.pipeline.expire_alerts", minutes=1)
+        # The audit chains are verified; a break raises a security alert (monitoring.audit_check).
+        register(
+            "monitoring.check_audit_chains",
+            "monitoring.audit_check.check_audit_chains",
+            minutes=settings.TOCSIN_AUDIT_VERIFY_MINUTES,
+        )
         # Resolved alerts older than TOCSIN_ALERT_RETENTION_DAYS go (monitoring.retention).
         register(
             "monitoring.prune_resolved_alerts",

@@ -31,10 +31,19 @@ from rest_framework.test import APIClient
 from tocsin.events import record
 from tocsin.events.registry import get_kind
 from tocsin.models import Membership, Role, Team
+from tocsin.two_factor import signals as two_factor_signals
 
 PASSWORD = "correct-horse-battery-staple"
 
-pytest_plugins = ["tests.live"]
+pytest_plugins = ["tests.live", "tests.log_secrets"]
+
+# --- Outbound guard (issue #14) ---
+# The suite's receivers, probe targets, moto and SMTP servers all listen on loopback, which the
+# guard refuses by default: allow it for the run (os.environ for the web and worker processes
+# the live tests start). tests/tocsin/test_outbound*.py take it away again to see refusals.
+TEST_OUTBOUND_ALLOW = ["127.0.0.1/32", "::1/128"]
+os.environ.setdefault("TOCSIN_OUTBOUND_ALLOW", ",".join(TEST_OUTBOUND_ALLOW))
+settings.TOCSIN_OUTBOUND_ALLOW = os.environ["TOCSIN_OUTBOUND_ALLOW"].split(",")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -110,6 +119,21 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _fast_password_hashing() -> None:
     override_settings(PASSWORD_HASHERS=["tests.hashers.FastPBKDF2PasswordHasher"]).enable()
+
+
+# --- Sign-in protection (issue #14) ---
+# In this process, many tests sign in (or send tokens) wrongly on purpose, and schemathesis sends
+# invalid credentials by the hundred from one address: no lockout nor delay here unless a test
+# asks (tests/tocsin/test_signin_protection*.py; the web servers the live tests start keep the
+# real defaults).
+SIGNIN_LIMIT_IN_TESTS = 10_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_spurious_signin_lockouts() -> None:
+    override_settings(
+        AXES_FAILURE_LIMIT=SIGNIN_LIMIT_IN_TESTS, TOCSIN_LOGIN_DELAY_SECONDS=0
+    ).enable()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -223,6 +247,7 @@ def api() -> Any:
             session[SESSION_KEY] = user._meta.pk.value_to_string(user)
             session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
             session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+            two_factor_signals.signed_in(session, user)  # what login() stamps in it too
             session.save()
             client.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
         return client

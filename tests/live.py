@@ -170,14 +170,16 @@ class WebServer:
         return headers
 
 
+def web_command(port: int) -> list[str]:
+    """daphne as Tocsin starts it (``manage.py web``: its access log redacts credentials), in
+    one process; tests/log_secrets.py checks that no server of the run logged a secret."""
+    command = ["manage.py", "web", "--skip-checks", "--processes", "1"]
+    return [*command, "--host", "127.0.0.1", "--port", str(port)]
+
+
 def start_web(log_dir: Path, **env: str) -> WebServer:
     port = free_port()
-    proc = start(
-        f"web-{port}",
-        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tocsin.asgi:application"],
-        log_dir,
-        **env,
-    )
+    proc = start(f"web-{port}", web_command(port), log_dir, **env)
 
     wait_until_serving(proc, port)
     return WebServer(proc, port)

@@ -5,6 +5,8 @@ Who sees what:
 - Events: read-only for everyone; managers see their teams' events, superusers also team-less
   ones (sign-ins, tokens).
 - API tokens, worker heartbeats: superusers only, read-only (tokens can be revoked).
+- Users: superusers everyone; the member picker finds the people of the teams one manages, and
+  anyone else by exact username or e-mail only (``TocsinUserAdmin``).
 
 Every change goes through ``tocsin.services`` so the event log records it and domain rules (the
 last manager of a team stays) hold here as in the UI and the API.
@@ -16,10 +18,13 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.forms import BaseForm
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import slugify
@@ -36,7 +41,7 @@ from tocsin.admin_mixins import (
     adopt,
 )
 from tocsin.models import ApiToken, Event, Membership, Role, Team, WorkerHeartbeat
-from tocsin.permissions import Action, is_admin
+from tocsin.permissions import Action, is_admin, team_ids_for
 
 admin.site.allow_user_search(Membership, "user")
 
@@ -107,7 +112,7 @@ class TeamAdmin(TeamScopedAdmin, admin.ModelAdmin):
     team_field = "pk"
     list_display = ("name", "slug", "member_count", "created_at")
     search_fields = ("name", "slug", "description")
-    fields = ("name", "slug", "description", "created_at")
+    fields = ("name", "slug", "description", "require_two_factor", "created_at")
     readonly_fields = ("slug", "created_at")
     inlines = (MemberInline, NewMemberInline)
     superuser_operations = (Operation.ADD, Operation.DELETE)  # managers run the teams they have
@@ -238,6 +243,45 @@ class MembershipAdmin(TeamScopedAdmin, admin.ModelAdmin):
         services.remove_member(obj, actor=request.user)
 
 
+# -- people ---------------------------------------------------------------------------------------
+User = get_user_model()
+
+
+class TocsinUserAdmin(UserAdmin):
+    """Django's user admin, where only superusers see every account (#14).
+
+    Anyone else who reaches it (a staff account given user permissions) sees, and searches, the
+    people of the teams they manage. The member picker (autocomplete) searches the same people;
+    someone outside them is found by their exact username or e-mail address only, so a manager
+    can add a new colleague they know without being able to list everyone's accounts.
+    """
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        managed = team_ids_for(request.user, Action.MANAGE)
+        if managed is None:
+            return queryset
+        return queryset.filter(
+            pk__in=Membership.objects.filter(team_id__in=managed).values("user_id")
+        )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if not term or is_admin(request.user) or request.path != reverse("admin:autocomplete"):
+            return found, duplicates
+        exact = User._default_manager.filter(Q(username__iexact=term) | Q(email__iexact=term))
+        widened = Q(pk__in=found.values("pk")) | Q(pk__in=exact.values("pk"))
+        return User._default_manager.filter(widened).order_by(*self.get_ordering(request)), False
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, TocsinUserAdmin)
+
+
 # -- the event log --------------------------------------------------------------------------------
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
@@ -262,7 +306,11 @@ class EventAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
         "subject_id",
         "subject_label",
         "actor_label",
+        "ip",
         "payload_pretty",
+        # The audit chain (tocsin.audit): position in the team's chain and seal.
+        "seq",
+        "hash",
     )
     readonly_fields = fields
 

@@ -92,6 +92,12 @@ class TocsinAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and may_use_admin(request.user))
 
+    def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        """Django's admin login, with the second step for people who have a second factor."""
+        from tocsin.two_factor.views import admin_login
+
+        return admin_login(self, request, extra_context)
+
     def allow_user_search(self, model: type[Model], field_name: str) -> None:
         """Let managers autocomplete users in ``model.field_name`` (a foreign key to User)."""
         self._user_search_fields.add((model._meta.label_lower, field_name))

@@ -10,10 +10,15 @@ class TocsinConfig(AppConfig):
     def ready(self) -> None:
         from tocsin import signals  # noqa: F401  (connects receivers)
         from tocsin.live.publish import connect_publisher
+        from tocsin.two_factor import signals as two_factor_signals  # noqa: F401
 
         # No heartbeat schedule: `manage.py worker` writes its own (tocsin.duework), so a busy
         # queue never makes a working worker look dead.
         connect_publisher()  # with Redis, every process announces its commits to the web processes
+        # The audit chain (tocsin.audit.chain): events are sealed every minute, by one worker.
+        from tocsin.scheduling import register
+
+        register("tocsin.audit_seal", "tocsin.audit.tasks.seal_events", minutes=1)
 
 
 class TocsinAdminConfig(admin_apps.AdminConfig):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django import forms
 from django.db.models import Q, QuerySet
 
 # Lists say "1,000+" rather than count further: the exact figure costs a read of every match
@@ -110,6 +111,22 @@ def keyset_page(
 
 def _cursor(row: Any, at_field: str, direction: str) -> Cursor:
     return Cursor(getattr(row, at_field), row.pk, direction)
+
+
+class CursorField(forms.CharField):
+    """The ``cursor`` a list page's Newer/Older links carry; a cursor this code did not write
+    is a field error (400), not a 500 or a silently different page."""
+
+    def to_python(self, value: Any) -> Cursor | None:
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return Cursor.decode(text)
+        except BadCursor:
+            raise forms.ValidationError(
+                "not a cursor of this list; follow the page links"
+            ) from None
 
 
 def capped_count(queryset: QuerySet, cap: int | None = None) -> tuple[int, bool]:

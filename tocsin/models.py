@@ -54,6 +54,10 @@ class Team(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Members must sign in with a second factor (tocsin.two_factor.policy).
+    require_two_factor = models.BooleanField(
+        default=False, help_text="Members must enrol a two-factor device before using Tocsin."
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="teams"
     )
@@ -233,6 +237,15 @@ class Event(models.Model):
     # actor's name kept as it was, so the history still reads right after a user is deleted.
     actor_label = models.CharField(max_length=150, blank=True)
     payload = models.JSONField(default=dict, blank=True)
+    # The client address of the request that caused the event (tocsin.security.addresses), set
+    # by ``record`` from the request's context (tocsin.audit.context); NULL outside requests.
+    ip = models.CharField(max_length=45, null=True, blank=True, editable=False)
+    # The audit chain (tocsin.audit): set once by the sealer, shortly after the event commits,
+    # never on the hot path (writers insert NULLs). ``seq`` is the event's position in its
+    # team's chain (team NULL: the system chain), ``hash`` = HMAC-SHA256(prev_hash, fields).
+    seq = models.BigIntegerField(null=True, blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
 
     objects = EventQuerySet.as_manager()
 
@@ -258,6 +271,41 @@ class Event(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise EventLogIsAppendOnly("events cannot be deleted")
+
+
+class AuditHead(models.Model):
+    """The sealed end of one audit chain: where the sealer continues and what ``audit verify``
+    expects to reach. ``chain`` is the team id (0: the system chain, events without a team)."""
+
+    chain = models.BigIntegerField(unique=True)
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    event_id = models.BigIntegerField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"chain {self.chain} #{self.seq}"
+
+
+class AuditAnchor(models.Model):
+    """A periodic copy of every chain's head (also written to the log, where shipping keeps it
+    out of the database's reach): a rewritten chain no longer matches its anchors."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    # Every event with an id up to here was sealed when the anchor was written.
+    sealed_through = models.BigIntegerField()
+    # {"<chain>": [seq, hash, event_id]} for every chain.
+    heads = models.JSONField(default=dict)
+    digest = models.CharField(max_length=64)
+    # Set by the scheduled check once the chains up to here verified: it continues from here.
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        get_latest_by = "id"
+
+    def __str__(self) -> str:
+        return f"anchor #{self.pk} through event {self.sealed_through}"
 
 
 class WorkerHeartbeat(models.Model):

@@ -1,9 +1,13 @@
 """Credentials that travel in URL paths, and the one function that takes them out of logs.
 
 Some URLs are secrets: ingest keys (``/ingest/<kind>/<key>/``, docs/ingest.md promises they are
-never logged), signed one-click incident links, iCal feed tokens. Both the web server's access
-log and Django's own log records (e.g. "Forbidden (CSRF cookie not set.): <path>") pass through
-:func:`redact`; the ``LOGGING`` setting installs :class:`RedactSecrets` on the console handler.
+never logged), signed one-click incident links, iCal feed tokens, heartbeat ping URLs (the UUID,
+or the service's ping key, is all a sender needs), status page confirm and unsubscribe links.
+Both the web server's access log and Django's own log records (e.g. "Forbidden (CSRF cookie not
+set.): <path>") pass through :func:`redact`; the ``LOGGING`` setting installs
+:class:`RedactSecrets` on the console handler. docs/security-secrets.md lists them all, and the
+test suite scans the logs of its own servers for every secret it handed out
+(tests/tocsin/test_log_secrets.py).
 """
 
 from __future__ import annotations
@@ -25,10 +29,19 @@ SECRET_PATHS = [
     re.compile(rf"{_AT_PATH_START}(/incidents/act/)[^/?#\s\"']+"),  # signed one-click links
     re.compile(rf"{_AT_PATH_START}(/schedules/\d+/ical/)[^/?#\s\"']+"),  # iCal feed tokens
     re.compile(rf"{_AT_PATH_START}(/oncall/)[^/?#\s\"']+"),
+    # Heartbeat pings: /ping/<uuid>[/start…] and /ping/<ping key>/<slug>[/…]; all of it goes.
+    re.compile(rf"{_AT_PATH_START}(/ping/){_PATH_CHARS}+"),
+    # Status page subscriptions, at /status/<slug>/… and at / of a page's own domain.
+    re.compile(
+        rf"{_AT_PATH_START}((?:/status/[^/?#\s\"']+)?/(?:confirm|unsubscribe)/)[^/?#\s\"']+"
+    ),
 ]
-# Query parameters whose name says they hold a secret.
+# Query parameters whose name says they hold a secret, and OAuth/OpenID Connect's ``code`` (a
+# sign-in callback's one-time code; ``state`` is left: alert lists filter by ``?state=``).
 SECRET_QUERY = re.compile(
-    r"([?&][^=&#\s\"']*(?:key|token|secret|password|signature)[^=&#\s\"']*=)[^&#\s\"']*", re.I
+    r"([?&](?:[^=&#\s\"']*(?:key|token|secret|password|signature|otp)[^=&#\s\"']*|code)=)"
+    r"[^&#\s\"']*",
+    re.I,
 )
 
 

@@ -18,7 +18,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from tocsin import db_pool
-from tocsin.env import env_bool, env_float, env_int, env_list, env_str
+from tocsin.env import env_bool, env_float, env_int, env_list, env_networks, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TOCSIN_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -65,6 +65,10 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Two-factor sign-in (tocsin.two_factor): TOTP devices and one-time recovery codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -83,6 +87,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tocsin.csp.ContentSecurityPolicyMiddleware",  # every response, static files too (#14)
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -90,7 +95,12 @@ MIDDLEWARE = [
     "incidents.statuspages.domains.CustomDomainMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Two-factor and session lifetimes (docs/security-accounts.md): which device verified the
+    # session; after messages: idle and absolute session limits, then "enrol first".
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tocsin.two_factor.middleware.SessionLifetimeMiddleware",
+    "tocsin.two_factor.middleware.TwoFactorPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -213,7 +223,7 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
-SESSION_COOKIE_AGE = 14 * 24 * 3600
+# SESSION_COOKIE_AGE: see "Accounts: two-factor and sessions" below.
 
 # Behind a TLS-terminating proxy, it tells us the original scheme in this header, and the
 # client's address in X-Forwarded-For (`manage.py web` passes daphne --proxy-headers only then:
@@ -236,6 +246,27 @@ SECURE_REDIRECT_EXEMPT = [r"^health"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# --- Accounts: two-factor and sessions (issue #14) --------------------------------------------
+# docs/security-accounts.md. Staff (is_staff or superuser) must enrol a TOTP device before using
+# Tocsin when this is on; teams can require it of their members (Team.require_two_factor).
+TOCSIN_2FA_REQUIRED_FOR_STAFF = env_bool("TOCSIN_2FA_REQUIRED_FOR_STAFF", False)
+# A session ends after this long without a request (idle) and this long after sign-in (absolute).
+TOCSIN_SESSION_IDLE_MINUTES = env_int("TOCSIN_SESSION_IDLE_MINUTES", 12 * 60, minimum=5)
+TOCSIN_SESSION_MAX_HOURS = env_int("TOCSIN_SESSION_MAX_HOURS", 7 * 24, minimum=1)
+SESSION_COOKIE_AGE = TOCSIN_SESSION_MAX_HOURS * 3600
+OTP_TOTP_ISSUER = "Tocsin"
+# The device admin (superusers only: it deletes a lost device) never shows a device's secret.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# --- OpenID Connect single sign-on (issue #14) ---
+# docs/security-sso.md; TOCSIN_OIDC_* read and checked by tocsin/oidc_config.py. Off (no button,
+# no backend, no URLs) unless TOCSIN_OIDC_CLIENT_ID is set.
+from tocsin.oidc_config import oidc_settings  # noqa: E402
+
+globals().update(oidc_settings(HTTPS))
+if TOCSIN_OIDC_ENABLED:  # noqa: F821 (set just above)
+    AUTHENTICATION_BACKENDS.append("tocsin.oidc.OIDCBackend")
 
 # --- Internationalisation ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -392,6 +423,49 @@ TOCSIN_SLA_TARGET = env_float("TOCSIN_SLA_TARGET", 99.9, minimum=0)
 if TOCSIN_SLA_TARGET > 100:
     raise ImproperlyConfigured(f"TOCSIN_SLA_TARGET={TOCSIN_SLA_TARGET} must be at most 100")
 
+# --- Sign-in protection and client addresses (issue #14) ---
+# docs/security-signin.md. The client address is X-Forwarded-For's TOCSIN_PROXY_HOPS-th entry
+# from the right when TOCSIN_BEHIND_PROXY is on (one per trusted proxy in front), else the peer.
+TOCSIN_PROXY_HOPS = env_int("TOCSIN_PROXY_HOPS", 1, minimum=1)
+# Failed sign-ins (UI and admin login, wrong API tokens) per account or per address before both
+# are locked for TOCSIN_LOGIN_LOCKOUT_MINUTES; from TOCSIN_LOGIN_DELAY_AFTER failures on, each
+# attempt waits TOCSIN_LOGIN_DELAY_SECONDS, doubling per failure, at most ..._DELAY_MAX_SECONDS.
+TOCSIN_LOGIN_FAILURE_LIMIT = env_int("TOCSIN_LOGIN_FAILURE_LIMIT", 20, minimum=1)
+TOCSIN_LOGIN_LOCKOUT_MINUTES = env_int("TOCSIN_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+TOCSIN_LOGIN_DELAY_AFTER = env_int("TOCSIN_LOGIN_DELAY_AFTER", 5, minimum=1)
+TOCSIN_LOGIN_DELAY_SECONDS = env_float("TOCSIN_LOGIN_DELAY_SECONDS", 1.0, minimum=0)
+TOCSIN_LOGIN_DELAY_MAX_SECONDS = env_float("TOCSIN_LOGIN_DELAY_MAX_SECONDS", 60.0, minimum=0)
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS.insert(0, "tocsin.security.signin.SigninBackend")
+MIDDLEWARE += ["axes.middleware.AxesMiddleware", "tocsin.security.signin.DelayMiddleware"]
+AXES_ENABLED = env_bool("TOCSIN_LOGIN_PROTECTION", True)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # every web process sees the count
+AXES_FAILURE_LIMIT = TOCSIN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = "tocsin.security.signin.cool_off"
+AXES_LOCKOUT_PARAMETERS = "tocsin.security.signin.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "tocsin.security.signin.axes_client_ip"
+AXES_USERNAME_CALLABLE = "tocsin.security.signin.signin_username"
+AXES_LOCKOUT_CALLABLE = "tocsin.security.signin.lockout_response"
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout lasts from when it started
+AXES_RESET_ON_SUCCESS = False  # one's own sign-in must not wipe an address's failures
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the event log already
+AXES_VERBOSE = False
+# DRF: anonymous API calls at the "anon" rate, each user's at TOCSIN_API_USER_RATE; the address
+# comes from the same trusted hops. Ingest, heartbeat pings and status pages are plain Django
+# views with their own limits (per integration): DRF's throttles never see them.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "rest_framework.throttling.AnonRateThrottle",
+    "rest_framework.throttling.UserRateThrottle",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"] = env_str("TOCSIN_API_USER_RATE", "3000/min")
+REST_FRAMEWORK["NUM_PROXIES"] = TOCSIN_PROXY_HOPS if TOCSIN_BEHIND_PROXY else 0
+
+# --- Outbound guard (issue #14) ---
+# Addresses/CIDRs that users' destinations may reach although private, loopback, link-local…
+# (probes: TOCSIN_PROBE_ALLOW too); docs/security-outbound.md.
+TOCSIN_OUTBOUND_ALLOW = env_networks("TOCSIN_OUTBOUND_ALLOW")
+TOCSIN_PROBE_ALLOW = env_networks("TOCSIN_PROBE_ALLOW")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -416,3 +490,20 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
     },
 }
+
+# --- Tamper-evident audit (issue #14) ---
+# See docs/security-audit.md. The chain's HMAC key: set it (and keep it out of the database's
+# reach) in production; empty derives one from SECRET_KEY. Changing it breaks verification of
+# everything sealed before.
+TOCSIN_AUDIT_KEY = env_str("TOCSIN_AUDIT_KEY")
+# Events are sealed once this old (seconds): longer than any transaction that writes events
+# stays open, so an event is never sealed before one with a lower id has committed.
+TOCSIN_AUDIT_SEAL_MARGIN = env_int("TOCSIN_AUDIT_SEAL_MARGIN", 60, minimum=0)
+# How often the chains' heads are anchored (stored and logged), and verified (minutes).
+TOCSIN_AUDIT_ANCHOR_MINUTES = env_int("TOCSIN_AUDIT_ANCHOR_MINUTES", 10, minimum=1)
+TOCSIN_AUDIT_VERIFY_MINUTES = env_int("TOCSIN_AUDIT_VERIFY_MINUTES", 15, minimum=1)
+# Every event a request records carries the client's address (Event.ip): set early, so the
+# sign-in events have it too.
+MIDDLEWARE.insert(1, "tocsin.audit.context.ClientAddress")
+# The audit anchors are log lines that log shipping must keep, whatever LOG_LEVEL says.
+LOGGING["loggers"]["tocsin.audit.anchor"] = {"level": "INFO"}

@@ -9,12 +9,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from tocsin.events import record
-
-
-def _client_ip(request: Any) -> str:
-    if request is None:
-        return ""
-    return request.META.get("REMOTE_ADDR", "")
+from tocsin.security.addresses import client_address  # forwarding headers only behind a proxy
 
 
 @receiver(user_logged_in)
@@ -25,7 +20,7 @@ def on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
             team=None,
             subject=user,
             actor=user,
-            payload={"ip": _client_ip(request)},
+            payload={"ip": client_address(request)},
         )
 
 
@@ -39,11 +34,21 @@ def on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 @receiver(user_login_failed)
 def on_login_failed(sender: Any, credentials: dict, request: Any = None, **kwargs: Any) -> None:
+    payload = {"ip": client_address(request)}
+    if credentials.get("method"):  # e.g. a refused API token (tocsin.security.signin)
+        payload["method"] = credentials["method"]
     with transaction.atomic():
         record(
             "user.login_failed",
             team=None,
             subject_type="user",
-            subject_label=str(credentials.get("username", ""))[:150],
-            payload={"ip": _client_ip(request)},
+            subject_label=str(credentials.get("username") or "")[:150],
+            payload=payload,
         )
+
+
+# Sign-in protection and new administrators (tocsin.security): their receivers connect here.
+from tocsin.security import signin  # noqa: E402, F401
+from tocsin.security.admins import connect as _connect_admin_watch  # noqa: E402
+
+_connect_admin_watch()

@@ -1,16 +1,19 @@
 """URLs of the web UI (the API lives under /api/v1/, the admin under /admin/)."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from tocsin import views
+from tocsin.audit import views as audit_views
 from tocsin.auth import LoginForm
 from tocsin.dashboard import views as dashboard_views
+from tocsin.two_factor.views import TwoStepLoginView
 
 auth_urls = [
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(
+        # Asks for the second factor after the password when the person has one.
+        TwoStepLoginView.as_view(
             template_name="tocsin/auth/login.html",
             redirect_authenticated_user=True,
             authentication_form=LoginForm,
@@ -31,6 +34,7 @@ auth_urls = [
         ),
         name="password_change_done",
     ),
+    path("", include("tocsin.two_factor.urls")),
 ]
 
 # Features that arrive in later issues: each replaces its line here with its own URLs.
@@ -40,6 +44,7 @@ urlpatterns = [
     path("", dashboard_views.dashboard, name="dashboard"),
     path("dashboard/tiles/<slug:name>/", dashboard_views.dashboard_tile, name="dashboard_tile"),
     path("live/", views.live, name="live"),
+    path("audit/", audit_views.audit, name="audit"),
     path("teams/", views.team_list, name="teams"),
     path("teams/new/", views.team_create, name="team_create"),
     path("teams/<slug:slug>/", views.team_detail, name="team"),

@@ -16,6 +16,8 @@ urlpatterns = [
     path("api/v1/", include("probes.api_urls")),
     path("api/v1/", include("backups.api_urls")),
     path("admin/", admin.site.urls),
+    # OpenID Connect sign-in; no URLs at all when it is not configured (tocsin/oidc.py).
+    path("oidc/", include("tocsin.oidc_urls")),
     path("", include("monitoring.urls")),
     path("", include("probes.urls")),
     path("", include("backups.urls")),

@@ -19,7 +19,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
@@ -35,6 +35,8 @@ from botocore.exceptions import (
     ResponseStreamingError,
     SSLError,
 )
+
+from tocsin import outbound
 
 from .storage import ObjectMissing, StorageError
 
@@ -80,6 +82,29 @@ def _without_userinfo(url: str) -> str:
     if parts.port is not None:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+class OutboundRefused(BotoCoreError):
+    """The outbound guard refused the endpoint: a BotoCoreError, so that every operation
+    reports it like any other storage failure (and botocore does not retry it)."""
+
+    fmt = "{reason}"
+
+
+def _outbound_guard(request: Any, **kwargs: Any) -> None:
+    """Check each request's host with the outbound guard before botocore connects.
+
+    botocore resolves the name again itself: this check is not rebinding-proof the way the
+    HTTP channels and probes are (docs/security-outbound.md), but it refuses an endpoint that
+    names a loopback, private or metadata address, before any connection is opened.
+    """
+    parts = urlsplit(request.url)
+    try:
+        outbound.resolve(parts.hostname or "", parts.port)
+    except outbound.Refused as exc:
+        raise OutboundRefused(reason=str(exc)) from None
+    except OSError:
+        pass  # a name that does not resolve: botocore reports it in its own words
 
 
 class S3Storage:
@@ -137,6 +162,7 @@ class S3Storage:
             )
         except (BotoCoreError, ValueError) as exc:
             raise StorageError(f"invalid S3 settings for {self.describe()}: {exc}") from exc
+        self.client.meta.events.register("before-send.s3", _outbound_guard)
 
     def __repr__(self) -> str:
         return f"<S3Storage {self.describe()}>"

@@ -89,6 +89,7 @@ def update_policy(
     policy: Any, *, actor: Any, steps: list[dict[str, Any]] | None = None, **changes: Any
 ) -> Any:
     """Change a policy; incidents already escalating keep the snapshot they started with."""
+    before = policy.snapshot()  # the audit trail keeps the previous state too
     try:
         with transaction.atomic():
             for key, value in changes.items():
@@ -104,7 +105,7 @@ def update_policy(
                 team=policy.team_id,
                 subject=policy,
                 actor=actor,
-                payload={"policy": policy.snapshot()},
+                payload={"policy": policy.snapshot(), "before": before},
             )
     except IntegrityError:
         raise ServiceError(

@@ -136,6 +136,12 @@ class ServiceIncidentSettingsAdmin(TeamScopedAdmin, admin.ModelAdmin):
                 payload={
                     "service_id": obj.service_id,
                     "changed": sorted(form.changed_data),
+                    # The previous values of what changed, for the audit trail.
+                    "before": {
+                        name: _plain(form.initial.get(name)) for name in sorted(form.changed_data)
+                    }
+                    if change
+                    else {},
                     "grouping_mode": obj.grouping_mode,
                     "escalation_policy_id": obj.escalation_policy_id,
                 },
@@ -152,6 +158,10 @@ class ServiceIncidentSettingsAdmin(TeamScopedAdmin, admin.ModelAdmin):
                 payload={"service_id": obj.service_id},
             )
             obj.delete()
+
+
+def _plain(value: Any) -> Any:
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 
 # -- incidents (read-only; acknowledge/resolve through the services) ---------------------------

@@ -67,9 +67,12 @@ class DeliveryAdmin(ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmin):
     search_fields = ("subject", "dedup_key")
     list_select_related = ("team",)
     actions = ["retry_now"]
+    # A page's action links act as its recipient: the body shows placeholders, and the sealed
+    # links themselves are for the sender alone (incidents.notifications.render.seal).
+    exclude = ("sealed_links",)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Delivery._meta.fields]
+        return [f.name for f in Delivery._meta.fields if f.name not in self.exclude]
 
     @admin.action(description="Retry now")
     def retry_now(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -178,6 +178,10 @@ class Delivery(models.Model):
     subject = models.CharField(max_length=300)
     body = models.TextField(blank=True)
     payload = models.JSONField(default=dict, blank=True)
+    # A page's acknowledge/resolve links (they act as the recipient without signing in), kept
+    # encrypted and out of body/payload, which hold placeholders: only the sent copy has them
+    # (incidents.notifications.render.seal). Never shown by the admin or the API.
+    sealed_links = EncryptedJSONField()
     status = models.CharField(
         max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )

@@ -38,7 +38,7 @@ from incidents.notifications import channels
 from incidents.notifications.breaker import channel_failed, channel_succeeded
 from incidents.notifications.channels import ConfigError, Message, SendResult, get_sender
 from incidents.notifications.leases import LEASE, keeper
-from incidents.notifications.render import render
+from incidents.notifications.render import render, reseal, seal, unseal
 from tocsin.events import record
 from tocsin.scheduling import run_soon
 
@@ -92,7 +92,9 @@ def page_user(
     rule is mailed at their account address, so nobody goes unpaged for want of setup.
     """
     now = now or timezone.now()
-    subject, body, payload = render(incident, event_kind="page", reason=reason, links=links)
+    # The links act as ``user``: stored sealed, put back only into the copy sent (render.seal).
+    placeholders, sealed = seal(links)
+    subject, body, payload = render(incident, event_kind="page", reason=reason, links=placeholders)
     common = {
         "team_id": incident.team_id,
         "incident": incident,
@@ -101,6 +103,7 @@ def page_user(
         "subject": subject,
         "body": body,
         "payload": payload,
+        "sealed_links": sealed,
     }
     rules = list(user.notification_rules.select_related("contact_method").order_by("id"))
     if not rules:
@@ -401,10 +404,11 @@ def _send_claimed(deliveries: list[Delivery], now: datetime) -> int:
 
 
 def _attempt(delivery: Delivery) -> SendResult:
+    body, payload = unseal(delivery.body, delivery.payload or {}, delivery.sealed_links or {})
     message = Message(
         subject=delivery.subject,
-        body=delivery.body,
-        payload=delivery.payload or {},
+        body=body,
+        payload=payload,
         event_kind=delivery.event_kind,
         dedup_key=delivery.dedup_key,
         recipient_email=delivery.recipient.email if delivery.recipient else "",
@@ -417,12 +421,15 @@ def _attempt(delivery: Delivery) -> SendResult:
     else:
         config = {}  # account email: the recipient's address
     try:
-        return get_sender(delivery.kind, config or {}).send(message)
+        result = get_sender(delivery.kind, config or {}).send(message)
     except ConfigError as exc:
         return SendResult(ok=False, error=str(exc), retryable=False)
     except Exception as exc:  # a sender bug must not kill the loop (nor leak the config)
         logger.exception("sender %s crashed on delivery %s", delivery.kind, delivery.pk)
         return SendResult(ok=False, error=f"internal error: {type(exc).__name__}")
+    sealed = delivery.sealed_links or {}  # an answer echoing the message keeps them out of the row
+    result.excerpt, result.error = reseal(result.excerpt, sealed), reseal(result.error, sealed)
+    return result
 
 
 def _mark_handed_over(delivery: Delivery) -> None:

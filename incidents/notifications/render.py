@@ -1,4 +1,10 @@
-"""What a notification says: subject, text and links for one incident event, per channel kind."""
+"""What a notification says: subject, text and links for one incident event, per channel kind.
+
+A page's acknowledge/resolve links act as their recipient without signing in, so they are
+*sealed*: the outbox row keeps the message with a placeholder where each link goes (what the
+admin, the API and anyone reading the database see), the links themselves encrypted beside it
+(``Delivery.sealed_links``), and the sender puts them back only into the copy it sends.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,38 @@ from django.urls import NoReverseMatch
 from incidents.models import (
     Incident,
 )
+
+# --- Sealed links -------------------------------------------------------------------------------
+
+
+def placeholder(name: str) -> str:
+    """What stands for the link ``name`` in a stored message."""
+    return f"[{name.replace('_', ' ')} link — only in the recipient's copy]"
+
+
+def seal(links: dict[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(placeholders to render in the stored message, the links to keep encrypted)."""
+    sealed = {name: href for name, href in (links or {}).items() if href}
+    return {name: placeholder(name) for name in sealed}, sealed
+
+
+def unseal(body: str, payload: dict[str, Any], sealed: dict[str, str]) -> tuple[str, dict]:
+    """The recipient's copy: the stored message with its placeholders replaced by the links."""
+    if not sealed:
+        return body, payload
+    stored = payload.get("links") or {}
+    links = {name: sealed.get(name, href) for name, href in stored.items()}
+    for name, href in sealed.items():
+        body = body.replace(placeholder(name), href)
+    return body, {**payload, "links": links}
+
+
+def reseal(text: str, sealed: dict[str, str]) -> str:
+    """``text`` (what a destination answered, say) with the sealed links back to placeholders."""
+    for name, href in sealed.items():
+        text = text.replace(href, placeholder(name))
+    return text
+
 
 # --- Rendering ----------------------------------------------------------------------------------
 

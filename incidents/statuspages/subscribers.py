@@ -44,6 +44,7 @@ from incidents.statuspages.models import (
     StatusSubscriber,
     SubscriberKind,
 )
+from tocsin import outbound
 from tocsin.events import record
 from tocsin.scheduling import run_soon
 from tocsin.services import ServiceError
@@ -354,7 +355,7 @@ def send_one(delivery: StatusDelivery) -> int:
         delivery.state = DeliveryState.SENT
         delivery.sent_at = now
         delivery.last_error = ""
-    elif delivery.attempts >= StatusDelivery.MAX_ATTEMPTS:
+    elif delivery.attempts >= StatusDelivery.MAX_ATTEMPTS or outbound.is_refusal(error):
         delivery.state = DeliveryState.FAILED
         delivery.last_error = error[:2000]
         log.error(

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from monitoring.models.metrics import MetricKind
+from tocsin import outbound
 
 TIMEOUT = 5  # seconds: to connect, and for each statement
 SLOW_QUERIES = 10
@@ -57,6 +58,7 @@ def collect_postgresql(dsn: str) -> Reading:
     try:
         connection = psycopg.connect(
             dsn,
+            hostaddr=_guarded(outbound.pg_hostaddr, dsn),
             connect_timeout=TIMEOUT,
             autocommit=True,
             options=f"-c statement_timeout={TIMEOUT * 1000}",
@@ -161,8 +163,10 @@ def collect_mysql(dsn: str) -> Reading:
 
     reading = Reading()
     try:
+        parts = mysql_parts(dsn)
+        parts["host"] = _guarded(outbound.resolve_one, parts["host"], parts["port"])
         connection = pymysql.connect(
-            **mysql_parts(dsn),
+            **parts,
             connect_timeout=TIMEOUT,
             read_timeout=TIMEOUT,
             write_timeout=TIMEOUT,
@@ -208,6 +212,7 @@ def collect_redis(dsn: str) -> Reading:
         client = redis.Redis.from_url(dsn, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
     except ValueError as exc:
         raise CollectError(_first_line(exc)) from None
+    client.connection_pool.connection_kwargs["host"] = _guarded(outbound.url_address, dsn)
     try:
         info = client.info()
         persistent = _persistence_on(client, info)
@@ -281,6 +286,15 @@ def where(kind: str, dsn: str) -> str:
         return f"{kind} (connection string does not parse)"
     database = parts.path.strip("/")
     return f"{kind} {parts.hostname or 'localhost'}:{port or 'default port'}/{database}".rstrip("/")
+
+
+def _guarded(resolve: Any, *args: Any) -> str:
+    """The outbound guard's checked address to connect to (the DSN is a user's), or a
+    CollectError: the refusal reads like any unreachable database (``<kind>_up 0``)."""
+    try:
+        return resolve(*args)
+    except OSError as exc:
+        raise CollectError(str(exc)) from None
 
 
 COLLECTORS = {"postgresql": collect_postgresql, "mysql": collect_mysql, "redis": collect_redis}

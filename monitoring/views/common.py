@@ -8,7 +8,6 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
@@ -17,7 +16,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from monitoring.models import Service
-from tocsin.keyset import BadCursor, Cursor, KeysetPage, capped_count, keyset_page
+from tocsin.keyset import CursorField as CursorField  # the list pages' filter forms use it
+from tocsin.keyset import KeysetPage, capped_count, keyset_page
 from tocsin.models import Team
 from tocsin.permissions import Action, can, scope, teams_for
 
@@ -114,22 +114,6 @@ def attach_services(rows: list[Any], services: Iterable[Service]) -> None:
 
 
 # -- list pages (alerts, incidents, and the lists to come) ---------------------------------------
-class CursorField(forms.CharField):
-    """The ``cursor`` a list page's Newer/Older links carry (``tocsin.keyset``); a cursor this
-    code did not write is a field error (400), not a 500 or a silently different page."""
-
-    def to_python(self, value: Any) -> Cursor | None:
-        text = super().to_python(value)
-        if not text:
-            return None
-        try:
-            return Cursor.decode(text)
-        except BadCursor:
-            raise forms.ValidationError(
-                "not a cursor of this list; follow the page links"
-            ) from None
-
-
 def paginate(queryset: QuerySet, data: dict[str, Any], page_size: int, at_field: str) -> KeysetPage:
     """The page of a filtered newest-first list that ``data["cursor"]`` points at (the newest
     page without one), with ``count``/``count_text`` capped at ``COUNT_CAP`` ("1,000+").

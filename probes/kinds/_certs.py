@@ -18,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from tocsin import outbound
+
 # OpenSSL's X509_V_FLAG_NO_CHECK_TIME: verify the chain but leave dates to the thresholds
 NO_CHECK_TIME = 0x200000
 
@@ -127,8 +129,9 @@ async def fetch_certificate(host: str, port: int, server_name: str, timeout: flo
     context = client_context(verify=False)
     try:
         async with asyncio.timeout(timeout):
+            address = (await outbound.aresolve(host, port, probe=True))[0]
             _, writer = await asyncio.open_connection(
-                host, port, ssl=context, server_hostname=server_name or None
+                address, port, ssl=context, server_hostname=server_name or None
             )
     except (OSError, TimeoutError, ssl.SSLError):
         return None

@@ -23,6 +23,7 @@ import dns.reversename
 
 from probes.kinds._support import Fields, describe_network_error, elapsed_ms, hostport, is_ip
 from probes.kinds.base import Observation, excerpt
+from tocsin import outbound
 
 KIND = "dns"
 LABEL = "DNS"
@@ -84,6 +85,10 @@ async def observe(config: dict[str, Any], timeout: float) -> Observation:
         qname = dns.name.from_text(name)
     if config.get("nameserver"):
         host, port = parse_nameserver(config["nameserver"])
+        try:  # a nameserver the check names is a destination like any other (the system's is not)
+            outbound.resolve(str(host), port, probe=True)
+        except outbound.Refused as exc:
+            return Observation(False, str(exc), {"RESPONSE_TIME": 0.0}, {"total": 0.0})
     else:
         host, port = dns.resolver.get_default_resolver().nameservers[0], 53
     where = hostport(str(host), port)

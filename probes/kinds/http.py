@@ -33,9 +33,11 @@ from probes.kinds._support import (
     Fields,
     describe_network_error,
     elapsed_ms,
+    family,
     is_ip,
 )
 from probes.kinds.base import Observation, excerpt
+from tocsin import outbound
 
 KIND = "http"
 LABEL = "HTTP(S)"
@@ -174,7 +176,9 @@ def client_for(options: HttpOptions, url: str = "") -> httpx.AsyncClient:
             ca_pem=options.ca_pem,
         )
         local = {"4": "0.0.0.0", "6": "::"}.get(options.ip_version)
-        transport = httpx.AsyncHTTPTransport(
+        transport = outbound.AsyncGuardedTransport(
+            probe=True,
+            family=family(options.ip_version),
             verify=context,
             local_address=local,
             limits=httpx.Limits(
@@ -317,6 +321,8 @@ async def request(
         return _finish(values, details, trace, started, f"timed out after {timeout:g} s {waiting}")
     except httpx.TooManyRedirects as exc:
         return _finish(values, details, trace, started, f"too many redirects ({exc})")
+    except outbound.Refused as exc:
+        return _finish(values, details, trace, started, str(exc))
     except (httpx.HTTPError, OSError) as exc:
         message = describe_network_error(exc, host, port)
         if message and message.startswith("TLS: certificate has expired"):

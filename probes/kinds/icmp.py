@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import icmplib
 
 from probes.kinds._support import IP_VERSIONS, Fields, elapsed_ms
 from probes.kinds.base import Observation
+from tocsin import outbound
 
 KIND = "icmp"
 LABEL = "Ping (ICMP)"
@@ -49,10 +51,18 @@ async def observe(config: dict[str, Any], timeout: float) -> Observation:
     started = time.perf_counter()
     details: dict[str, Any] = {"socket": "unprivileged"}
 
+    try:  # the outbound guard resolves and checks once; the echoes go to that address
+        sock_family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(family or 0, 0)
+        address = (await outbound.aresolve(host, probe=True, family=sock_family))[0]
+    except outbound.Refused as exc:
+        return _failed(started, details, str(exc))
+    except OSError:
+        return _failed(started, details, f"DNS lookup failed for {host}")
+
     async def ping(privileged: bool) -> icmplib.Host:
         async with asyncio.timeout(timeout + 0.5):
             return await icmplib.async_ping(
-                host,
+                address,
                 count=count,
                 interval=interval,
                 timeout=per_echo,

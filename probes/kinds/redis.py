@@ -7,6 +7,7 @@ One short-lived connection per run, no retries: a retry would hide the very fail
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from redis.backoff import NoBackoff
 
 from probes.kinds._support import Fields, describe_network_error, elapsed_ms
 from probes.kinds.base import Observation
+from tocsin import outbound
 
 KIND = "redis"
 LABEL = "Redis"
@@ -51,6 +53,13 @@ async def observe(config: dict[str, Any], timeout: float) -> Observation:
     details: dict[str, Any] = {}
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    try:
+        address = await asyncio.to_thread(outbound.url_address, url, probe=True)
+    except outbound.Refused as exc:
+        return _failed(values, timings, started, str(exc))
+    except OSError as exc:  # a name that does not resolve
+        message = describe_network_error(exc, host, port) or f"cannot connect: {exc}"
+        return _failed(values, timings, started, message)
     client = aioredis.Redis.from_url(
         url,
         socket_connect_timeout=timeout,
@@ -59,6 +68,9 @@ async def observe(config: dict[str, Any], timeout: float) -> Observation:
         retry_on_timeout=False,
         single_connection_client=True,
     )
+    # Connect to the checked address, not to the name again (TLS still names the URL's host
+    # only when it is an address: see docs/security-outbound.md).
+    client.connection_pool.connection_kwargs["host"] = address
     try:
         await client.ping()
         values["CONNECTED"] = True

@@ -27,6 +27,7 @@ import pymysql
 
 from probes.kinds._support import Fields, elapsed_ms
 from probes.kinds.base import Observation, excerpt
+from tocsin import outbound
 
 KIND = "sql"
 LABEL = "SQL query"
@@ -107,10 +108,14 @@ async def run_query(dsn: str, query: str, timeout: float) -> QueryResult:
     result = QueryResult()
     try:
         async with asyncio.timeout(timeout):
+            # The outbound guard resolves and checks the host once; the driver connects to
+            # that address (PostgreSQL's hostaddr, MySQL's host), never to the name again.
             if engine == "postgresql":
-                await _postgresql(dsn, query, timeout, result)
+                address = await asyncio.to_thread(outbound.pg_hostaddr, dsn, probe=True)
+                await _postgresql(dsn, query, timeout, result, address)
             elif engine == "mysql":
-                await asyncio.to_thread(_mysql, dsn, query, timeout, result)
+                address = await asyncio.to_thread(outbound.url_address, dsn, probe=True)
+                await asyncio.to_thread(_mysql, dsn, query, timeout, result, address)
             else:
                 await asyncio.to_thread(_sqlite, dsn, query, timeout, result)
     except TimeoutError:
@@ -122,6 +127,8 @@ async def run_query(dsn: str, query: str, timeout: float) -> QueryResult:
         result.error = _mysql_error(exc, timeout)
     except sqlite3.Error as exc:
         result.error = _sqlite_error(exc, timeout)
+    except outbound.Refused as exc:
+        result.error = str(exc)
     except OSError as exc:
         result.error = f"cannot connect: {exc}"
     return result
@@ -154,10 +161,13 @@ def plain(value: Any) -> Any:
 # ---- PostgreSQL --------------------------------------------------------------------------
 
 
-async def _postgresql(dsn: str, query: str, timeout: float, result: QueryResult) -> None:
+async def _postgresql(
+    dsn: str, query: str, timeout: float, result: QueryResult, address: str
+) -> None:
     ms = max(int(timeout * 1000), 1)
     connection = await psycopg.AsyncConnection.connect(
         dsn,
+        hostaddr=address,
         connect_timeout=max(int(timeout + 0.999), 1),
         options=f"-c default_transaction_read_only=on -c statement_timeout={ms}",
         application_name="tocsin-probe",
@@ -203,11 +213,11 @@ def _first_line(exc: BaseException) -> str:
 # ---- MySQL / MariaDB ---------------------------------------------------------------------
 
 
-def _mysql(dsn: str, query: str, timeout: float, result: QueryResult) -> None:
+def _mysql(dsn: str, query: str, timeout: float, result: QueryResult, address: str) -> None:
     parts = urlsplit(dsn)
     params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     connection = pymysql.connect(
-        host=parts.hostname,
+        host=address,
         port=parts.port or 3306,
         user=unquote(parts.username or "root"),
         password=unquote(parts.password or ""),

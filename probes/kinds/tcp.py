@@ -21,6 +21,7 @@ from probes.kinds._support import (
     hostport,
 )
 from probes.kinds.base import Observation, excerpt
+from tocsin import outbound
 
 KIND = "tcp"
 LABEL = "TCP connect"
@@ -59,9 +60,9 @@ async def observe(config: dict[str, Any], timeout: float) -> Observation:
     received = bytearray()
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(
-                host, port, family=family(config.get("ip_version", "any"))
-            )
+            ip_family = family(config.get("ip_version", "any"))
+            address = (await outbound.aresolve(host, port, probe=True, family=ip_family))[0]
+            reader, writer = await asyncio.open_connection(address, port, family=ip_family)
             timings["connect"] = elapsed_ms(started)
             values["CONNECTED"] = True
             peer = writer.get_extra_info("peername")
@@ -78,6 +79,8 @@ async def observe(config: dict[str, Any], timeout: float) -> Observation:
             return failed(f"timed out after {timeout:g} s connecting to {where}")
         values["BODY"] = received.decode("utf-8", "replace")
         return failed(f"timed out after {timeout:g} s waiting for {expect!r} from {where}")
+    except outbound.Refused as exc:
+        return failed(str(exc))
     except OSError as exc:
         return failed(describe_network_error(exc, host, port) or f"{where}: {exc}")
     except _Closed:

@@ -32,6 +32,7 @@ from probes.kinds._support import (
     hostport,
 )
 from probes.kinds.base import Observation
+from tocsin import outbound
 
 KIND = "tls"
 LABEL = "TLS certificate"
@@ -95,12 +96,20 @@ async def observe(config: dict[str, Any], timeout: float) -> Observation:
         verify=verify, ca_pem=config.get("ca_pem", ""), check_hostname=False, check_time=False
     )
     try:
-        der, peer = await _handshake(host, port, name, context, details, timeout)
+        # Checked once, then connected to: the guard's address, never the name again.
+        async with asyncio.timeout(timeout):
+            address = (await outbound.aresolve(host, port, probe=True))[0]
+    except outbound.Refused as exc:
+        return _failed(values, details, started, str(exc))
+    except (OSError, TimeoutError) as exc:
+        return _failed(values, details, started, _why(exc, host, port, timeout))
+    try:
+        der, peer = await _handshake(address, port, name, context, details, timeout)
     except ssl.SSLCertVerificationError as exc:
         chain_error = describe_tls_error(exc)
         try:
             der, peer = await _handshake(
-                host, port, name, _certs.client_context(verify=False), details, timeout
+                address, port, name, _certs.client_context(verify=False), details, timeout
             )
         except (OSError, TimeoutError) as again:
             return _failed(values, details, started, _why(again, host, port, timeout))

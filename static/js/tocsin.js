@@ -369,3 +369,25 @@
     });
   });
 })();
+
+/* data-swap-400 on an element: a 400 answer swapped into it (its own error message) is shown,
+   not dropped as htmx drops 4xx answers. Here rather than in hx-on, which htmx would eval: the
+   Content-Security-Policy allows no eval (#14). */
+(function () {
+  "use strict";
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.target;
+    if (event.detail.xhr.status !== 400 || !target.closest || !target.closest("[data-swap-400]")) { return; }
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  });
+  /* data-hold-while-open: an element that re-fetches itself does not while a <details> in it
+     is open (an edit form the user is typing in). A trigger filter would need eval. */
+  document.addEventListener("htmx:confirm", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-hold-while-open") &&
+        elt.querySelector("details[open]")) {
+      event.preventDefault();
+    }
+  });
+})();

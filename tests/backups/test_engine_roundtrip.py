@@ -357,7 +357,9 @@ def test_a_postgresql_dsn_with_an_unencoded_at_is_refused_not_misread():
 
 def test_pg_dump_gets_the_dsns_tls_settings():
     env = PostgreSQLTarget(
-        "postgresql://app:pw@db:5432/billing?sslmode=verify-full&sslrootcert=/etc/ca.pem"
+        "postgresql://app:pw@localhost:5432/billing?sslmode=verify-full&sslrootcert=/etc/ca.pem"
     ).tool_env()
     assert env["PGSSLMODE"] == "verify-full" and env["PGSSLROOTCERT"] == "/etc/ca.pem"
     assert env["PGPASSWORD"] == "pw" and env["PGDATABASE"] == "billing"
+    # The outbound guard's checked address to connect to; TLS still verifies the name.
+    assert env["PGHOST"] == "localhost" and env["PGHOSTADDR"] in ("127.0.0.1", "::1")

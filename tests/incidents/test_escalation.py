@@ -276,6 +276,8 @@ def test_the_snapshot_is_unaffected_by_later_policy_edits(crew, service, two_ste
 def test_pages_carry_signed_action_links(crew, service, two_steps):
     fire(service, NOON)
     advance_escalations(NOON)
-    links = Delivery.objects.get().payload["links"]
+    delivery = Delivery.objects.get()
+    assert set(delivery.payload["links"]) == {"acknowledge", "resolve"}
+    links = delivery.sealed_links  # kept encrypted, out of body and payload (#14)
     assert set(links) == {"acknowledge", "resolve"}
     assert "/incidents/act/" in links["acknowledge"]

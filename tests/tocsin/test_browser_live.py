@@ -22,7 +22,7 @@ from django.db import transaction
 from monitoring.models import AlertStatus, Service
 from monitoring.pipeline import AlertInput, process
 from tests.conftest import declared_payload, team_test_event
-from tests.live import ASYNC_UNSAFE, WebServer, free_port, start, wait_for
+from tests.live import ASYNC_UNSAFE, WebServer, free_port, start, wait_for, web_command
 from tocsin.events import record
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -156,7 +156,7 @@ def test_browser_reconnects_after_the_web_server_restarts(
     transactional_db, crew, browser, live_log_dir
 ):
     port = free_port()
-    args = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tocsin.asgi:application"]
+    args = web_command(port)
 
     def serve() -> Any:
         proc = start(

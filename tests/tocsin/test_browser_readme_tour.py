@@ -36,6 +36,7 @@ from tests.live import (
     start_worker,
     wait_for,
     wait_until_serving,
+    web_command,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -74,7 +75,7 @@ def tour(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {"TOCSIN_BASE_URL": url, ASYNC_UNSAFE: "", **smtp.env()}
-    args = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tocsin.asgi:application"]
+    args = web_command(port)
     web = start(f"web-tour-{port}", args, live_log_dir, **env)
     worker = None
     try:

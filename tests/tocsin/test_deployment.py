@@ -109,7 +109,9 @@ def test_the_image_serves_through_manage_py_web_and_trusts_proxies_only_when_tol
 
 def test_compose_trusts_forwarded_headers_because_nginx_sets_them():
     conf = (ROOT / "deploy" / "nginx.conf").read_text()
-    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for" in conf
+    # Set, not appended (issue #14): a client's own X-Forwarded-For never reaches Tocsin.
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf
+    assert "$proxy_add_x_forwarded_for" not in conf
     assert compose()["services"]["web"]["environment"]["TOCSIN_BEHIND_PROXY"] == "1"
 
 

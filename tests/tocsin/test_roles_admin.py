@@ -361,9 +361,12 @@ def _autocomplete(client: Client, term: str, model: str = "membership", field: s
 def test_manager_finds_active_users_to_add_as_members(crew: Any) -> None:
     make_user("rosa")
     make_user("rolf", is_active=False)
-    response = _autocomplete(client_for(crew, "manager"), "ro")
+    # Outside the manager's teams, only an exact username or address finds someone (#14).
+    assert _autocomplete(client_for(crew, "manager"), "ro").json()["results"] == []
+    response = _autocomplete(client_for(crew, "manager"), "rosa")
     assert response.status_code == 200
     assert {r["text"] for r in response.json()["results"]} == {"rosa"}
+    assert _autocomplete(client_for(crew, "manager"), "rolf").json()["results"] == []
 
 
 @pytest.mark.parametrize("role", ["viewer", "responder"])

@@ -14,6 +14,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from tocsin.models import ApiToken, hash_token
+from tocsin.security import signin
 
 USAGE = "send 'Authorization: Bearer <token>' with a token from /api/v1/tokens/"
 
@@ -26,6 +27,15 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         parts = authentication.get_authorization_header(request).split()
         if not parts or parts[0].lower() not in self.keywords:
             return None  # not ours: let session authentication (or anonymity) decide
+        # A locked address may use no token (tocsin.security.signin); a refused one counts.
+        signin.refuse_locked_address(request._request)
+        try:
+            return self._authenticate(parts)
+        except exceptions.AuthenticationFailed:
+            signin.api_token_failed(request._request)
+            raise
+
+    def _authenticate(self, parts: list[bytes]) -> tuple[Any, ApiToken]:
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(
                 f"malformed Authorization header; {USAGE}", code="malformed_authorization"

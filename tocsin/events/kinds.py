@@ -21,6 +21,13 @@ declare("user.logged_out", "a user signed out")
 declare("user.login_failed", "a sign-in failed", ["ip"])
 declare("user.token_created", "an API token was created")
 declare("user.token_revoked", "an API token was revoked")
+# Sign-in protection (issue #14, tocsin.security): monitoring.security raises alerts from these.
+declare(
+    "security.signin_locked",
+    "sign-ins locked after repeated failures",
+    ["username", "ip", "failures", "locked_until"],
+)
+declare("security.admin_granted", "a user became an administrator", ["user_id", "granted"])
 
 # --- Alerts (monitoring pipeline) ---------------------------------------------------------
 # Every alert event carries the same payload, built in one place by the pipeline.

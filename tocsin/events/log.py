@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
+from tocsin.audit.context import current_address
 from tocsin.db import bulk
 from tocsin.events.registry import check_payload, committed_callbacks, dispatch, get_kind
 from tocsin.models import Event, Team
@@ -70,6 +71,7 @@ class NewEvent:
                 "actor_id": actor.pk if actor is not None else None,
                 "actor_label": actor_label[:150],
                 "payload": self.payload,
+                "ip": current_address(),  # the request's client, for the audit trail
             },
         )
 

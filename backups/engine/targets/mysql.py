@@ -31,6 +31,7 @@ from backups.engine.targets.base import (
     stream_named,
     tool_version,
 )
+from tocsin import outbound
 
 STREAM = "dump.sql"
 SAMPLE_ROWS = 100  # rows per table whose checksum a restore drill compares
@@ -46,8 +47,10 @@ def _tool(*names: str) -> str:
 class MySQLTarget:
     kind = "mysql"
 
-    def __init__(self, dsn: str) -> None:
-        """``mysql://user:password@host:port/database`` (``mariadb://`` too)."""
+    def __init__(self, dsn: str, *, guarded: bool = True) -> None:
+        """``mysql://user:password@host:port/database`` (``mariadb://`` too). ``guarded``: a
+        database a user named goes through the outbound guard; Tocsin's own does not."""
+        self.guarded = guarded
         parts = urlsplit(dsn)
         if parts.scheme not in ("mysql", "mariadb") or not parts.path.strip("/"):
             raise TargetError("expected mysql://user:password@host:port/database")
@@ -75,10 +78,20 @@ class MySQLTarget:
     def describe(self) -> str:
         return f"MySQL {self.database} on {self.host}:{self.port}"
 
+    def address(self) -> str:
+        """Where to connect: the outbound guard's checked address of the host."""
+        if not self.guarded:
+            return self.host
+        try:
+            return outbound.resolve(self.host, self.port)[0]
+        except OSError as exc:
+            raise TargetError(f"cannot connect to {self.describe()}: {exc}") from None
+
     def connect(self, database: str | None = None) -> pymysql.Connection:
+        address = self.address()
         try:
             return pymysql.connect(
-                host=self.host,
+                host=address,
                 port=self.port,
                 user=self.user,
                 password=self.password,
@@ -94,7 +107,7 @@ class MySQLTarget:
             os.chmod(file.name, 0o600)
             file.write(
                 "[client]\n"
-                f"host={self.host}\nport={self.port}\nuser={self.user}\n"
+                f"host={self.address()}\nport={self.port}\nuser={self.user}\n"
                 f'password="{self.password}"\nprotocol=TCP\n'
             )
             file.flush()

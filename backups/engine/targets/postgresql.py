@@ -28,6 +28,7 @@ from backups.engine.targets.base import (
     stream_named,
     tool_version,
 )
+from tocsin import outbound
 
 STREAM = "dump.pgcustom"
 SAMPLE_ROWS = 100  # rows per table whose checksum a restore drill compares
@@ -36,7 +37,10 @@ SAMPLE_ROWS = 100  # rows per table whose checksum a restore drill compares
 class PostgreSQLTarget:
     kind = "postgresql"
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, guarded: bool = True) -> None:
+        # guarded: a database a user named goes through the outbound guard; Tocsin's own
+        # (the operator's DATABASE_URL) does not.
+        self.guarded = guarded
         try:
             self.params = conninfo_to_dict(dsn)
         except psycopg.ProgrammingError as exc:
@@ -80,9 +84,24 @@ class PostgreSQLTarget:
         env.update({names[k]: str(v) for k, v in self.params.items() if k in names})
         env["PGDATABASE"] = self.database
         env.setdefault("PGCONNECT_TIMEOUT", "10")
+        address = self.address()
+        if address:
+            env["PGHOSTADDR"] = address
         return env
 
+    def address(self) -> str:
+        """The outbound guard's checked address(es) for libpq's hostaddr ("" when unguarded)."""
+        if not self.guarded:
+            return ""
+        try:
+            return outbound.pg_hostaddr(self.dsn)
+        except OSError as exc:
+            raise TargetError(f"cannot connect to {self.describe()}: {exc}") from None
+
     def connect(self, **kwargs: Any) -> psycopg.Connection:
+        address = self.address()
+        if address:
+            kwargs["hostaddr"] = address
         try:
             return psycopg.connect(self.dsn, connect_timeout=10, **kwargs)
         except psycopg.Error as exc:
@@ -139,11 +158,15 @@ class PostgreSQLTarget:
         """A new, empty database beside this one (a restore drill's scratch target)."""
         with self.connect(autocommit=True) as connection:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return PostgreSQLTarget(psycopg.conninfo.make_conninfo(self.dsn, dbname=name))
+        return PostgreSQLTarget(
+            psycopg.conninfo.make_conninfo(self.dsn, dbname=name), guarded=self.guarded
+        )
 
     def drop(self) -> None:
         """Drop this database (a drill's scratch database, after the drill)."""
-        admin = PostgreSQLTarget(psycopg.conninfo.make_conninfo(self.dsn, dbname="postgres"))
+        admin = PostgreSQLTarget(
+            psycopg.conninfo.make_conninfo(self.dsn, dbname="postgres"), guarded=self.guarded
+        )
         with admin.connect(autocommit=True) as connection:
             connection.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(

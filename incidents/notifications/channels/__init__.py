@@ -22,6 +22,8 @@ import httpx
 from django.conf import settings
 from rest_framework import serializers
 
+from tocsin import outbound
+
 __all__ = [
     "ConfigError",
     "Message",
@@ -210,8 +212,11 @@ def post_json(
     all_headers.update(headers or {})
     scrub = [url, *(secrets or [])]
     try:
-        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
+        with outbound.client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
             response = client.post(url, content=body, headers=all_headers)
+    except outbound.Refused as exc:
+        # The address will not change its class on a retry: a permanent failure.
+        return SendResult(ok=False, error=str(exc), retryable=False)
     except httpx.HTTPError as exc:
         # httpx errors may quote the URL; the URL carries the token.
         return SendResult(ok=False, error=redact(f"{type(exc).__name__}: {exc}", scrub))

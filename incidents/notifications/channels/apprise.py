@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import importlib.util
 from typing import Any
+from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
 from incidents.notifications.channels import Message, Sender, SendResult, register
+from tocsin import outbound
 
 MISSING = "the apprise package is not installed; install tocsin[apprise] to use Apprise URLs"
 
@@ -56,7 +58,29 @@ class AppriseSender(Sender):
 
         notifier = apprise_lib.Apprise()
         for url in self.config.get("urls") or []:
+            refused = _refused(url)
+            if refused:
+                return SendResult(ok=False, error=refused, retryable=False)
             notifier.add(url)
         links = "\n".join(f"{k}: {v}" for k, v in message.links.items())
         ok = notifier.notify(title=message.subject, body=f"{message.body}\n{links}".strip())
         return SendResult(ok=bool(ok), error="" if ok else "apprise reported a failure")
+
+
+def _refused(url: str) -> str:
+    """The outbound guard's word on an Apprise URL's host, before Apprise connects anywhere.
+
+    Apprise opens its own connections, so the address cannot be pinned: this is a check, not
+    rebinding-proof (docs/security-outbound.md). Many Apprise "hosts" are tokens (``tgram://``,
+    ``discord://``) that resolve to nothing; those go to the service's fixed public API.
+    """
+    host = urlsplit(url).hostname or ""
+    if not host:
+        return ""
+    try:
+        outbound.resolve(host)
+    except outbound.Refused as exc:
+        return str(exc)
+    except OSError:
+        return ""  # a token, not a host name
+    return ""

@@ -4,6 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -43,6 +44,15 @@ class Command(BaseCommand):
         if generated:
             password = secrets.token_urlsafe(12)
         username = email.split("@", 1)[0] or "admin"
+        try:
+            # The same validators as every other place a password is set (AUTH_PASSWORD_VALIDATORS).
+            validate_password(password, User(username=username, email=email))
+        except ValidationError as error:
+            raise CommandError(
+                "TOCSIN_ADMIN_PASSWORD is too weak: "
+                + " ".join(error.messages)
+                + " Choose another, or leave it unset to have one generated."
+            ) from None
         User.objects.create_superuser(username=username, email=email, password=password)
         self.stdout.write(self.style.SUCCESS(f"administrator created: {username} <{email}>"))
         if generated:

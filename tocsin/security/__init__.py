@@ -1,0 +1,1 @@
+"""Security helpers shared by the sign-in protection, the audit trail and the security page."""
