@@ -7,6 +7,7 @@ from tocsin import views
 from tocsin.audit import views as audit_views
 from tocsin.auth import LoginForm
 from tocsin.dashboard import views as dashboard_views
+from tocsin.security import views as security_views
 from tocsin.two_factor.views import TwoStepLoginView
 
 auth_urls = [
@@ -45,6 +46,7 @@ urlpatterns = [
     path("dashboard/tiles/<slug:name>/", dashboard_views.dashboard_tile, name="dashboard_tile"),
     path("live/", views.live, name="live"),
     path("audit/", audit_views.audit, name="audit"),
+    path("security/", security_views.security, name="security"),
     path("teams/", views.team_list, name="teams"),
     path("teams/new/", views.team_create, name="team_create"),
     path("teams/<slug:slug>/", views.team_detail, name="team"),
