@@ -88,7 +88,7 @@ def verify(user: Any, code: str) -> Device | None:
     code = normalise(code)
     if not code:
         return None
-    model = TOTPDevice if code.isdigit() and len(code) == 6 else StaticDevice
+    model = TOTPDevice if code.isascii() and code.isdecimal() and len(code) == 6 else StaticDevice
     with transaction.atomic():
         for device in model.objects.select_for_update().filter(user=user, confirmed=True):
             if device.verify_token(code):
