@@ -42,29 +42,47 @@ def _raise(item: AlertInput) -> None:
 
 
 def signin_locked(event: Event, subject: Any) -> None:
+    """A lockout of a real account pages (critical, one alert per account). Lockouts of names
+    no account has, or of addresses alone (wrong API tokens), share one warning alert each: a
+    caller inventing names or rotating addresses must not be able to page on-call at will, nor
+    put text of its choosing into alerts (the event log and the security page keep each one)."""
     payload = event.payload
     username, address = payload["username"], payload["ip"]
-    who = f"account {username!r}" if username else f"address {address}"
     until = datetime.fromisoformat(payload["locked_until"])
+    known = bool(username) and _is_account(username)
+    if known:
+        who, fingerprint, severity = f"account {username!r}", f"signin-locked-{username}", None
+    elif username:
+        who, fingerprint = "account names that do not exist", "signin-locked-unknown-accounts"
+        severity = Severity.WARNING
+    else:
+        who, fingerprint, severity = "client addresses", "signin-locked-addresses", Severity.WARNING
+    labels = {"alertname": "SignInBruteForce", "address": address}
+    if known:
+        labels["username"] = username
     _raise(
         AlertInput(
-            labels={
-                "alertname": "SignInBruteForce",
-                "username": username,
-                "address": address,
-            },
-            fingerprint=f"signin-locked-{username or address}",
-            severity=Severity.CRITICAL,
+            labels=labels,
+            fingerprint=fingerprint,
+            severity=severity or Severity.CRITICAL,
             summary=f"Sign-in locked for {who} after repeated failures",
             description=(
                 f"{payload['failures']} failed sign-ins for {who} (last from "
                 f"{address or 'an unknown address'}); sign-ins are refused until "
-                f"{until:%Y-%m-%d %H:%M:%S} UTC."
+                f"{until:%Y-%m-%d %H:%M:%S} UTC. Every lockout is on the security page."
             ),
-            details={"event_id": event.pk, **payload},
+            details={"event_id": event.pk, "address": address, "known_account": known},
             expected_end_at=until,
         )
     )
+
+
+def _is_account(name: str) -> bool:
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    users = get_user_model().objects
+    return users.filter(Q(username__iexact=name) | Q(email__iexact=name)).exists()
 
 
 def admin_granted(event: Event, subject: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import import_module
@@ -44,6 +45,9 @@ pytest_plugins = ["tests.live", "tests.log_secrets"]
 TEST_OUTBOUND_ALLOW = ["127.0.0.1/32", "::1/128"]
 os.environ.setdefault("TOCSIN_OUTBOUND_ALLOW", ",".join(TEST_OUTBOUND_ALLOW))
 settings.TOCSIN_OUTBOUND_ALLOW = os.environ["TOCSIN_OUTBOUND_ALLOW"].split(",")
+# SQL checks on SQLite read only files in allowed folders: the suite's are under the temp dir.
+os.environ.setdefault("TOCSIN_PROBE_SQLITE_DIRS", tempfile.gettempdir())
+settings.TOCSIN_PROBE_SQLITE_DIRS = os.environ["TOCSIN_PROBE_SQLITE_DIRS"].split(",")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -118,6 +118,12 @@ class OIDCBackend(OIDCAuthenticationBackend):
     request (``get_user``): construction does no I/O here, unlike the library's.
     """
 
+    def get_user(self, user_id: Any) -> Any:
+        """The signed-in person, while their account is active (Django's ModelBackend ends a
+        deactivated account's sessions the same way; the library's backend does not)."""
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.UserModel = get_user_model()
         self.OIDC_RP_CLIENT_ID = getattr(settings, "OIDC_RP_CLIENT_ID", "")

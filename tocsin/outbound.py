@@ -211,33 +211,59 @@ def _pinned(request: httpx.Request, address: str) -> httpx.Request:
     )
 
 
-class GuardedTransport(httpx.HTTPTransport):
+class GuardedTransport(httpx.BaseTransport):
     """An httpx transport that checks each request's host (redirects included) and connects
-    to the checked address."""
+    to the checked address, through a connection pool of each host name's own: pools are keyed
+    by address, and a connection opened (and its certificate checked) for one name must never
+    carry a request for another name on the same address (a CDN's, say)."""
 
-    def __init__(self, *args: Any, probe: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, probe: bool = False, **kwargs: Any) -> None:
         self.probe = probe
+        self._options = kwargs
+        self._by_name: dict[tuple[str, str, int | None], httpx.HTTPTransport] = {}
+
+    def _for(self, url: httpx.URL) -> httpx.HTTPTransport:
+        key = (url.scheme, url.host, url.port)
+        if key not in self._by_name:
+            self._by_name[key] = httpx.HTTPTransport(**self._options)
+        return self._by_name[key]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         address = resolve_one(request.url.host, request.url.port, probe=self.probe)
-        return super().handle_request(_pinned(request, address))
+        return self._for(request.url).handle_request(_pinned(request, address))
+
+    def close(self) -> None:
+        for transport in self._by_name.values():
+            transport.close()
+        self._by_name.clear()
 
 
-class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
+class AsyncGuardedTransport(httpx.AsyncBaseTransport):
     """:class:`GuardedTransport` for ``httpx.AsyncClient`` (``family`` limits the resolution
     to IPv4 or IPv6, as a probe's IP version option asks)."""
 
-    def __init__(self, *args: Any, probe: bool = False, family: int = 0, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, probe: bool = False, family: int = 0, **kwargs: Any) -> None:
         self.probe = probe
         self.family = family
+        self._options = kwargs
+        self._by_name: dict[tuple[str, str, int | None], httpx.AsyncHTTPTransport] = {}
+
+    def _for(self, url: httpx.URL) -> httpx.AsyncHTTPTransport:
+        key = (url.scheme, url.host, url.port)
+        if key not in self._by_name:
+            self._by_name[key] = httpx.AsyncHTTPTransport(**self._options)
+        return self._by_name[key]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         addresses = await aresolve(
             request.url.host, request.url.port, probe=self.probe, family=self.family
         )
-        return await super().handle_async_request(_pinned(request, addresses[0]))
+        return await self._for(request.url).handle_async_request(_pinned(request, addresses[0]))
+
+    async def aclose(self) -> None:
+        for transport in self._by_name.values():
+            await transport.aclose()
+        self._by_name.clear()
 
 
 def client(**kwargs: Any) -> httpx.Client:

@@ -465,6 +465,8 @@ REST_FRAMEWORK["NUM_PROXIES"] = TOCSIN_PROXY_HOPS if TOCSIN_BEHIND_PROXY else 0
 # (probes: TOCSIN_PROBE_ALLOW too); docs/security-outbound.md.
 TOCSIN_OUTBOUND_ALLOW = env_networks("TOCSIN_OUTBOUND_ALLOW")
 TOCSIN_PROBE_ALLOW = env_networks("TOCSIN_PROBE_ALLOW")
+# Folders whose SQLite files SQL checks may read (none by default; never Tocsin's own database).
+TOCSIN_PROBE_SQLITE_DIRS = env_list("TOCSIN_PROBE_SQLITE_DIRS", [])
 
 LOGGING = {
     "version": 1,

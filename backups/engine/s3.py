@@ -103,8 +103,10 @@ def _outbound_guard(request: Any, **kwargs: Any) -> None:
         outbound.resolve(parts.hostname or "", parts.port)
     except outbound.Refused as exc:
         raise OutboundRefused(reason=str(exc)) from None
-    except OSError:
-        pass  # a name that does not resolve: botocore reports it in its own words
+    except OSError as exc:
+        # Fail closed: a name that does not resolve now might resolve to anything when botocore
+        # looks it up a moment later (a rebinding trick answers the first lookup with an error).
+        raise OutboundRefused(reason=f"{parts.hostname} does not resolve ({exc})") from None
 
 
 class S3Storage:

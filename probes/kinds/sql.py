@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import os
 import sqlite3
 import time
 import uuid
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import psycopg
 import pymysql
+from django.conf import settings
 
 from probes.kinds._support import Fields, elapsed_ms
 from probes.kinds.base import Observation, excerpt
@@ -62,7 +64,8 @@ def dsn_problem(dsn: str) -> str:
     if engine is None:
         return "must start with postgresql://, mysql://, mariadb:// or sqlite:///"
     if engine == "sqlite":
-        return "" if _sqlite_path(dsn) else "must name a file: sqlite:////absolute/path.db"
+        path = _sqlite_path(dsn)
+        return sqlite_problem(path) if path else "must name a file: sqlite:////absolute/path.db"
     try:
         parts = urlsplit(dsn)
         _ = parts.port
@@ -127,7 +130,7 @@ async def run_query(dsn: str, query: str, timeout: float) -> QueryResult:
         result.error = _mysql_error(exc, timeout)
     except sqlite3.Error as exc:
         result.error = _sqlite_error(exc, timeout)
-    except outbound.Refused as exc:
+    except (outbound.Refused, PermissionError) as exc:
         result.error = str(exc)
     except OSError as exc:
         result.error = f"cannot connect: {exc}"
@@ -270,8 +273,30 @@ def _sqlite_path(dsn: str) -> str:
     return path[1:] if path.startswith("/") else path
 
 
+def sqlite_problem(path: str) -> str:
+    """Why a check may not read this SQLite file, or "": only files inside the folders the
+    operator lists in ``TOCSIN_PROBE_SQLITE_DIRS`` (links resolved first), and never Tocsin's
+    own database. Checks are a manager's to configure and their results the team's to read: a
+    check pointed at Tocsin's database would show every team's data, sessions and second
+    factors; at any other file on the machine, whatever Tocsin may read."""
+    real = os.path.realpath(path)
+    folders = [os.path.realpath(folder) for folder in settings.TOCSIN_PROBE_SQLITE_DIRS]
+    if not any(os.path.commonpath([real, folder]) == folder for folder in folders):
+        return "may only name a file in the folders the operator allowed (TOCSIN_PROBE_SQLITE_DIRS)"
+    for database in settings.DATABASES.values():
+        name = str(database.get("NAME") or "")
+        if "sqlite" in database.get("ENGINE", "") and name:
+            own = os.path.realpath(name)
+            if real == own or real.startswith(own + "-"):  # its -wal and -shm files too
+                return "may not name Tocsin's own database"
+    return ""
+
+
 def _sqlite(dsn: str, query: str, timeout: float, result: QueryResult) -> None:
     path = _sqlite_path(dsn)
+    problem = sqlite_problem(path)  # again when it runs: the setting or a link may have changed
+    if problem:
+        raise PermissionError(f"the SQLite file {problem}")
     connection = sqlite3.connect(
         f"file:{quote(path)}?mode=ro", uri=True, timeout=timeout, check_same_thread=False
     )

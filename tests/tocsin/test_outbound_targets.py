@@ -166,6 +166,23 @@ def test_backup_storage_at_an_allow_listed_address_is_reached(guarded, receiver)
     assert {r[:2] for r in receiver.requests} == {("PUT", "/bucket/objects/one")}
 
 
+def test_backup_storage_whose_name_does_not_resolve_is_refused(guarded, connections) -> None:
+    """Fail closed: botocore looks the name up again itself, and a rebinding resolver can
+    answer the guard's lookup with an error and botocore's with a private address."""
+    storage = S3Storage(
+        "bucket",
+        endpoint_url="http://storage.does-not-exist.invalid:9000",
+        access_key="access",
+        secret_key="secret-key",
+        max_attempts=1,
+        connect_timeout=1,
+    )
+    with pytest.raises(StorageError) as caught:
+        storage.put("objects/one", b"data")
+    assert "storage.does-not-exist.invalid does not resolve" in str(caught.value)
+    assert left_loopback(connections) == []
+
+
 # ---- database-health collectors ------------------------------------------------------------
 
 

@@ -96,6 +96,31 @@ def test_it_shows_sign_ins_second_factors_tokens_and_admin_changes(crew, api):
     assert "Payments" in changes and "admin" in changes
 
 
+@override_settings(AXES_FAILURE_LIMIT=20)
+def test_spraying_and_spreading_show_as_the_locks_axes_applies(crew, api):
+    """One address trying many names, or many addresses one name: each row under the limit,
+    their sum over it (as axes counts), so locked."""
+    for k in range(5):
+        AccessAttempt.objects.create(
+            username=f"sprayed-{k}",
+            ip_address="203.0.113.7",
+            user_agent="curl",
+            failures_since_start=5,
+            attempt_time=timezone.now(),
+        )
+        AccessAttempt.objects.create(
+            username="target",
+            ip_address=f"198.51.100.{k}",
+            user_agent="curl",
+            failures_since_start=5,
+            attempt_time=timezone.now(),
+        )
+    page = api(crew.admin).get("/security/").content.decode()
+    locked = page.split('id="locked-signins"')[1].split("</table>")[0]
+    assert "203.0.113.7" in locked and "<td>target</td>" in locked
+    assert "sprayed-0" not in locked and "<td>25</td>" in locked
+
+
 def test_a_lockout_that_ran_out_is_not_shown(crew, api):
     AccessAttempt.objects.create(
         username="earlier",

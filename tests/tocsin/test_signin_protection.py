@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
-from django.test import RequestFactory, override_settings
+from django.test import Client, RequestFactory, override_settings
 from rest_framework.settings import api_settings
 
 from monitoring.models import Alert, Service
@@ -182,6 +182,19 @@ def test_a_user_made_staff_raises_one_alert_and_other_saves_none(crew: Any) -> N
     assert alert.labels == {"alertname": "NewAdministrator", "username": "eve"}
 
 
+def test_an_inactive_administrator_raises_the_alert_when_activated(crew: Any) -> None:
+    user = make_user("dormant", is_active=False)
+    user.is_superuser = True
+    user.save()
+    assert security_alerts() == []  # not an administrator in effect yet
+    user = get_user_model().objects.get(pk=user.pk)  # later, from the database
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    [alert] = security_alerts()
+    assert alert.labels == {"alertname": "NewAdministrator", "username": "dormant"}
+    assert "superuser" in alert.summary
+
+
 def test_the_first_administrator_of_an_installation_raises_nothing(db: None) -> None:
     get_user_model().objects.create_superuser("root", "root@example.org", PASSWORD)
     assert not Event.objects.filter(kind="security.admin_granted").exists()
@@ -258,3 +271,26 @@ def test_wrong_tokens_from_one_address_do_not_lock_another(client: Any, crew: An
     assert locked.status_code == 429
     fine = client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {raw}", REMOTE_ADDR="192.0.2.2")
     assert fine.status_code == 200
+
+
+# --- Lockouts of names nobody has -----------------------------------------------------------------
+
+
+@override_settings(TOCSIN_LOGIN_DELAY_SECONDS=0, TOCSIN_LOGIN_FAILURE_LIMIT=3, AXES_FAILURE_LIMIT=3)
+def test_invented_names_cannot_page_at_will(crew: Any) -> None:
+    """Lockouts of names no account has share one warning alert, which never repeats the typed
+    name; a real account's lockout pages on its own (critical)."""
+    for name in ("<b>ceo</b> wire money", "nobody-else"):
+        client = Client(REMOTE_ADDR=f"192.0.2.{len(name)}")
+        for _ in range(4):
+            sign_in(client, name, "wrong")
+    client = Client(REMOTE_ADDR="192.0.2.200")
+    for _ in range(4):
+        sign_in(client, "viewer", "wrong")
+    assert Event.objects.filter(kind="security.signin_locked").count() == 3
+    by_fingerprint = {alert.fingerprint: alert for alert in security_alerts()}
+    assert set(by_fingerprint) == {"signin-locked-unknown-accounts", "signin-locked-viewer"}
+    unknown = by_fingerprint["signin-locked-unknown-accounts"]
+    assert unknown.severity == "warning" and "username" not in unknown.labels
+    assert "ceo" not in unknown.summary + unknown.description + str(unknown.details)
+    assert by_fingerprint["signin-locked-viewer"].severity == "critical"

@@ -32,16 +32,21 @@ def _flags(user: Any) -> tuple[bool, bool]:
 
 def _remember(sender: Any, instance: Any, **kwargs: Any) -> None:
     instance._tocsin_admin_flags = _flags(instance) if instance.pk else (False, False)
+    instance._tocsin_was_active = bool(instance.pk) and bool(instance.__dict__.get("is_active"))
 
 
 def _saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     fields = kwargs.get("update_fields")
-    if fields is not None and not set(fields) & set(FLAGS):
+    if fields is not None and not set(fields) & {*FLAGS, "is_active"}:
         return  # e.g. last_login on every sign-in
     before = (False, False) if created else getattr(instance, "_tocsin_admin_flags", (False, False))
     after = _flags(instance)
-    instance._tocsin_admin_flags = after
+    was_active = not created and getattr(instance, "_tocsin_was_active", True)
+    instance._tocsin_admin_flags, instance._tocsin_was_active = after, instance.is_active
     gained = [flag for flag, was, now in zip(FLAGS, before, after, strict=True) if now and not was]
+    if instance.is_active and not was_active and not created:
+        # An inactive account made an administrator earlier becomes one in effect now.
+        gained = [flag for flag, now in zip(FLAGS, after, strict=True) if now]
     if not gained or not instance.is_active:
         return
     others = (

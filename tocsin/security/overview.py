@@ -16,7 +16,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q, Sum
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -79,19 +79,32 @@ def _sign_ins(found: Overview, now: datetime) -> None:
         for row in grouped[:LIMIT]
     ]
     found.failed_total = failures.count()
+    # Locked as axes locks: by the sum of an account's failures (from any address) or of an
+    # address's failures (for any account) within the lockout window.
     window = cool_off()
-    attempts = AccessAttempt.objects.filter(
-        attempt_time__gte=now - window, failures_since_start__gte=settings.AXES_FAILURE_LIMIT
-    ).order_by("-attempt_time")
-    found.locked = [
-        {
-            "username": attempt.username or "",
-            "ip": attempt.ip_address or "",
-            "failures": attempt.failures_since_start,
-            "until": attempt.attempt_time + window,
-        }
-        for attempt in attempts[:LIMIT]
-    ]
+    recent = AccessAttempt.objects.filter(attempt_time__gte=now - window)
+    limit = settings.AXES_FAILURE_LIMIT
+    locked: list[dict[str, Any]] = []
+    for key in ("username", "ip_address"):
+        rows = (
+            # (An address is NULL when unknown; a blank one would compare as NULL and hide all.)
+            recent.exclude(**({key: ""} if key == "username" else {}))
+            .exclude(**{f"{key}__isnull": True})
+            .values(key)
+            .annotate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
+            .filter(failures__gte=limit)
+            .order_by("-last")
+        )
+        for row in rows[:LIMIT]:
+            locked.append(
+                {
+                    "username": row[key] if key == "username" else "",
+                    "ip": row[key] if key == "ip_address" else "",
+                    "failures": row["failures"],
+                    "until": row["last"] + window,
+                }
+            )
+    found.locked = sorted(locked, key=lambda row: row["until"], reverse=True)[:LIMIT]
 
 
 def _two_factor(found: Overview) -> None:
