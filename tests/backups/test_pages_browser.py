@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from backups import runs
-from backups.models import BackupPlan, BackupRun, RunKind, RunStatus
+from backups.models import BackupPlan, BackupRun, BackupStorage, RunKind, RunStatus
 from monitoring.databases import collection
 from monitoring.models import MonitoredDatabase
 from tests.probes.test_heartbeat_page_browser import open_page, overflow
@@ -20,8 +20,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 
 @pytest.fixture
-def backed_up(transactional_db: None, plan: BackupPlan) -> BackupPlan:
+def backed_up(transactional_db: None, plan: BackupPlan, tmp_path: Any) -> BackupPlan:
     BackupPlan.objects.filter(pk=plan.pk).update(name="Nightly billing database to the bucket")
+    # A path with a long unbreakable part (as pytest's own temporary folders can have): the
+    # page must wrap it rather than widen past a phone's screen.
+    BackupStorage.objects.filter(pk=plan.storage_id).update(
+        path=str(tmp_path / "billing_database_backups_kept_for_ninety_days_by_policy")
+    )
     plan.refresh_from_db()
     for kind in (RunKind.BACKUP, RunKind.BACKUP, RunKind.DRILL):
         runs.execute(runs.request_run(plan, kind).pk)
