@@ -22,6 +22,7 @@ from incidents.models import (
 )
 from incidents.oncall.rotations import on_call_users
 from monitoring.service_setup import TEST_LABEL, GroupingPreview, Pagee, ServicePaging
+from tocsin.admin_mixins import with_next
 from tocsin.permissions import Action, members_who_may
 
 
@@ -108,16 +109,22 @@ def describe_service_paging(service: Any) -> ServicePaging:
         .order_by("-alert_id")
         .first()
     )
+    # The admin forms the checklist links to come back to the service page after "Save".
+    back = reverse("service", args=[service.team.slug, service.slug])
     return ServicePaging(
         grouping_rule=rule_label(settings),
         grouping_help=grouping_sentence(settings),
-        settings_url=settings_url(service, settings),
+        settings_url=with_next(settings_url(service, settings), back),
         settings_saved=settings.pk is not None,
         policy_name=policy.name if policy is not None else "",
-        policy_url=reverse("admin:incidents_escalationpolicy_change", args=[policy.pk])
+        policy_url=with_next(
+            reverse("admin:incidents_escalationpolicy_change", args=[policy.pk]), back
+        )
         if policy is not None
         else "",
-        new_policy_url=reverse("admin:incidents_escalationpolicy_add") + f"?team={service.team_id}",
+        new_policy_url=with_next(
+            reverse("admin:incidents_escalationpolicy_add") + f"?team={service.team_id}", back
+        ),
         team_policies=EscalationPolicy.objects.filter(team_id=service.team_id).count(),
         first_step=first_step,
         pagees=pagees,

@@ -10,28 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
-from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 from incidents.statuspages.links import domain_cache_key as cache_key
+from incidents.statuspages.links import own_hosts
 from incidents.statuspages.models import StatusPage
 from incidents.statuspages.urls import public_patterns
 
 CACHE_SECONDS = 60
 _MISS = ""
-
-
-def _own_hosts() -> set[str]:
-    own = {"localhost", "127.0.0.1", "[::1]", "testserver"}
-    host = urlsplit(settings.TOCSIN_BASE_URL).hostname
-    if host:
-        own.add(host.lower())
-    return own
 
 
 def slug_for_host(host: str) -> str | None:
@@ -57,7 +48,7 @@ class CustomDomainMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
-        self.own = _own_hosts()
+        self.own = own_hosts()
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)

@@ -3,6 +3,8 @@ page's own domain."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 
 from incidents.statuspages.models import StatusPage
@@ -21,6 +23,15 @@ def page_url(page: StatusPage, suffix: str = "") -> str:
         scheme = base.split("://", 1)[0]
         return f"{scheme}://{page.custom_domain}/{suffix}"
     return base + page_path(page, suffix)
+
+
+def own_hosts() -> set[str]:
+    """Host names that are Tocsin itself: never a status page's custom domain."""
+    own = {"localhost", "127.0.0.1", "[::1]", "testserver"}
+    host = urlsplit(settings.TOCSIN_BASE_URL).hostname
+    if host:
+        own.add(host.lower())
+    return own
 
 
 def domain_cache_key(host: str) -> str:

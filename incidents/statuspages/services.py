@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from incidents.statuspages.links import forget_domain
+from incidents.statuspages.links import forget_domain, own_hosts
 from incidents.statuspages.models import (
     Component,
     ComponentGroup,
@@ -157,6 +157,13 @@ def save_page(
     _unknown(changes, PAGE_FIELDS)
     if "custom_domain" in changes:
         domain = (changes["custom_domain"] or "").strip().lower().rstrip(".")
+        if domain in own_hosts():
+            # The middleware serves Tocsin's own host as Tocsin, never as a page: say so
+            # rather than accept a domain that would never show the page.
+            raise ServiceError(
+                "this is Tocsin's own address; a status page needs a domain of its own",
+                "custom_domain",
+            )
         changes["custom_domain"] = domain or None
     if "slug" in changes:
         changes["slug"] = (changes["slug"] or "").strip().lower()

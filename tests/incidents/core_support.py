@@ -45,6 +45,22 @@ def settings_for(service: Service, **fields) -> ServiceIncidentSettings:
     return obj
 
 
+def settings_form(service: Service, **changes) -> dict:
+    """What the admin's service incident settings form posts: the defaults, and ``changes``."""
+    return {
+        "service": service.pk,
+        "grouping_mode": "fingerprint",
+        "group_labels": "[]",
+        "window_minutes": 10,
+        "reopen_window_minutes": 0,
+        "storm_threshold": 20,
+        "storm_window_minutes": 5,
+        "priority_map": "{}",
+        "urgency_map": "{}",
+        **changes,
+    }
+
+
 def policy(team, *steps: dict, **fields) -> EscalationPolicy:
     p = EscalationPolicy.objects.create(team=team, name=fields.pop("name", "Default"), **fields)
     for position, step in enumerate(steps):

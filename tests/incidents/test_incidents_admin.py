@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from incidents.models import EscalationPolicy, Incident, ServiceIncidentSettings
 from monitoring.models import Service
-from tests.incidents.core_support import NOON, fire, policy
+from tests.incidents.core_support import NOON, fire, policy, settings_form
 from tocsin.models import Event, Membership
 
 
@@ -186,17 +186,7 @@ def test_settings_admin_saves_and_records_an_event(crew, service):
 def test_settings_admin_refuses_an_empty_storm_window(crew, service):
     response = logged_in(crew.manager).post(
         reverse("admin:incidents_serviceincidentsettings_add"),
-        {
-            "service": service.pk,
-            "grouping_mode": "fingerprint",
-            "group_labels": "[]",
-            "window_minutes": 10,
-            "reopen_window_minutes": 0,
-            "storm_threshold": 20,
-            "storm_window_minutes": 0,
-            "priority_map": "{}",
-            "urgency_map": "{}",
-        },
+        settings_form(service, storm_window_minutes=0),
     )
     assert response.status_code == 200
     assert "greater than or equal to 1" in response.content.decode()

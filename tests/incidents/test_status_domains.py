@@ -99,3 +99,16 @@ def test_the_async_path_routes_the_domain_too(page):
     for host in ("status.acme.example", "testserver", "other.example"):
         async_to_sync(middleware)(factory.get("/", HTTP_HOST=host))
     assert seen == ["incidents.statuspages.domains", None, None]
+
+
+@override_settings(TOCSIN_BASE_URL="https://tocsin.acme.example/")
+def test_tocsins_own_host_cannot_be_a_pages_domain(crew, page):
+    from tocsin.services import ServiceError
+
+    for own in ("tocsin.acme.example", "Tocsin.Acme.Example.", "127.0.0.1"):
+        with pytest.raises(ServiceError) as caught:
+            services.save_page(page, actor=None, custom_domain=own)
+        assert caught.value.field == "custom_domain"
+        assert "Tocsin's own address" in caught.value.message
+        page.refresh_from_db()
+        assert page.custom_domain == "status.acme.example"

@@ -25,7 +25,9 @@ from incidents.models import (
 from incidents.notifications import outbox
 from monitoring.alert_tests import send_test_alert
 from monitoring.models import Alert, Service
+from tests.incidents.core_support import settings_form
 from tests.incidents.notify_support import smtp_server
+from tests.incidents.test_policy_admin import new_policy
 from tests.monitoring.conftest import make_integration
 from tests.monitoring.page_support import logged_in
 from tocsin.models import Event
@@ -197,3 +199,63 @@ def test_the_page_costs_the_same_queries_however_many_people_are_paged(crew, ser
     step.save()
     make_integration(service, "generic")
     assert queries_for(client, page_url(service)) == few + 1  # notify_team: one more query
+
+
+def checklist_link(html: str, path: str) -> str:
+    """The href of the checklist's link into ``path`` (an admin form), unescaped."""
+    found = re.search(rf'href="({re.escape(path)}[^"]*)"', html)
+    assert found, f"no link to {path}"
+    return found.group(1).replace("&amp;", "&")
+
+
+@pytest.mark.django_db
+def test_picking_a_policy_from_the_checklist_comes_back_to_the_service(crew, service):
+    policy = EscalationPolicy.objects.create(team=crew.team, name="Daytime")
+    client = logged_in(crew.manager)
+    html = client.get(page_url(service)).content.decode()
+    link = checklist_link(html, reverse("admin:incidents_serviceincidentsettings_add"))
+    assert client.get(link).status_code == 200
+    # A refused form keeps the way back (the form posts to its own URL, query included).
+    refused = client.post(
+        link, settings_form(service, escalation_policy=policy.pk, storm_window_minutes=0)
+    )
+    assert refused.status_code == 200
+    response = client.post(link, settings_form(service, escalation_policy=policy.pk))
+    assert response.status_code == 302
+    assert response["Location"] == page_url(service)
+    assert ServiceIncidentSettings.objects.get(service=service).escalation_policy == policy
+    # Back on the service page, the step is done.
+    assert steps_done(client.get(page_url(service)).content.decode())[1] == "true"
+
+
+@pytest.mark.django_db
+def test_the_way_back_goes_only_to_this_site_and_not_after_save_and_continue(crew, service):
+    policy = EscalationPolicy.objects.create(team=crew.team, name="Daytime")
+    client = logged_in(crew.manager)
+    add = reverse("admin:incidents_serviceincidentsettings_add")
+    elsewhere = client.post(
+        f"{add}?next=https://evil.example.org/", settings_form(service, escalation_policy=policy.pk)
+    )
+    assert elsewhere.status_code == 302
+    assert elsewhere["Location"] == reverse("admin:incidents_serviceincidentsettings_changelist")
+    ServiceIncidentSettings.objects.all().delete()
+    staying = client.post(
+        f"{add}?next={page_url(service)}",
+        settings_form(service, escalation_policy=policy.pk, _continue="1"),
+    )
+    assert staying.status_code == 302
+    assert "/admin/incidents/serviceincidentsettings/" in staying["Location"]
+    assert staying["Location"] != page_url(service)
+
+
+@pytest.mark.django_db
+def test_creating_a_policy_from_the_checklist_comes_back_to_the_service(crew, service):
+    client = logged_in(crew.manager)
+    html = client.get(page_url(service)).content.decode()
+    link = checklist_link(html, reverse("admin:incidents_escalationpolicy_add"))
+    assert "next=" in link and f"team={crew.team.pk}" in link
+    assert client.get(link).status_code == 200
+    response = client.post(link, new_policy(crew.team, user_ids=[crew.responder.pk]))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"] == page_url(service)
+    assert EscalationPolicy.objects.filter(team=crew.team, name="Out of hours").exists()

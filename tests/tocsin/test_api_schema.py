@@ -161,6 +161,7 @@ def test_every_operation_documents_the_error_shape(schema: dict[str, Any]) -> No
         for method, operation in operations.items():
             responses = operation["responses"]
             assert "401" in responses, (method, path)
+            assert "429" in responses, (method, path)  # every API view is throttled
             for status, response in responses.items():
                 if status.startswith("4"):
                     ref = response["content"]["application/json"]["schema"]["$ref"]

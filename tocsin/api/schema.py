@@ -39,6 +39,8 @@ ERROR_DESCRIPTIONS = {
     "403": "Authenticated, but your role does not allow this.",
     "404": "No such object (or page of a list), or you may not see it.",
     "409": "Conflicts with existing data (e.g. a duplicate).",
+    "429": "Too many requests (the rate limit, or sign-in protection after failed tokens); "
+    "retry after the `Retry-After` header's seconds.",
 }
 
 
@@ -86,6 +88,8 @@ class TocsinAutoSchema(AutoSchema):
         operation = getattr(view, "action", None) or self.method.lower()
         if operation in getattr(view, "conflict_actions", ()):
             codes.append("409")
+        if view.get_throttles():
+            codes.append("429")
         return codes
 
     def _map_serializer_field(
