@@ -47,6 +47,12 @@ class MonitoringConfig(AppConfig):
             "monitoring.audit_check.check_audit_chains",
             minutes=settings.TOCSIN_AUDIT_VERIFY_MINUTES,
         )
+        # …and once a day from the start: what changed after its quick check shows too.
+        register(
+            "monitoring.check_audit_chains_fully",
+            "monitoring.audit_check.check_audit_chains_fully",
+            minutes=24 * 60,
+        )
         # Resolved alerts older than TOCSIN_ALERT_RETENTION_DAYS go (monitoring.retention).
         register(
             "monitoring.prune_resolved_alerts",

@@ -9,7 +9,11 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from monitoring.audit_check import SECURITY_SERVICE_SLUG, check_audit_chains
+from monitoring.audit_check import (
+    SECURITY_SERVICE_SLUG,
+    check_audit_chains,
+    check_audit_chains_fully,
+)
 from monitoring.metrics.host import SYSTEM_TEAM_SLUG
 from monitoring.models import Alert
 from tests.conftest import team_test_event
@@ -111,3 +115,65 @@ def test_verify_can_start_from_the_last_verified_anchor(crew):
     report = json.loads(out.getvalue())
     assert report["ok"] and report["checked"] == 2
     assert report["since_anchor"] == AuditAnchor.objects.get().pk
+
+
+def test_the_daily_full_check_is_scheduled():
+    names = {task.name: (task.func, task.minutes) for task in registered()}
+    assert names["monitoring.check_audit_chains_fully"] == (
+        "monitoring.audit_check.check_audit_chains_fully",
+        24 * 60,
+    )
+
+
+def test_a_row_changed_after_its_quick_check_is_found_by_the_full_check(crew):
+    clock = Clock()
+    events = write(crew.team, 3)
+    chain.seal(clock.now)
+    assert check_audit_chains(clock.now).ok  # verified: the quick check trusts it from now on
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE tocsin_event SET actor_label = 'nobody' WHERE id = %s", [events[0].pk]
+        )
+    write(crew.team)
+    chain.seal(clock.step())
+    assert check_audit_chains(clock.now).ok  # the quick check does not look back
+    assert not security_alerts().exists()
+    report = check_audit_chains_fully(clock.now)
+    assert report.by_kind() == {"modified": 1}
+    alert = security_alerts().get()
+    assert alert.is_firing and str(events[0].pk) in alert.description
+    # Found once: the next full checks raise nothing new for the same break.
+    check_audit_chains_fully(clock.step())
+    assert security_alerts().count() == 1
+
+
+def test_the_full_check_does_not_raise_again_what_the_quick_check_raised(crew):
+    clock = Clock()
+    events = write(crew.team, 3)
+    chain.seal(clock.now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE tocsin_event SET actor_label = 'nobody' WHERE id = %s", [events[2].pk]
+        )
+    assert not check_audit_chains(clock.now).ok
+    assert security_alerts().count() == 1
+    assert check_audit_chains_fully(clock.now).by_kind() == {"modified": 1}
+    assert security_alerts().count() == 1
+    # A second break, later and older than the verified anchor: one new alert, for it alone.
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM tocsin_event WHERE id = %s", [events[1].pk])
+    report = check_audit_chains_fully(clock.step())
+    assert len(report.problems) >= 2
+    assert security_alerts().count() == 2
+    newest = security_alerts().order_by("-id").first()
+    assert "deleted" in newest.summary and "modified" not in newest.summary
+
+
+def test_the_full_check_of_an_intact_log_raises_nothing(crew):
+    clock = Clock()
+    assert check_audit_chains_fully(clock.now) is None  # nothing anchored yet
+    write(crew.team, 4)
+    chain.seal(clock.now)
+    report = check_audit_chains_fully(clock.now)
+    assert report.ok and report.checked == 4
+    assert not security_alerts().exists()
