@@ -22,7 +22,7 @@ from incidents.models import (
 )
 from incidents.oncall.rotations import on_call_users
 from monitoring.service_setup import TEST_LABEL, GroupingPreview, Pagee, ServicePaging
-from tocsin.admin_mixins import with_next
+from tocsin.admin_return import with_next
 from tocsin.permissions import Action, members_who_may
 
 
