@@ -21,6 +21,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.forms import BaseForm
 from django.http import HttpRequest
@@ -40,7 +41,16 @@ from tocsin.admin_mixins import (
     TeamScopedInline,
     adopt,
 )
-from tocsin.models import ApiToken, Event, Membership, Role, Team, WorkerHeartbeat
+from tocsin.events import record
+from tocsin.models import (
+    ApiToken,
+    Event,
+    Membership,
+    Role,
+    SingleSignOnIdentity,
+    Team,
+    WorkerHeartbeat,
+)
 from tocsin.permissions import Action, is_admin, team_ids_for
 
 admin.site.allow_user_search(Membership, "user")
@@ -403,3 +413,29 @@ class WorkerHeartbeatAdmin(ReadOnlyAdmin, SuperuserAdmin, admin.ModelAdmin):
         if seconds < 2 * 86400:
             return f"{seconds // 3600} h"
         return f"{seconds // 86400} d"
+
+
+@admin.register(SingleSignOnIdentity)
+class SingleSignOnIdentityAdmin(SuperuserAdmin, admin.ModelAdmin):
+    """Which provider subject signs in to which account (tocsin.oidc). Shown to administrators,
+    who may remove a binding — when someone's account at the provider was replaced — so that the
+    next sign-in binds again by the verified address; bindings are made only by signing in."""
+
+    refused_operations = (Operation.ADD, Operation.CHANGE)
+    list_display = ("user", "issuer", "subject", "created_at")
+    search_fields = ("user__username", "user__email", "subject")
+    list_select_related = ("user",)
+    ordering = ("-created_at",)
+    fields = ("user", "issuer", "subject", "created_at")
+    readonly_fields = fields
+
+    def delete_model(self, request: HttpRequest, obj: SingleSignOnIdentity) -> None:
+        with transaction.atomic():
+            record(
+                "sso_identity.removed",
+                team=None,
+                subject=obj.user,
+                actor=request.user,
+                payload={"issuer": obj.issuer, "subject": obj.subject, "user_id": obj.user_id},
+            )
+            obj.delete()

@@ -317,3 +317,33 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.worker
+
+
+class SingleSignOnIdentity(models.Model):
+    """The account an OpenID provider's subject (``iss`` + ``sub``) signs in to.
+
+    Bound at the subject's first sign-in — to the account with the provider's verified e-mail
+    address, or to the account created for it — and from then on the only way that subject is
+    matched (tocsin.oidc): an address changed at the provider, or a second identity there with
+    the same address, cannot sign in to an account already bound to someone else.
+    """
+
+    # Indexed by sso_identity_one_per_user, which begins with it.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="sso_identities",
+        db_index=False,
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_subject"),
+            models.UniqueConstraint(fields=["user", "issuer"], name="sso_identity_one_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

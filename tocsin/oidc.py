@@ -8,8 +8,11 @@ leaves to its users done here:
   explicit endpoint settings override it;
 - the ID token's issuer, audience and expiry are checked (the library checks only signature and
   nonce), and the userinfo ``sub`` must be the ID token's;
-- an account is matched by its e-mail address only when the provider says it is verified, and
-  created only when ``TOCSIN_OIDC_CREATE_USERS`` allows;
+- a subject (``iss`` + ``sub``) is bound to one account at its first sign-in
+  (``SingleSignOnIdentity``) and matched by that binding from then on; the first time, an
+  account is matched by its e-mail address only when the provider says it is verified and the
+  account is not bound to another subject of the same provider, and created only when
+  ``TOCSIN_OIDC_CREATE_USERS`` allows;
 - team roles are mapped from a claim at each sign-in (``TOCSIN_OIDC_TEAM_ROLES``), through the
   same membership services as the team page, so each change is an event and a team keeps a
   manager;
@@ -41,7 +44,7 @@ from django.views.generic import View
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from tocsin.models import Membership, Role, Team
+from tocsin.models import Membership, Role, SingleSignOnIdentity, Team
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +177,29 @@ class OIDCBackend(OIDCAuthenticationBackend):
         return isinstance(email, str) and "@" in email and verified in (True, "true")
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
-        return self.UserModel._default_manager.filter(email__iexact=claims["email"].strip())
+        """The account bound to this subject; before the first binding, the account with the
+        verified address that no other subject of this provider is bound to."""
+        users = self.UserModel._default_manager
+        issuer, subject = _identity(claims)
+        bound = users.filter(sso_identities__issuer=issuer, sso_identities__subject=subject)
+        if bound.exists():
+            return bound
+        return users.filter(email__iexact=claims["email"].strip()).exclude(
+            sso_identities__issuer=issuer
+        )
 
     def create_user(self, claims: dict[str, Any]) -> Any:
         if not settings.TOCSIN_OIDC_CREATE_USERS:
+            return None
+        users = self.UserModel._default_manager
+        if users.filter(email__iexact=claims["email"].strip()).exists():
+            # The address's account is bound to another subject of this provider: a second
+            # identity with the same address gets neither that account nor a look-alike.
+            log.warning(
+                "single sign-on refused: %s is the address of an account bound to another "
+                "identity at the provider",
+                claims["email"],
+            )
             return None
         user = self.UserModel._default_manager.create_user(  # no password: an unusable one
             _free_username(claims),
@@ -189,9 +211,20 @@ class OIDCBackend(OIDCAuthenticationBackend):
         return self.update_user(user, claims)
 
     def update_user(self, user: Any, claims: dict[str, Any]) -> Any:
+        issuer, subject = _identity(claims)
+        SingleSignOnIdentity.objects.get_or_create(
+            issuer=issuer, subject=subject, defaults={"user": user}
+        )
         if settings.TOCSIN_OIDC_ROLES_CLAIM and user.is_active:
             apply_team_roles(user, claims)
         return user
+
+
+def _identity(claims: dict[str, Any]) -> tuple[str, str]:
+    """(issuer, subject) of the person signing in: the configured issuer (the ID token's
+    ``iss`` was checked against it), else the token's own."""
+    issuer = settings.TOCSIN_OIDC_ISSUER or str(claims.get("iss") or "")
+    return issuer, str(claims["sub"])
 
 
 def _free_username(claims: dict[str, Any]) -> str:

@@ -330,3 +330,33 @@ def test_a_person_with_a_second_factor_still_gives_the_code(provider, web):
         str(response.url), data={"code": app_code(device), "csrfmiddlewaretoken": token}
     )
     assert response.url.path == "/teams/" and signed_in_user(web, client) == carol
+
+
+def test_a_subject_stays_bound_to_its_account_when_its_address_changes(provider, web):
+    from tocsin.models import SingleSignOnIdentity
+
+    carol, dave = make_user("carol"), make_user("dave")
+    provider.person = person("carol@example.org", sub="subject-carol")
+    client, _ = sso_sign_in(web)
+    assert signed_in_user(web, client) == carol
+    bound = SingleSignOnIdentity.objects.get(user=carol)
+    assert (bound.issuer, bound.subject) == (provider.issuer, "subject-carol")
+    # Someone changes carol's address at the provider to dave's: still carol, never dave.
+    provider.person = person("dave@example.org", sub="subject-carol")
+    client, response = sso_sign_in(web)
+    assert response.url.path == "/teams/"
+    assert signed_in_user(web, client) == carol
+    assert not SingleSignOnIdentity.objects.filter(user=dave).exists()
+
+
+def test_a_second_identity_with_a_bound_address_signs_in_nobody(provider, web):
+    carol = make_user("carol")
+    provider.person = person("carol@example.org", sub="subject-carol")
+    sso_sign_in(web)
+    # Another account at the provider claims carol's (verified) address.
+    provider.person = person("Carol@example.org", sub="subject-mallory")
+    client, response = sso_sign_in(web)
+    assert refused(web, client, response)
+    assert get_user_model().objects.filter(email__iexact="carol@example.org").count() == 1
+    # Only carol's own sign-in is on record.
+    assert Event.objects.filter(kind="user.logged_in", actor_id=carol.pk).count() == 1

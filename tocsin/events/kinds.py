@@ -21,6 +21,11 @@ declare("user.logged_out", "a user signed out")
 declare("user.login_failed", "a sign-in failed", ["ip"])
 declare("user.token_created", "an API token was created")
 declare("user.token_revoked", "an API token was revoked")
+declare(
+    "sso_identity.removed",
+    "a single sign-on binding was removed (the next sign-in binds again)",
+    ["issuer", "subject", "user_id"],
+)
 # Sign-in protection (issue #14, tocsin.security): monitoring.security raises alerts from these.
 declare(
     "security.signin_locked",
