@@ -176,6 +176,9 @@ def measure(
     started = time.perf_counter()
     assert client.get(f"/status/{slug}/").status_code == 200
     cold_ms = round((time.perf_counter() - started) * 1000, 1)
+    # What a browser downloads: the page gzipped (every browser asks for it).
+    gzipped = client.get(f"/status/{slug}/", HTTP_ACCEPT_ENCODING="gzip")
+    assert gzipped["Content-Encoding"] == "gzip"
     return {
         "status_page_components": components,
         "status_page_groups": groups,
@@ -185,6 +188,7 @@ def measure(
         "status_page_queries": page["queries"],
         "status_page_cold_ms": cold_ms,
         "status_page_kb": page["kb"],
+        "status_page_gzip_kb": round(len(gzipped.content) / 1024, 1),
         "status_summary_p50_ms": summary["p50_ms"],
         "status_summary_p95_ms": summary["p95_ms"],
         "status_summary_queries": summary["queries"],

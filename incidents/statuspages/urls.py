@@ -4,8 +4,20 @@ page's own domain), the team's editor under /status-pages/, and the incident pag
 from __future__ import annotations
 
 from django.urls import path
+from django.views.decorators.gzip import gzip_page
 
 from incidents.statuspages import badges, editor, feeds, public
+
+# Pages, feeds and JSON are compressed for clients that accept it: a page with hundreds of
+# components and their 90-day bars is megabytes of repetitive HTML, a fraction of that gzipped
+# (they carry no secret to guess: no CSRF token, no session data; BREACH needs one). Not the
+# subscription pages, whose tokens are secrets.
+COMPRESSED_PAGES = frozenset({"", "history/", "incidents/<int:pk>/"})
+COMPRESSED_SUFFIXES = (".rss", ".atom", ".json")
+
+
+def _compressed(route: str) -> bool:
+    return route in COMPRESSED_PAGES or route.endswith(COMPRESSED_SUFFIXES)
 
 
 def public_patterns(prefix: str, named: bool) -> list:
@@ -43,7 +55,14 @@ def public_patterns(prefix: str, named: bool) -> list:
             "statuspage_maintenances_active",
         ),
     ]
-    return [path(prefix + route, view, name=name if named else None) for route, view, name in views]
+    return [
+        path(
+            prefix + route,
+            gzip_page(view) if _compressed(route) else view,
+            name=name if named else None,
+        )
+        for route, view, name in views
+    ]
 
 
 urlpatterns = [

@@ -79,6 +79,25 @@ def test_the_page_needs_no_javascript(crew, client, page, api_service):
     assert 'name="viewport"' in body
 
 
+def test_pages_feeds_and_json_are_gzipped_for_clients_that_ask(crew, client, page, api_service):
+    import gzip
+
+    for n in range(40):
+        make_component(page, f"Component {n}", service=api_service)
+    plain = client.get("/status/payments/")
+    packed = client.get("/status/payments/", HTTP_ACCEPT_ENCODING="gzip")
+    assert "Content-Encoding" not in plain
+    assert packed["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed["Vary"]
+    assert gzip.decompress(packed.content) == plain.content
+    assert len(packed.content) * 5 < len(plain.content)  # forty rows of 90-day bars
+    for path in ("history/", "feed.atom", "feed.rss", "api/v2/summary.json"):
+        response = client.get(f"/status/payments/{path}", HTTP_ACCEPT_ENCODING="gzip")
+        assert response["Content-Encoding"] == "gzip", path
+    # The subscription pages carry secret tokens: never compressed (BREACH).
+    response = client.get("/status/payments/unsubscribe/nonsense/", HTTP_ACCEPT_ENCODING="gzip")
+    assert "Content-Encoding" not in response
+
+
 def test_an_unknown_page_is_a_404(client, db):
     assert client.get("/status/nope/").status_code == 404
 
