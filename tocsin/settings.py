@@ -490,6 +490,8 @@ LOGGING = {
         # httpx logs every request URL at INFO; webhook URLs carry tokens.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Sign-ins are events already; axes' own lines: failures and lockouts only.
+        "axes": {"level": "WARNING"},
     },
 }
 
