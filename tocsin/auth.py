@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import PasswordChangeForm as DjangoPasswordChangeForm
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 LOGIN_LABEL = "E-mail or username"
@@ -51,3 +53,30 @@ class LoginForm(AuthenticationForm):
             **self.error_messages,
             "invalid_login": "That e-mail or username and password do not match an account.",
         }
+
+
+class PasswordChangeForm(DjangoPasswordChangeForm):
+    """Django's form, with the old password checked as a sign-in is checked.
+
+    Django's own form asks ``user.check_password``, which no sign-in protection sees: someone
+    holding a stolen session could guess the password there without limit, then change it. Here
+    the old password goes through ``authenticate()`` under the account's username, so a wrong one
+    is a failed sign-in of that account and address (counted by django-axes, audited as
+    ``user.login_failed``), the progressive delay applies, and a locked account or address is
+    refused before the password is checked (tocsin.security.signin; the middleware answers 429).
+    """
+
+    def __init__(self, user: Any, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        old_password = self.cleaned_data["old_password"]
+        signed_in = authenticate(
+            self.request, username=self.user.get_username(), password=old_password
+        )
+        if signed_in is None or signed_in.pk != self.user.pk:
+            raise ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password

@@ -52,8 +52,21 @@ def redact(text: str) -> str:
     return SECRET_QUERY.sub(rf"\g<1>{REDACTED}", text)
 
 
+# Formats a record's exception as the standard formatter would (logging.Formatter's default).
+_TRACEBACKS = logging.Formatter()
+
+
 class RedactSecrets(logging.Filter):
-    """A handler filter: log records leave with credentials in paths redacted."""
+    """A handler filter: log records leave with credentials in paths redacted, in the message
+    and in the traceback (``log.exception("…")`` with a failed request's URL in the exception's
+    message, or in a chained one's).
+
+    A traceback with a secret in it is formatted here and kept redacted in ``exc_text``, which
+    the formatter prints instead of formatting ``exc_info`` again; ``exc_info`` is then dropped,
+    since the exception object still holds the secret and a formatter or handler that reads it
+    (structured JSON logs, error reporters) would write it out. Records without one are left
+    as they are.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -63,4 +76,22 @@ class RedactSecrets(logging.Filter):
         clean = redact(message)
         if clean != message:
             record.msg, record.args = clean, ()
+        self._redact_traceback(record)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+    @staticmethod
+    def _redact_traceback(record: logging.LogRecord) -> None:
+        # exc_text: formatted already by another handler's formatter (it is cached on the record).
+        text = record.exc_text
+        if not text and record.exc_info and record.exc_info[0] is not None:
+            try:
+                text = _TRACEBACKS.formatException(record.exc_info)
+            except Exception:  # an exception whose str() fails: as the handler would report it
+                return
+        if not text:
+            return
+        clean = redact(text)
+        if clean != text:
+            record.exc_text, record.exc_info = clean, None

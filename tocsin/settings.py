@@ -453,9 +453,10 @@ AXES_VERBOSE = False
 # DRF: anonymous API calls at the "anon" rate, each user's at TOCSIN_API_USER_RATE; the address
 # comes from the same trusted hops. Ingest, heartbeat pings and status pages are plain Django
 # views with their own limits (per integration): DRF's throttles never see them.
+# Clients counted as sign-in protection counts them (IPv6 by /64): tocsin.security.throttling.
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
-    "rest_framework.throttling.AnonRateThrottle",
-    "rest_framework.throttling.UserRateThrottle",
+    "tocsin.security.throttling.AnonRateThrottle",
+    "tocsin.security.throttling.UserRateThrottle",
 ]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"] = env_str("TOCSIN_API_USER_RATE", "3000/min")
 REST_FRAMEWORK["NUM_PROXIES"] = TOCSIN_PROXY_HOPS if TOCSIN_BEHIND_PROXY else 0

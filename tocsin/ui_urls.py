@@ -23,11 +23,8 @@ auth_urls = [
     ),
     # Django's LogoutView only accepts POST: a link or an image tag cannot sign anyone out.
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path(
-        "accounts/password/",
-        auth_views.PasswordChangeView.as_view(template_name="tocsin/auth/password_change.html"),
-        name="password_change",
-    ),
+    # Wrong old passwords count as failed sign-ins (tocsin.auth.PasswordChangeForm).
+    path("accounts/password/", views.password_change, name="password_change"),
     path(
         "accounts/password/done/",
         auth_views.PasswordChangeDoneView.as_view(

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -23,6 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from tocsin import services
+from tocsin.auth import PasswordChangeForm
 from tocsin.forms import (
     AddMemberForm,
     RoleForm,
@@ -142,6 +144,10 @@ def team_create(request: HttpRequest) -> HttpResponse:
         except services.ServiceError as error:
             add_service_error(form, error, {"username": "manager"})
         else:
+            if not can(user, Action.VIEW, team):
+                # Staff who named someone else its manager do not see the team themselves.
+                messages.success(request, f"Team “{team.name}” created for its manager.")
+                return redirect("teams")
             messages.success(request, f"Team “{team.name}” created. Add its members below.")
             return redirect("team", slug=team.slug)
     return _render_teams(request, form, status=400)
@@ -329,6 +335,20 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     services.revoke_token(token, actor=request.user)
     messages.success(request, f"Token “{token.name}” revoked; programs using it are now refused.")
     return redirect("tokens")
+
+
+# -- password ------------------------------------------------------------------------------------
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's page, with the old password counted as a sign-in (``tocsin.auth``)."""
+
+    form_class = PasswordChangeForm
+    template_name = "tocsin/auth/password_change.html"
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+
+password_change = PasswordChangeView.as_view()
 
 
 # -- errors --------------------------------------------------------------------------------------

@@ -47,6 +47,17 @@ def test_staff_without_a_manager_named_manage_the_team_themselves(crew):
 
 
 @pytest.mark.django_db
+def test_staff_who_name_another_manager_land_on_the_teams_list(crew):
+    staff = make_user("staffer", is_staff=True)
+    client = client_for(staff)
+    response = client.post(reverse("team_create"), {"name": "Mobile", "manager": "viewer"})
+    assert response.status_code == 302 and response["Location"] == reverse("teams")
+    team = Team.objects.get(name="Mobile")
+    assert Membership.objects.get(team=team).user == crew.viewer
+    assert "created for its manager" in client.get(reverse("teams")).content.decode()
+
+
+@pytest.mark.django_db
 def test_the_teams_page_offers_the_form_to_staff_only(crew):
     assert "New team" in client_for(crew.admin).get(reverse("teams")).content.decode()
     assert "New team" not in client_for(crew.manager).get(reverse("teams")).content.decode()

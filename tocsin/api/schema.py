@@ -29,9 +29,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 
 from tocsin.api.errors import ErrorSerializer
+from tocsin.security.throttling import AnonRateThrottle
 
 ERROR_DESCRIPTIONS = {
     "400": "Invalid input: see `error.fields`.",

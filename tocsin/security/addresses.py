@@ -14,6 +14,13 @@ daphne's ``--proxy-headers`` (passed only when ``TOCSIN_BEHIND_PROXY`` is on, se
 :mod:`tocsin.management.web_server`) replaces ``REMOTE_ADDR`` with the *left-most* entry, which is
 right only when exactly one proxy set (not appended to) the header, as the shipped
 ``deploy/nginx.conf`` does. This function does not rely on it: it reads the header itself.
+
+What sign-in protection and throttles *count* is :func:`counted_address`: an IPv6 client by its
+/64. One subscriber line, one cloud instance, one LAN is given a /64 (or more), so a single
+attacker can send every attempt from a new address of it, 2^64 of them; a /64 is what one
+client holds. IPv4 addresses count one by one, as before. What is recorded and shown about a
+request (events, the audit trail) stays the full address, which is what a person tracing it
+needs; a lockout of an IPv6 client names its /64 (:func:`counted_label`).
 """
 
 from __future__ import annotations
@@ -64,3 +71,40 @@ def client_address(request: Any) -> str:
             if address:
                 return address
     return _valid(str(meta.get("REMOTE_ADDR") or ""))
+
+
+# The prefix an IPv6 client is counted by (see the module's docstring).
+IPV6_COUNTED_PREFIX = 64
+
+
+def counted_address(address: str) -> str:
+    """The key failures and requests from ``address`` are counted under: an IPv4 address
+    itself; for IPv6, the first address of its /64 (a valid address, so it fits wherever an
+    address is stored, axes' ``AccessAttempt.ip_address`` included). An IPv4-mapped IPv6
+    address (``::ffff:192.0.2.1``) is its IPv4 address, not one /64 shared by every such
+    client. "" stays "" (no address)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        network = ipaddress.IPv6Network((ip, IPV6_COUNTED_PREFIX), strict=False)
+        return str(network.network_address)
+    return str(ip)
+
+
+def counted_label(counted: str) -> str:
+    """How a counted address reads in logs, alerts and on the security page: an IPv6 one as its
+    network (``2001:db8:1:2::/64``), so nobody takes it for the address of one machine."""
+    try:
+        ip = ipaddress.ip_address(counted)
+    except ValueError:
+        return counted
+    return f"{ip}/{IPV6_COUNTED_PREFIX}" if ip.version == 6 else counted
+
+
+def counted_client(request: Any) -> str:
+    """:func:`counted_address` of :func:`client_address`: what sign-in protection counts."""
+    return counted_address(client_address(request))

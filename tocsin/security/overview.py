@@ -21,6 +21,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tocsin.models import ApiToken, Event, Membership
+from tocsin.security.addresses import counted_label
 from tocsin.security.signin import cool_off
 
 FAILED_WINDOW = timedelta(hours=24)
@@ -99,7 +100,7 @@ def _sign_ins(found: Overview, now: datetime) -> None:
             locked.append(
                 {
                     "username": row[key] if key == "username" else "",
-                    "ip": row[key] if key == "ip_address" else "",
+                    "ip": counted_label(row[key]) if key == "ip_address" else "",
                     "failures": row["failures"],
                     "until": row["last"] + window,
                 }

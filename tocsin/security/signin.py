@@ -7,7 +7,8 @@ sees the same numbers) and locks after ``TOCSIN_LOGIN_FAILURE_LIMIT`` failures w
 here:
 
 - the address is :func:`tocsin.security.addresses.client_address` (forwarding headers only
-  behind a trusted proxy), and an e-mail address counts as the account it signs in;
+  behind a trusted proxy), counted by its /64 for IPv6 (``counted_client``: one attacker holds
+  a whole /64), and an e-mail address counts as the account it signs in;
 - **progressive delays**: from ``TOCSIN_LOGIN_DELAY_AFTER`` failures on, the next attempt must
   wait ``TOCSIN_LOGIN_DELAY_SECONDS``, doubling with each failure (at most
   ``TOCSIN_LOGIN_DELAY_MAX_SECONDS``). An attempt made sooner is refused without checking the
@@ -51,7 +52,7 @@ from django.utils.datastructures import MultiValueDict
 from rest_framework import exceptions
 
 from tocsin.events import record
-from tocsin.security.addresses import client_address
+from tocsin.security.addresses import counted_client, counted_label
 
 log = logging.getLogger("tocsin.security")
 
@@ -62,8 +63,9 @@ API_TOKEN_METHOD = "api_token"
 
 
 def axes_client_ip(request: HttpRequest) -> str | None:
-    """``AXES_CLIENT_IP_CALLABLE``: the one client address, None when there is none."""
-    return client_address(request) or None
+    """``AXES_CLIENT_IP_CALLABLE``: the address failures count against (an IPv6 client's /64),
+    None when there is none."""
+    return counted_client(request) or None
 
 
 def signin_username(request: HttpRequest | None, credentials: dict | None) -> str | None:
@@ -271,7 +273,7 @@ def refuse_locked_address(request: HttpRequest) -> None:
     """
     if not settings.AXES_ENABLED:
         return
-    address = client_address(request)
+    address = counted_client(request)
     until = cache.get(_address_lock_key(address)) if address else None
     if until is None or until <= timezone.now():
         return
@@ -300,7 +302,7 @@ def api_token_failed(request: HttpRequest) -> None:
         # Locked, though this process did not know (another process locked it): refuse, and
         # do not count it, nor announce the lockout again.
         until = locked_until(request, credentials)
-        cache.set(_address_lock_key(client_address(request)), until, timeout=_seconds(until))
+        cache.set(_address_lock_key(counted_client(request)), until, timeout=_seconds(until))
         refuse_locked_address(request)
     user_login_failed.send(sender=__name__, credentials=credentials, request=request)
     if getattr(request, "axes_locked_out", False):
@@ -320,10 +322,11 @@ def on_locked_out(
 ) -> None:
     if request is None or getattr(request, "tocsin_signin_locked", False):
         return  # an attempt during a lockout already announced
-    address = kwargs.get("ip_address") or ""
+    address = kwargs.get("ip_address") or ""  # as counted: an IPv6 client's /64
     until = timezone.now() + cool_off(request)
     if address and not username:
         cache.set(_address_lock_key(address), until, timeout=_seconds(until))
+    address = counted_label(address)
     log.warning("sign-in locked: account %r, address %s, until %s", username, address, until)
     try:
         with transaction.atomic():

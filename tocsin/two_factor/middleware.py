@@ -88,16 +88,15 @@ class TwoFactorPolicyMiddleware(_SessionMiddleware):
 
     def process(self, request: HttpRequest) -> HttpResponse | None:
         if request.session.get(BACKEND_SESSION_KEY) in policy.SINGLE_SIGN_ON_BACKENDS:
-            return None
+            return None  # before request.user: no user query for these sessions
         user: Any = request.user
         if not user.is_authenticated:
             return None
-        verified = user.is_verified()
-        state = policy.state(request.session, user)
-        if state["enrolled"] and not verified:
+        verdict = policy.verdict(request.session, user, user.is_verified())
+        if verdict == policy.UNVERIFIED:
             logout(request)
             return None
-        if not state["required"] or verified or state["enrolled"]:
+        if verdict is None:
             return None
         path = request.path
         setup = reverse("two_factor_setup")

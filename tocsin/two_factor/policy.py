@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.db.models import Exists, OuterRef
 from django_otp import user_has_device
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -82,6 +82,35 @@ def state(session: Any, user: Any, now: float | None = None, fresh: bool = False
     }
     session[STATE] = cached
     return cached
+
+
+# What the policy says of a signed-in session that may not go on as it is (``verdict``).
+# The user has a second factor but this session was not verified by it: sign the session out.
+UNVERIFIED = "unverified"
+# The user must have a second factor and has none: only the enrolment pages are open.
+ENROL = "enrol"
+
+
+def verdict(session: Any, user: Any, verified: bool) -> str | None:
+    """``UNVERIFIED``, ``ENROL`` or None (the session may go on) for a signed-in session.
+
+    ``verified``: whether a second factor verified this session (django-otp's OTPMiddleware
+    decides it). The one decision for pages (TwoFactorPolicyMiddleware) and WebSockets
+    (``tocsin.two_factor.gate``). Single sign-on sessions are exempt: the identity provider asks
+    for the second factor.
+    """
+    if session.get(BACKEND_SESSION_KEY) in SINGLE_SIGN_ON_BACKENDS:
+        return None
+    if not getattr(user, "is_authenticated", False):
+        return None
+    current = state(session, user)
+    if verified:
+        return None
+    if current["enrolled"]:
+        return UNVERIFIED
+    if current["required"]:
+        return ENROL
+    return None
 
 
 def forget(session: Any) -> None:

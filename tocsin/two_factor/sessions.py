@@ -24,21 +24,36 @@ def stamp_login(session: Any, now: float | None = None) -> None:
     session[SEEN_AT] = now
 
 
-def expired(session: Any, now: float | None = None) -> str | None:
+def expired(session: Any, now: float | None = None, refresh: bool = True) -> str | None:
     """Why this signed-in session is over ("idle" or "lifetime"), or None; refreshes its stamps.
 
     A session from before these stamps existed is stamped now rather than ended.
+
+    ``refresh=False`` only reads: a WebSocket asks at its handshake, and a socket open for days
+    (a wall screen) is not activity, or it would keep its session from ever going idle. Only
+    pages and API calls made with the session count as activity.
     """
     now = int(time.time() if now is None else now)
     login_at = session.get(LOGIN_AT)
     seen_at = session.get(SEEN_AT)
     if not isinstance(login_at, int) or not isinstance(seen_at, int):
-        stamp_login(session, now)
+        if refresh:
+            stamp_login(session, now)
         return None
     if now - login_at > settings.TOCSIN_SESSION_MAX_HOURS * 3600:
         return "lifetime"
     if now - seen_at > settings.TOCSIN_SESSION_IDLE_MINUTES * 60:
         return "idle"
-    if now - seen_at >= SEEN_RESOLUTION:
+    if refresh and now - seen_at >= SEEN_RESOLUTION:
         session[SEEN_AT] = now
     return None
+
+
+def lifetime_left(session: Any, now: float | None = None) -> float | None:
+    """Seconds until ``expired`` calls this session over for its lifetime (None: not stamped
+    yet): the first whole second past the limit, as ``expired`` counts."""
+    login_at = session.get(LOGIN_AT)
+    if not isinstance(login_at, int):
+        return None
+    now = time.time() if now is None else now
+    return login_at + settings.TOCSIN_SESSION_MAX_HOURS * 3600 + 1 - now
