@@ -304,3 +304,39 @@ def test_an_event_seen_before_reconnecting_is_not_sent_again(crew, live_log_dir)
             assert events_until(keeps_relay_running, later.pk, timeout=6) == [seen.pk, later.pk]
     finally:
         slow.proc.stop()
+
+
+def test_an_event_that_commits_after_a_higher_one_still_arrives(web, crew):
+    """PostgreSQL hands out ids at INSERT: id N may commit after N+1 did and after a page was
+    drawn with ``after=N+1``. That page never saw N; the stream must still bring it."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time: no id commits late")
+    holding, release, late = threading.Event(), threading.Event(), {}
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                late["id"] = team_test_event(crew.team).pk
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    try:
+        assert holding.wait(10)
+        drawn = write_event(crew.team)  # committed first, with the higher id
+        assert drawn.pk > late["id"]
+        with open_stream(web, crew.viewer, after=drawn.pk) as ws:
+            time.sleep(0.3)  # subscribed
+            release.set()
+            writer.join(10)
+            assert events_until(ws, late["id"], timeout=6) == [late["id"]]
+    finally:
+        release.set()
+        writer.join(10)

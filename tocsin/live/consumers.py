@@ -6,7 +6,10 @@ Protocol (``/ws/live/``; add ``?format=json`` for JSON frames, default is htmx H
   subscribes at once, for clients that cannot send a first message.
 - the server replays what the client missed since ``after`` from the event log, then streams
   new events as they commit. Too long a gap gets a ``reset`` notice: reload instead of replay.
-Unauthenticated handshakes are refused; membership changes take effect on open sockets.
+Unauthenticated handshakes are refused, and so are sessions the pages would not serve (past their
+idle or absolute limit, or without the second factor their user must give: ``two_factor.gate``);
+an open socket closes when its session reaches its absolute limit; membership changes take
+effect on open sockets.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from tocsin.live.hub import get_hub
 from tocsin.live.render import FORMATS, render_event, render_notice
 from tocsin.models import Event
 from tocsin.permissions import Action, forget_roles, team_ids_for
+from tocsin.two_factor import gate, sessions
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,12 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # The session rules pages follow: idle and absolute limits, the two-factor policy.
+        refusal = await database_sync_to_async(gate.refusal)(self.scope["session"], user)
+        if refusal is not None:
+            log.info("live stream refused to user %s: session %s", user.pk, refusal)
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         self.user = user
         self.user_id = user.pk
         params = parse_qs(self.scope.get("query_string", b"").decode())
@@ -61,7 +71,17 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
         # Ids the client already has: up to ``after``, and the ones the replay sent.
         self.seen_upto = 0
         self.seen_ids: set[int] = set()
+        # Ids up to ``after`` not committed when it subscribed: sent when they commit.
+        self.late_ids: set[int] = set()
         await self.accept()
+        # An open socket ends with its session's absolute lifetime, as a page would (not with
+        # the idle limit: a wall screen watching is what the stream is for).
+        left = sessions.lifetime_left(self.scope["session"])
+        self.lifetime_timer = (
+            None
+            if left is None
+            else asyncio.get_running_loop().call_later(max(left, 0), self._session_over)
+        )
         if "after" in params:
             after = _parse_after(params["after"][0])
             if after is None:
@@ -72,6 +92,16 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if getattr(self, "subscribed", False):
             get_hub().unsubscribe(self)
+        timer = getattr(self, "lifetime_timer", None)
+        if timer is not None:
+            timer.cancel()
+
+    def _session_over(self) -> None:
+        log.info("live stream of user %s closed: its session reached its lifetime", self.user_id)
+        if getattr(self, "subscribed", False):
+            get_hub().unsubscribe(self)
+            self.subscribed = False
+        asyncio.get_running_loop().create_task(self.close(code=CLOSE_UNAUTHENTICATED))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -111,6 +141,7 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
         # roads, and the live copies of replayed events are dropped.
         self.seen_upto = after
         await hub.subscribe(self)
+        self.late_ids = await database_sync_to_async(_in_flight_below)(after)
         replayed = await database_sync_to_async(self._replay)(after)
         if replayed is None:
             await self.send(
@@ -156,7 +187,11 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
         return events
 
     async def _send_new(self, event: Event, text: str) -> None:
-        if event.pk <= self.seen_upto or event.pk in self.seen_ids:
+        # Up to ``after`` the client has what was committed when it subscribed (the relay may
+        # be behind the page it loaded), but not the ids that were still in flight then.
+        if event.pk in self.late_ids:
+            self.late_ids.discard(event.pk)
+        elif event.pk <= self.seen_upto or event.pk in self.seen_ids:
             self.seen_ids.discard(event.pk)
             return
         # Straight to the server's send: one socket of many, for every event, so no detours.
@@ -183,6 +218,20 @@ class LiveEventsConsumer(AsyncWebsocketConsumer):
 
     async def _error(self, message: str) -> None:
         await self.send(text_data=render_notice(self.fmt, "error", message))
+
+
+# How far below ``after`` a subscriber looks for ids still in flight.
+IN_FLIGHT_WINDOW = 200
+
+
+def _in_flight_below(after: int) -> set[int]:
+    """Ids up to ``after`` with no committed event yet. On PostgreSQL an id is handed out at
+    INSERT, so a transaction may commit id 10 after another committed 11 and a page was drawn
+    with ``after=11``: that page never saw 10, and the relay will bring it. (Ids of rolled back
+    transactions stay here too, harmlessly: they never arrive.)"""
+    low = max(0, after - IN_FLIGHT_WINDOW)
+    present = set(Event.objects.filter(id__gt=low, id__lte=after).values_list("id", flat=True))
+    return set(range(low + 1, after + 1)) - present
 
 
 def _parse_after(value: Any) -> int | None:

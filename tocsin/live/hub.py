@@ -210,6 +210,10 @@ class Hub:
             user_id = event.payload.get("user_id")
             for sub in list(self._subscribers):
                 if sub.user_id == user_id:
+                    if event.kind == "team.member_removed" and event.team_id is not None:
+                        # At once, before the next event of this read: the re-read of the
+                        # person's teams (revalidate) takes a database round trip.
+                        self._by_team.get(event.team_id, set()).discard(sub)
                     sub.revalidate()
         return len(targets)
 
