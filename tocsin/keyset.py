@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -52,8 +52,12 @@ class Cursor:
             moment = datetime.fromisoformat(at)
             if moment.tzinfo is None or direction not in ("a", "b") or not pk.isdecimal():
                 raise ValueError(token)
+            # In UTC now, as the database compares it: 0001-01-01T00:00+01:00 has no UTC time.
+            moment = moment.astimezone(UTC)
+            if len(pk) > 19:  # past a 64-bit id
+                raise ValueError(token)
             return cls(moment, int(pk), "after" if direction == "a" else "before")
-        except (ValueError, UnicodeDecodeError, binascii.Error) as error:
+        except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error) as error:
             raise BadCursor(token) from error
 
 

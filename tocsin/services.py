@@ -106,8 +106,20 @@ def add_member(team: Team, user: Any, role: str, *, actor: Any = None) -> Member
     return membership
 
 
+def _locked_membership(membership: Membership) -> Membership:
+    """``membership`` as stored now, with its team's row locked until the caller's transaction
+    ends: role changes and removals in one team run one after the other, each checking what the
+    one before left, so two managers demoting each other at once cannot leave no manager (nor
+    can a stale ``membership`` object decide on a role it no longer has)."""
+    list(Team.objects.select_for_update().filter(pk=membership.team_id).values_list("pk"))
+    current = Membership.objects.filter(pk=membership.pk).first()
+    if current is None:
+        raise ServiceError("this person is no longer a member of the team", "user", "not_found")
+    return current
+
+
 def _ensure_a_manager_remains(membership: Membership) -> None:
-    others = Membership.objects.filter(team=membership.team, role=Role.MANAGER).exclude(
+    others = Membership.objects.filter(team=membership.team_id, role=Role.MANAGER).exclude(
         pk=membership.pk
     )
     if membership.role == Role.MANAGER and not others.exists():
@@ -119,38 +131,41 @@ def _ensure_a_manager_remains(membership: Membership) -> None:
 def change_role(membership: Membership, role: str, *, actor: Any = None) -> Membership:
     if role not in Role.values:
         raise ServiceError(f"unknown role {role!r}; choose one of {', '.join(Role.values)}", "role")
-    if role == membership.role:
-        return membership
-    if role != Role.MANAGER:
-        _ensure_a_manager_remains(membership)
     with transaction.atomic():
-        before = membership.role
-        membership.role = role
-        membership.save(update_fields=["role"])
-        record(
-            "team.member_role_changed",
-            team=membership.team_id,
-            subject=membership.team,
-            actor=actor,
-            payload={
-                "user_id": membership.user_id,
-                "username": membership.user.get_username(),
-                "role": [before, role],
-            },
-        )
-    forget_roles(membership.user)
+        current = _locked_membership(membership)
+        before = current.role
+        if role != before:
+            if role != Role.MANAGER:
+                _ensure_a_manager_remains(current)
+            current.role = role
+            current.save(update_fields=["role"])
+            record(
+                "team.member_role_changed",
+                team=current.team_id,
+                subject=membership.team,
+                actor=actor,
+                payload={
+                    "user_id": current.user_id,
+                    "username": membership.user.get_username(),
+                    "role": [before, role],
+                },
+            )
+    membership.role = role
+    if role != before:
+        forget_roles(membership.user)
     return membership
 
 
 def remove_member(membership: Membership, *, actor: Any = None) -> None:
-    _ensure_a_manager_remains(membership)
     with transaction.atomic():
+        current = _locked_membership(membership)
+        _ensure_a_manager_remains(current)
         record(
             "team.member_removed",
-            team=membership.team_id,
+            team=current.team_id,
             subject=membership.team,
             actor=actor,
-            payload={"user_id": membership.user_id, "username": membership.user.get_username()},
+            payload={"user_id": current.user_id, "username": membership.user.get_username()},
         )
         membership.delete()
     forget_roles(membership.user)

@@ -81,7 +81,10 @@ class DurationTextField(serializers.Field):
         if isinstance(data, int) and not isinstance(data, bool):
             if data <= 0:
                 raise serializers.ValidationError("must be positive")
-            return timedelta(seconds=data)
+            try:
+                return timedelta(seconds=data)
+            except OverflowError:  # 10**20 seconds: past timedelta's range
+                raise serializers.ValidationError("far too long a duration") from None
         try:
             return services.parse_duration(data)
         except ValueError as exc:

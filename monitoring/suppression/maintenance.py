@@ -5,11 +5,12 @@ Create, change and delete them here; each records an event and re-evaluates the 
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.db import transaction
+from django.utils import timezone
 
 from monitoring.models import MaintenanceWindow
 from monitoring.suppression.evaluate import reevaluate_team
@@ -27,6 +28,11 @@ WINDOW_FIELDS = (
     "time_zone",
 )
 MAX_RECURRING_DURATION = timedelta(days=7)
+# One-off windows lie between these years (in UTC): a date near the year 1 or 9999 may not even
+# exist in UTC once its zone is applied (OverflowError), and PostgreSQL stores the year 10000
+# that psycopg cannot read back, breaking every query that loads windows.
+EARLIEST_YEAR = 2000
+YEARS_AHEAD = 10
 _DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -36,7 +42,12 @@ def parse_duration(text: str) -> timedelta:
     if not match or not any(match.groups()):
         raise ValueError(f"{text!r} is not a duration such as 30m, 2h, 1h30m or 1d")
     w, d, h, m, s = (int(g or 0) for g in match.groups())
-    return timedelta(weeks=w, days=d, hours=h, minutes=m, seconds=s)
+    try:
+        return timedelta(weeks=w, days=d, hours=h, minutes=m, seconds=s)
+    except OverflowError:
+        # Past timedelta's range (about 2.7 million years): a ValueError like any bad input,
+        # so forms and the API answer with a field error rather than a 500.
+        raise ValueError(f"{text!r} is far too long a duration") from None
 
 
 def _valid_zone(name: str) -> str:
@@ -48,6 +59,20 @@ def _valid_zone(name: str) -> str:
             f"unknown time zone {name!r}; use a name such as Europe/Berlin", "time_zone"
         ) from None
     return name
+
+
+def check_window_moment(moment: datetime, field: str) -> datetime:
+    """``moment`` (aware, in any zone) if it lies between the years one-off windows may use,
+    else a ServiceError on ``field``."""
+    latest = timezone.now().year + YEARS_AHEAD
+    refusal = ServiceError(f"a date between the years {EARLIEST_YEAR} and {latest}", field)
+    try:
+        in_utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # 9999-12-31 23:00 in New York is in the year 10000
+        raise refusal from None
+    if not EARLIEST_YEAR <= in_utc.year <= latest:
+        raise refusal
+    return moment
 
 
 def _check_window(values: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +114,8 @@ def _check_window(values: dict[str, Any]) -> dict[str, Any]:
             )
         if ends_at is None:
             raise ServiceError("a one-off window needs ends_at", "ends_at")
+        check_window_moment(starts_at, "starts_at")
+        check_window_moment(ends_at, "ends_at")
         if ends_at <= starts_at:
             raise ServiceError("must be later than starts_at", "ends_at")
     return values

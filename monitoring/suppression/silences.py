@@ -21,6 +21,10 @@ from tocsin.services import ServiceError
 
 # A preview lists this many of the alerts a silence would mute (and counts them all).
 PREVIEW_LIMIT = 50
+# The longest a silence lasts, and how far ahead one may start: a year. Longer is a mistake
+# (or a 500 waiting to happen: dates past the year 9999 do not exist).
+MAX_SILENCE_DURATION = timedelta(days=365)
+SILENCE_TOO_LONG = "a silence lasts at most 365 days"
 
 
 def create_silence(
@@ -44,14 +48,25 @@ def create_silence(
     starts_at = starts_at or now
     if (ends_at is None) == (duration is None):
         raise ServiceError("give either ends_at or duration (exactly one)", "ends_at")
+    if starts_at - now > MAX_SILENCE_DURATION:
+        raise ServiceError("must lie at most 365 days ahead", "starts_at")
     if duration is not None:
         if duration <= timedelta(0):
             raise ServiceError("the duration must be positive", "duration")
-        ends_at = starts_at + duration
+        if duration > MAX_SILENCE_DURATION:
+            raise ServiceError(SILENCE_TOO_LONG, "duration")
+        try:
+            ends_at = starts_at + duration
+        except OverflowError:  # starts_at near the year 9999
+            raise ServiceError(
+                "starts_at plus the duration lies past the year 9999", "duration"
+            ) from None
     if ends_at <= starts_at:
         raise ServiceError("must be later than starts_at", "ends_at")
     if ends_at <= now:
         raise ServiceError("must lie in the future", "ends_at")
+    if ends_at - starts_at > MAX_SILENCE_DURATION:
+        raise ServiceError(SILENCE_TOO_LONG, "ends_at")
     with transaction.atomic():
         silence = Silence.objects.create(
             team_id=team_id_of(team),

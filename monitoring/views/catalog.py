@@ -14,6 +14,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -23,7 +24,7 @@ from monitoring import service_setup, services
 from monitoring.alert_tests import send_test_alert, was_tested
 from monitoring.ingest import kinds as integration_kinds
 from monitoring.metrics.host import SYSTEM_TEAM_SLUG
-from monitoring.models import AlertStatus, ChangeEvent, Integration, Service
+from monitoring.models import AlertStatus, ChangeEvent, Integration, IntegrationKind, Service
 from monitoring.views.common import service_or_404, since_text
 from tocsin import crypto
 from tocsin.forms import add_service_error
@@ -150,7 +151,7 @@ def _render_service(
     status: int = 200,
     edit_form: ServiceForm | None = None,
     integration_form: IntegrationForm | None = None,
-    new_key: tuple[Integration, str] | None = None,
+    new_keys: list[tuple[Integration, str]] | None = None,
 ) -> HttpResponse:
     user = request.user
     can_manage = can(user, Action.MANAGE, service)
@@ -177,8 +178,9 @@ def _render_service(
     for alert in firing + recent:
         alert.after_change = preceding_change(changes, alert.starts_at)
     integrations = list(service.integrations.order_by("revoked_at", "name", "id"))
+    shown_keys = {shown.pk: key for shown, key in new_keys or []}
     for integration in integrations:
-        key = new_key[1] if new_key and new_key[0].pk == integration.pk else None
+        key = shown_keys.get(integration.pk)
         integration.new_key = key
         integration.setup_title = integration_kinds.setup_title(integration.kind)
         integration.setup = (
@@ -222,45 +224,73 @@ def _render_service(
             "setup_done": all(step.done for step in setup),
             "edit_form": edit_form if can_manage else None,
             "integration_form": (integration_form or IntegrationForm()) if can_manage else None,
-            "new_key": new_key,
+            "new_keys": new_keys or [],
         },
         status=status,
     )
-    if new_key:
+    if new_keys:
         # The one response that ever shows the key must not be kept by any cache.
         response["Cache-Control"] = "no-store"
     return response
 
 
 # POST → redirect → GET: a reload of the page that shows a new key must not create (or rotate)
-# another. The key waits in the session, encrypted, for the one GET that shows it.
-_NEW_KEY = "tocsin.new_ingest_key"
+# another. Each key waits in the session, encrypted, under its integration's id, for the one
+# GET of its service's page that shows it: keys of several integrations (another tab, another
+# service) wait side by side, none lost.
+_NEW_KEYS = "tocsin.new_ingest_keys"
+_OLD_NEW_KEY = "tocsin.new_ingest_key"  # the single slot of before: dropped when met
+# A second "Add integration" of the same kind and name on a service this soon after the first
+# is a double click (or a resent form): it answers with the first one instead of a twin.
+DUPLICATE_INTEGRATION_WINDOW = timedelta(seconds=10)
+# Keys never fetched (a page never loaded) are dropped, oldest first, beyond this many.
+NEW_KEYS_HELD = 20
 
 
-def _show_key_once(request: HttpRequest, integration: Integration, key: str) -> HttpResponse:
-    request.session[_NEW_KEY] = {"integration": integration.pk, "key": crypto.encrypt(key)}
+def _key_page(integration: Integration) -> HttpResponse:
     service = integration.service
     response = redirect("service", team_slug=service.team.slug, service_slug=service.slug)
     response["Location"] += "#new-key-heading"
     return response
 
 
-def _pop_new_key(request: HttpRequest, service: Service) -> tuple[Integration, str] | None:
-    held = request.session.pop(_NEW_KEY, None)
-    if not isinstance(held, dict):
-        return None
-    integration = service.integrations.filter(pk=held.get("integration")).first()
-    try:
-        return (integration, crypto.decrypt(held["key"])) if integration else None
-    except (KeyError, crypto.DecryptionError):
-        return None
+def _show_key_once(request: HttpRequest, integration: Integration, key: str) -> HttpResponse:
+    held = request.session.get(_NEW_KEYS)
+    held = dict(held) if isinstance(held, dict) else {}
+    held.pop(str(integration.pk), None)  # a rotated key replaces the one before
+    held = dict(list(held.items())[-(NEW_KEYS_HELD - 1) :])
+    held[str(integration.pk)] = crypto.encrypt(key)
+    request.session[_NEW_KEYS] = held
+    return _key_page(integration)
+
+
+def _pop_new_keys(request: HttpRequest, service: Service) -> list[tuple[Integration, str]]:
+    """The new keys of ``service``'s integrations waiting in the session (taken out of it),
+    oldest integration first; other services' keys keep waiting."""
+    request.session.pop(_OLD_NEW_KEY, None)
+    held = request.session.get(_NEW_KEYS)
+    if not isinstance(held, dict) or not held:
+        return []
+    ids = [int(pk) for pk in held if str(pk).isdecimal()]
+    integrations = service.integrations.filter(pk__in=ids).order_by("pk")
+    shown = []
+    for integration in integrations:
+        try:
+            shown.append((integration, crypto.decrypt(held[str(integration.pk)])))
+        except crypto.DecryptionError:
+            continue  # a key sealed with a retired secret: rotate to get a new one
+    if integrations:
+        mine = {str(integration.pk) for integration in integrations}
+        request.session[_NEW_KEYS] = {pk: key for pk, key in held.items() if pk not in mine}
+    return shown
 
 
 @login_required
 def service_detail(request: HttpRequest, team_slug: str, service_slug: str) -> HttpResponse:
     service = service_or_404(request, team_slug, service_slug)
-    new_key = _pop_new_key(request, service) if can(request.user, Action.MANAGE, service) else None
-    return _render_service(request, service, new_key=new_key)
+    may_manage = can(request.user, Action.MANAGE, service)
+    new_keys = _pop_new_keys(request, service) if may_manage else []
+    return _render_service(request, service, new_keys=new_keys)
 
 
 @login_required
@@ -286,15 +316,35 @@ def integration_create(request: HttpRequest, team_slug: str, service_slug: str) 
     service = service_or_404(request, team_slug, service_slug, Action.MANAGE)
     form = IntegrationForm(request.POST)
     if form.is_valid():
+        kind, name = form.cleaned_data["kind"], form.cleaned_data["name"]
         try:
-            integration, key = services.create_integration(
-                service, form.cleaned_data["kind"], form.cleaned_data["name"], actor=request.user
-            )
+            with transaction.atomic():
+                # The service's row lock makes a double click's two requests take turns, so
+                # the second finds the first's integration.
+                list(Service.objects.select_for_update().filter(pk=service.pk).values_list("pk"))
+                twin = _just_created_twin(service, kind, name)
+                if twin is None:
+                    integration, key = services.create_integration(
+                        service, kind, name, actor=request.user
+                    )
         except ServiceError as error:
             add_service_error(form, error)
         else:
+            if twin is not None:  # its key, if not yet shown, waits in the session
+                messages.info(request, f"“{twin.name}” was added moments ago: not added twice.")
+                return _key_page(twin)
             return _show_key_once(request, integration, key)
     return _render_service(request, service, status=400, integration_form=form)
+
+
+def _just_created_twin(service: Service, kind: str, name: str) -> Integration | None:
+    """An integration of this kind and name added to ``service`` moments ago, if any."""
+    name = (name or "").strip() or IntegrationKind(kind).label
+    since = timezone.now() - DUPLICATE_INTEGRATION_WINDOW
+    twins = service.integrations.filter(
+        kind=kind, name=name, revoked_at=None, created_at__gte=since
+    )
+    return twins.select_related("service__team").order_by("-pk").first()
 
 
 def _integration_or_404(service: Service, pk: int) -> Integration:

@@ -14,7 +14,10 @@ from django.utils import timezone
 from monitoring.matchers import EQUAL, Matcher, MatcherError, format_matchers, parse_matchers
 from monitoring.models import MaintenanceWindow, Service
 from monitoring.suppression import parse_duration, time_zone_names
+from monitoring.suppression.maintenance import MAX_RECURRING_DURATION, check_window_moment
+from monitoring.suppression.silences import MAX_SILENCE_DURATION, SILENCE_TOO_LONG
 from tocsin.models import Team
+from tocsin.services import ServiceError
 
 MATCHERS_HELP = 'Comma-separated, e.g. alertname="HighLatency", env=~"prod.*", severity!="info".'
 WEEKDAYS = [
@@ -30,9 +33,15 @@ LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 
 
 class DurationField(forms.Field):
-    """``30m``, ``2h``, ``1h30m``, ``1d`` (amtool's way of writing durations) → a timedelta."""
+    """``30m``, ``2h``, ``1h30m``, ``1d`` (amtool's way of writing durations) → a timedelta,
+    at most ``max_value`` (``too_long`` says so)."""
 
     widget = forms.TextInput(attrs={"maxlength": 20, "size": 10})
+
+    def __init__(self, *, max_value: timedelta, too_long: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_value = max_value
+        self.too_long = too_long
 
     def to_python(self, value: Any) -> timedelta | None:
         text = str(value or "").strip()
@@ -41,9 +50,12 @@ class DurationField(forms.Field):
         if len(text) > 20:
             raise forms.ValidationError("at most 20 characters, e.g. 1h30m")
         try:
-            return parse_duration(text)
-        except ValueError as exc:
+            duration = parse_duration(text)
+        except (ValueError, OverflowError) as exc:  # 99999999999999999d: past timedelta's range
             raise forms.ValidationError(str(exc)) from None
+        if duration > self.max_value:
+            raise forms.ValidationError(self.too_long)
+        return duration
 
 
 def duration_text(duration: timedelta | None) -> str:
@@ -74,11 +86,19 @@ class SilenceForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "autocomplete": "off", "spellcheck": "false"}),
         help_text=MATCHERS_HELP,
     )
-    duration = DurationField(initial="2h", help_text="How long: 30m, 2h, 1h30m, 1d.")
+    duration = DurationField(
+        initial="2h",
+        max_value=MAX_SILENCE_DURATION,
+        too_long=SILENCE_TOO_LONG,
+        help_text="How long: 30m, 2h, 1h30m, 1d (at most 365d).",
+    )
     starts_in = DurationField(
         required=False,
+        max_value=MAX_SILENCE_DURATION,
+        too_long="a silence starts at most 365 days ahead",
         label="Starts in",
-        help_text="Empty: now. Or later, e.g. 1h (the silence is pending until then).",
+        help_text="Empty: now. Or later, e.g. 1h, at most 365d (the silence is pending until "
+        "then).",
     )
     comment = forms.CharField(
         max_length=2000,
@@ -159,7 +179,10 @@ class MaintenanceWindowForm(forms.Form):
         required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
     )
     duration = DurationField(
-        required=False, help_text="How long each lasts: 2h, 1h30m (at most 7d)."
+        required=False,
+        max_value=MAX_RECURRING_DURATION,
+        too_long="at most 7 days (it repeats every week)",
+        help_text="How long each lasts: 2h, 1h30m (at most 7d).",
     )
 
     def __init__(
@@ -212,8 +235,15 @@ class MaintenanceWindowForm(forms.Form):
         for name in ("starts_at", "ends_at"):
             # The browser sends wall-clock time; it is the window's zone's, not the server's.
             if data.get(name) is not None:
-                wall = timezone.localtime(data[name]).replace(tzinfo=None)
-                data[name] = wall.replace(tzinfo=zone)
+                try:
+                    wall = timezone.localtime(data[name]).replace(tzinfo=None)
+                    data[name] = wall.replace(tzinfo=zone)
+                    if data.get("kind") != "weekly":  # a weekly window ignores these fields
+                        check_window_moment(data[name], name)
+                except (OverflowError, ServiceError) as error:
+                    # Near the years 1 and 9999 the zone may push the moment out of range.
+                    message = getattr(error, "message", "out of range")
+                    self.add_error(name, message)
         return data
 
     def window_fields(self) -> dict[str, Any]:

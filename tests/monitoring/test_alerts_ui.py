@@ -246,9 +246,10 @@ def test_a_new_key_waits_in_the_session_encrypted_and_only_its_service_shows_it(
         {"kind": "generic", "name": "n"},
     )
     [session] = Session.objects.all()
-    held = session.get_decoded()["tocsin.new_ingest_key"]
+    held = session.get_decoded()["tocsin.new_ingest_keys"]
     integration = Integration.objects.get()
-    assert held["integration"] == integration.pk and integration.key_prefix not in held["key"]
+    assert list(held) == [str(integration.pk)]
+    assert integration.key_prefix not in held[str(integration.pk)]
     other = Service.objects.create(team=service.team, name="Other")
     html = client.get(reverse("service", args=["payments", other.slug])).content.decode()
     assert 'id="new-key-value"' not in html  # another service's page does not show it

@@ -113,6 +113,25 @@ def test_a_cursor_this_code_did_not_write_is_refused(token):
         Cursor.decode(token or "%%%")
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "a|0001-01-01T00:00:00+01:00|5",
+        "a|9999-12-31T23:59:59-01:00|5",
+        "a|" + "2026-01-01T00:00:00+00:00|" + "9" * 30,
+    ],
+)
+def test_a_cursor_outside_what_the_database_holds_is_refused(raw, crew, service):
+    import base64
+
+    token = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    with pytest.raises(BadCursor):
+        Cursor.decode(token)
+    client = Client()
+    client.force_login(crew.viewer)
+    assert client.get(f"/alerts/?cursor={token}").status_code == 400
+
+
 def test_counts_stop_at_the_cap(crew, service):
     make_alerts(service, 15)
 

@@ -31,6 +31,7 @@ LABELS = {"alertname": "HighLatency", "severity": "critical", "env": "prod-eu"}
         ('severity!~"crit.*"', False),
         ('env=~"prod-.*"', True),
         ('env=~"(?i)PROD-EU"', True),  # Go-style leading flags work inside the anchoring
+        ('env=~"prod-(?i)EU"', True),  # …and anywhere, as in Go (RE2)
     ],
 )
 def test_each_operator(matcher, expected):
@@ -115,3 +116,37 @@ def test_compiled_regexes_are_cached():
     parse_matcher('a=~"x+"').matches({"a": "xy"})
     info = compile_regex.cache_info()
     assert info.misses == 1 and info.hits >= 2
+
+
+@pytest.mark.timeout(20)
+def test_a_backtracking_pattern_cannot_hang_matching():
+    """``(.*.*)*X`` backtracks exponentially in Python's re (seconds at 14 characters, doubling
+    with each one); RE2, Alertmanager's engine, matches in linear time."""
+    matcher = Matcher("alertname", "=~", "(.*.*)*X")
+    assert not matcher.matches({"alertname": "a" * 60})
+    assert matcher.matches({"alertname": "a" * 60 + "X"})
+    nested = Matcher("host", "=~", "(a+)+$b")
+    assert not nested.matches({"host": "a" * 5000})
+
+
+def test_what_go_refuses_is_refused():
+    # No backreferences or lookarounds in Go's regexp, nor here: a silence means the same in
+    # Tocsin as in Alertmanager.
+    for pattern in (r"(x)\1", "a(?=b)", "(?<!a)b"):
+        with pytest.raises(MatcherError, match="invalid regular expression"):
+            Matcher("a", "=~", pattern)
+
+
+def test_any_label_name_can_be_matched_quoted_as_alertmanager_writes_it():
+    labels = {"app.kubernetes.io/name": "api", "1st": "yes", "team name": "ops"}
+    matchers = parse_matchers('{"app.kubernetes.io/name"="api", "1st"=~"y.*", "team name"!="x"}')
+    assert [m.name for m in matchers] == ["app.kubernetes.io/name", "1st", "team name"]
+    assert all(m.matches(labels) for m in matchers)
+    # Written back quoted where needed, and read back the same.
+    text = format_matchers(matchers)
+    assert text.startswith('{"app.kubernetes.io/name"="api"') and "alertname" not in text
+    assert parse_matchers(text) == matchers
+    assert str(Matcher("alertname", "=", "X")) == 'alertname="X"'  # classic names stay bare
+    for bad in ("", "a\nb", "tab\there"):
+        with pytest.raises(MatcherError, match="is not a label name"):
+            Matcher(bad, "=", "x")

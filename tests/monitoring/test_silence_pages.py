@@ -324,3 +324,29 @@ def test_an_out_of_range_team_id_is_a_404_not_a_500(crew):
 def test_anonymous_users_are_sent_to_log_in(db, url):
     response = Client().get(reverse(url))
     assert response.status_code == 302 and "/login" in response["Location"]
+
+
+def test_an_alert_with_any_label_names_can_be_silenced(crew, service):
+    """Senders' labels may have any name (Kubernetes' app.kubernetes.io/name); the form quotes
+    them, as Alertmanager writes UTF-8 names, and the silence then mutes the alert."""
+    alert = fire(service, **{"app.kubernetes.io/name": "api", "1st zone": "eu"})
+    client = logged_in(crew.responder)
+    response = client.get(reverse("silence_create") + f"?alert={alert.pk}")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "&quot;app.kubernetes.io/name&quot;=&quot;api&quot;" in body
+    assert re.findall(r'data-preview-alert="(\d+)"', body) == [str(alert.pk)]
+    textarea = re.search(r'<textarea name="matchers"[^>]*>(.*?)</textarea>', body, re.S).group(1)
+    matchers = textarea.strip().replace("&quot;", '"')
+    created = client.post(reverse("silence_create"), form_data(crew.team, matchers=matchers))
+    assert created.status_code == 302
+    alert.refresh_from_db()
+    assert alert.suppression == Suppression.SILENCED
+
+
+def test_one_click_silence_of_an_alert_with_any_label_names(crew, service):
+    alert = fire(service, **{"app.kubernetes.io/name": "api"})
+    response = logged_in(crew.responder).post(reverse("alert_silence", args=[alert.pk]))
+    assert response.status_code == 302
+    alert.refresh_from_db()
+    assert alert.suppression == Suppression.SILENCED
