@@ -8,7 +8,7 @@ every write answers with a redirect (POST → redirect → GET).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -67,6 +67,11 @@ def describe(window: MaintenanceWindow, now: datetime) -> MaintenanceWindow:
     return window
 
 
+# Windows that ended longer ago than this are counted, not listed: the page stays the size of
+# what is planned, whatever years of history the table holds (SLA reports still read them).
+LISTED_PAST = timedelta(days=90)
+
+
 def _windows_context(request: HttpRequest) -> dict[str, Any]:
     user = request.user
     teams, selected_team = team_filter(user, request.GET.get("team"))
@@ -74,6 +79,9 @@ def _windows_context(request: HttpRequest) -> dict[str, Any]:
     if selected_team is not None:
         rows = rows.filter(service__team=selected_team)
     now = timezone.now()
+    long_over = rows.filter(ends_at__lt=now - LISTED_PAST)
+    older_windows = long_over.count()
+    rows = rows.exclude(ends_at__lt=now - LISTED_PAST)  # recurring windows have no end: kept
     windows = [
         describe(w, now)
         for w in rows.select_related("service", "service__team", "created_by").order_by(
@@ -89,6 +97,8 @@ def _windows_context(request: HttpRequest) -> dict[str, Any]:
         # Not "current": base.html names the current URL so.
         "upcoming_windows": [w for w in windows if w.next_start is not None],
         "past_windows": [w for w in windows if w.next_start is None],
+        "older_windows": older_windows,
+        "listed_past_days": LISTED_PAST.days,
         "may_create": manage_ids is None or bool(manage_ids),
     }
 

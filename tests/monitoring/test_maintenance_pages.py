@@ -120,6 +120,19 @@ def listed_text(text: str) -> list[str]:
     return re.findall(r'data-window-id="(\d+)"', text)
 
 
+def test_windows_long_over_are_counted_not_listed(crew, service):
+    recent = one_off(service, "Last week", hours=(-24 * 7, -24 * 7 + 2))
+    long_ago = [
+        one_off(service, f"Old {n}", hours=(-24 * 200 - n, -24 * 200 - n + 1)) for n in range(3)
+    ]
+    nightly = weekly(service)
+    body = logged_in(crew.viewer).get(reverse("maintenance")).content.decode()
+    shown = listed_text(body)
+    assert str(recent.pk) in shown and str(nightly.pk) in shown
+    assert not {str(w.pk) for w in long_ago} & set(shown)
+    assert "3 windows that ended more than 90 days ago are not listed" in body
+
+
 def test_other_teams_windows_stay_hidden(crew, service, other_service):
     mine = one_off(service)
     theirs = one_off(other_service)
