@@ -24,8 +24,17 @@ class TeamForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=2000
     )
 
+    require_two_factor = forms.BooleanField(required=False)
+
     def __init__(self, *args: Any, team: Team, **kwargs: Any):
-        kwargs.setdefault("initial", {"name": team.name, "description": team.description})
+        kwargs.setdefault(
+            "initial",
+            {
+                "name": team.name,
+                "description": team.description,
+                "require_two_factor": team.require_two_factor,
+            },
+        )
         super().__init__(*args, **kwargs)
         self.team = team
 

@@ -205,6 +205,7 @@ def team_update(request: HttpRequest, slug: str) -> HttpResponse:
                 actor=request.user,
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
+                require_two_factor=form.cleaned_data["require_two_factor"],
             )
         except services.ServiceError as exc:  # e.g. a concurrent rename took the name
             form.add_error(exc.field, exc.message)

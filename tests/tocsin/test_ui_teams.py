@@ -240,6 +240,38 @@ def test_manager_renames_and_describes_the_team_and_the_address_stays(crew):
     assert Event.objects.filter(kind="team.updated", team=crew.team).exists()
 
 
+def test_a_manager_requires_a_second_factor_of_the_team_from_its_page(crew):
+    client = logged_in(crew.manager)
+    page = client.get(reverse("team", args=["payments"])).content.decode()
+    assert (
+        'name="require_two_factor"' in page
+        and "checked" not in page.split('name="require_two_factor"')[1].split(">")[0]
+    )
+    response = client.post(
+        reverse("team_update", args=["payments"]),
+        {"name": "Payments", "description": "", "require_two_factor": "on"},
+    )
+    assert response.status_code == 302
+    crew.team.refresh_from_db()
+    assert crew.team.require_two_factor
+    event = Event.objects.get(kind="team.updated", team=crew.team)
+    assert event.payload["changes"]["require_two_factor"] == [False, True]
+    # Members now have to enrol before using Tocsin (tocsin.two_factor.policy).
+    viewer_page = logged_in(crew.viewer).get(reverse("teams"))
+    assert viewer_page.status_code == 302 and "/two-factor/" in viewer_page["Location"]
+
+
+@pytest.mark.parametrize("role", ["viewer", "responder"])
+def test_only_managers_change_the_two_factor_rule(crew, role):
+    response = logged_in(crew.by_role(role)).post(
+        reverse("team_update", args=["payments"]),
+        {"name": "Payments", "description": "", "require_two_factor": "on"},
+    )
+    assert response.status_code in (403, 404)
+    crew.team.refresh_from_db()
+    assert not crew.team.require_two_factor
+
+
 def test_renaming_to_another_teams_name_is_refused(crew):
     response = logged_in(crew.manager).post(
         reverse("team_update", args=["payments"]), {"name": "search", "description": ""}
