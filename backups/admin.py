@@ -24,6 +24,7 @@ from backups import runs, services, work
 from backups.models import (
     HOST_ONLY_MESSAGE,
     HOST_TARGET_KINDS,
+    OWN_DATABASE_MESSAGE,
     BackupPlan,
     BackupRun,
     BackupStorage,
@@ -38,6 +39,7 @@ from tocsin import cron
 from tocsin.admin_mixins import ReadOnlyAdmin, TeamScopedAdmin
 from tocsin.permissions import Action, can, is_admin
 from tocsin.secret_forms import KEEP_STORED, WriteOnlyDSNForm
+from tocsin.services import ServiceError
 
 
 class ConfiguredAdmin(TeamScopedAdmin, admin.ModelAdmin):
@@ -239,6 +241,18 @@ class BackupPlanAdmin(ConfiguredAdmin):
         ("Checks", {"fields": ("verify_slices", "max_age_hours")}),
     )
 
+    def clean_admin_form(self, request: HttpRequest, form: Any, obj: Any) -> None:
+        super().clean_admin_form(request, form, obj)
+        if is_admin(request.user):
+            return
+        target = form.cleaned_data.get("target")
+        chosen = target is not None and target.kind == TargetKind.TOCSIN
+        # ``obj`` still holds the stored plan here (the form copies into it after cleaning).
+        stored = obj is not None and obj.pk is not None and obj.target.kind == TargetKind.TOCSIN
+        moved = obj is None or {"target", "storage"} & set(form.changed_data)
+        if (chosen or stored) and moved:
+            form.add_error("target" if "target" in form.fields else None, OWN_DATABASE_MESSAGE)
+
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, **kwargs)
         if "timezone" in form.base_fields:
@@ -361,8 +375,8 @@ class BackupRunAdmin(RunFigures, ReadOnlyAdmin, TeamScopedAdmin, admin.ModelAdmi
                     source=run,
                     restore_into=destination,
                 )
-            except runs.PlanBusy as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+            except ServiceError as exc:  # busy, or a backup of Tocsin's own database
+                self.message_user(request, exc.message, messages.ERROR)
             else:
                 self.message_user(request, f"Restore of {run} into “{destination}” queued.")
             return None

@@ -118,6 +118,12 @@ class TargetKind(models.TextChoices):
 # database with every team's data in it, could otherwise read what is not theirs.
 HOST_TARGET_KINDS = frozenset({TargetKind.TOCSIN, TargetKind.SQLITE, TargetKind.DIRECTORY})
 HOST_ONLY_MESSAGE = "Only an administrator may point Tocsin at files on its own machine."
+# Tocsin's own database holds every team's data: where its backups go, and where they are
+# restored, is an administrator's decision, whichever team the plan belongs to.
+OWN_DATABASE_MESSAGE = (
+    "Only an administrator may set up, redirect or restore backups of Tocsin's own database: "
+    "it holds every team's data."
+)
 
 
 class BackupTarget(models.Model):

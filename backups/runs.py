@@ -25,14 +25,17 @@ from backups.engine import targets
 from backups.engine.records import WriteStats
 from backups.leases import Lease, LeaseLost
 from backups.models import (
+    OWN_DATABASE_MESSAGE,
     BackupPlan,
     BackupRun,
     BackupTarget,
     RunKind,
     RunStatus,
+    TargetKind,
 )
 from backups.work import WORK
 from tocsin.events import record
+from tocsin.permissions import is_admin
 from tocsin.services import ServiceError
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,16 @@ REQUEUE_AFTER = timedelta(minutes=5)
 PROGRESS_EVERY = 1.0  # seconds between progress writes
 # A run waits this long (seconds) for a prune of its storage to finish before giving up.
 PRUNE_WAIT = 600.0
+
+
+def _own_database(plan: BackupPlan, source: BackupRun | None) -> bool:
+    if plan.target.kind == TargetKind.TOCSIN:
+        return True
+    return bool(source is not None and (source.manifest or {}).get("own_database"))
+
+
+def _may_own_database(actor: Any) -> bool:
+    return actor is None or is_admin(actor)
 
 
 class PlanBusy(ServiceError):
@@ -63,7 +76,11 @@ def request_run(
     read_all: bool = False,
 ) -> BackupRun:
     """Queue a run of ``plan``; PlanBusy while another is running or waiting. ``read_all``: a
-    verify reads every chunk rather than the plan's next slice."""
+    verify reads every chunk rather than the plan's next slice. A restore of a backup of
+    Tocsin's own database is an administrator's (ServiceError "forbidden" for anyone else;
+    ``actor=None`` is the system itself: commands and tasks)."""
+    if kind == RunKind.RESTORE and _own_database(plan, source) and not _may_own_database(actor):
+        raise ServiceError(OWN_DATABASE_MESSAGE, "plan", "forbidden")
     now = timezone.now()
     with transaction.atomic():
         locked = BackupPlan.objects.select_for_update().get(pk=plan.pk)
