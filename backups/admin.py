@@ -127,6 +127,19 @@ class BackupStorageAdmin(ConfiguredAdmin):
         ),
     )
 
+    def clean_admin_form(self, request: HttpRequest, form: Any, obj: Any) -> None:
+        super().clean_admin_form(request, form, obj)
+        # A storage that receives backups of Tocsin's own database: moving it (another bucket,
+        # other keys) would move every team's data, so it is the administrator's, like the plan.
+        if (
+            obj is not None
+            and obj.pk is not None
+            and form.has_changed()
+            and not is_admin(request.user)
+            and obj.plans.filter(target__kind=TargetKind.TOCSIN).exists()
+        ):
+            form.add_error(None, OWN_DATABASE_MESSAGE)
+
     @admin.display(description="where")
     def where(self, obj: BackupStorage) -> str:
         return obj.describe() if obj.pk else "—"

@@ -132,3 +132,28 @@ def test_only_an_administrator_restores_a_backup_of_it(crew, own_plan, plan):
         ).kind
         == RunKind.RESTORE
     )
+
+
+def test_a_manager_cannot_move_the_storage_its_backups_go_to(crew, own_plan):
+    bucket = BackupStorage.objects.create(
+        team=crew.team,
+        name="bucket",
+        kind="s3",
+        bucket="tocsin-backups",
+        region="us-east-1",
+        credentials={"access_key": "AKIA-admins", "secret_key": "admins-secret"},
+        encrypted=False,
+    )
+    BackupPlan.objects.filter(pk=own_plan.pk).update(storage=bucket)
+    url = reverse("admin:backups_backupstorage_change", args=[bucket.pk])
+    manager = client_for(crew.manager)
+    data = {**form_values(manager.get(url).content.decode()), "bucket": "their-bucket"}
+    response = manager.post(url, data)
+    assert response.status_code == 200 and REFUSED in response.content.decode()
+    bucket.refresh_from_db()
+    assert bucket.bucket == "tocsin-backups"
+    # A storage that no backup of Tocsin's own database uses stays the team's to change (here
+    # the bucket is then checked, and found unreachable from the test: a different refusal).
+    BackupPlan.objects.filter(pk=own_plan.pk).update(storage=own_plan.storage)
+    data = {**form_values(manager.get(url).content.decode()), "bucket": "their-bucket"}
+    assert REFUSED not in manager.post(url, data).content.decode()
