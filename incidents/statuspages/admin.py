@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import URLField
 from django.http import HttpRequest
@@ -105,8 +106,23 @@ class ComponentGroupAdmin(TeamScopedAdmin, admin.ModelAdmin):
         services.delete_group(obj, actor=request.user)
 
 
+class ComponentAdminForm(forms.ModelForm):
+    """The manual status's end in UTC and at most ten years ahead (year 9999 west of UTC
+    overflowed: a 500 on SQLite, an unreadable row on PostgreSQL)."""
+
+    class Meta:
+        model = Component
+        fields = ("manual_status", "manual_until")  # ComponentAdmin.fields lists the rest
+
+    def clean_manual_until(self) -> Any:
+        from incidents.statuspages.forms import clean_until
+
+        return clean_until(self.cleaned_data.get("manual_until"))
+
+
 @admin.register(Component)
 class ComponentAdmin(TeamScopedAdmin, admin.ModelAdmin):
+    form = ComponentAdminForm
     team_field = "page__team"
     team_scoped_fields = {"page": "team", "service": "team"}
     list_display = ("name", "page", "group", "service", "manual_status")

@@ -71,7 +71,9 @@ def uptime_badge(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     views = snap.components
     wanted = request.GET.get("component")
     if wanted is not None:
-        views = [v for v in views if wanted.isdecimal() and v.id == int(wanted)]
+        # At most 18 digits: int() of 4,300+ digits raises (a 500, unauthenticated).
+        known = wanted.isascii() and wanted.isdecimal() and len(wanted) <= 18
+        views = [v for v in views if known and v.id == int(wanted)]
         if not views:
             raise Http404("no such component")
     good = sum(v.uptime.good for v in views if v.component.show_uptime)

@@ -159,7 +159,7 @@ def _row(model: Any, page: StatusPage, raw: str | None) -> Any:
     raw = raw or ""
     found = (
         model.objects.filter(page=page, pk=int(raw)).first()
-        if raw.isascii() and raw.isdecimal()
+        if raw.isascii() and raw.isdecimal() and len(raw) <= 18  # a primary key, not 5,000 digits
         else None
     )
     if found is None:

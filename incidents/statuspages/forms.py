@@ -15,10 +15,11 @@ from incidents.statuspages.models import (
     PublicIncidentStatus,
     StatusPage,
 )
-from incidents.statuspages.services import PAGE_FIELDS
+from incidents.statuspages.services import PAGE_FIELDS, checked_until
 from monitoring import availability
 from monitoring.models import Service
 from tocsin.permissions import Action, teams_for
+from tocsin.services import ServiceError
 
 
 class HttpsUrlField(forms.URLField):
@@ -105,6 +106,18 @@ class ManualStatusForm(forms.Form):
         required=False,
         help_text="UTC, e.g. 2026-12-01 18:00; blank = until cleared.",
     )
+
+    def clean_until(self) -> Any:
+        return clean_until(self.cleaned_data.get("until"))
+
+
+def clean_until(value: Any) -> Any:
+    """A manual status's end in UTC; a field error past ten years (year 9999 west of UTC would
+    overflow, or be stored where it cannot be read back)."""
+    try:
+        return checked_until(value)
+    except ServiceError as error:
+        raise forms.ValidationError(error.message) from None
 
 
 class MaintenanceNoticeForm(forms.Form):

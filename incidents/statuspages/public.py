@@ -136,7 +136,8 @@ def subscribe_view(request: HttpRequest, slug: str | None = None) -> HttpRespons
         )
     cache.incr(key)
     raw_ids = request.POST.getlist("component")
-    if not all(i.isascii() and i.isdecimal() for i in raw_ids):
+    # At most 18 digits: a primary key (Python refuses int() of 4,300+ digits: a 500).
+    if not all(i.isascii() and i.isdecimal() and len(i) <= 18 for i in raw_ids):
         return _render_page(
             request, page, preview, 400, subscribe_error="choose components of this page"
         )
@@ -146,36 +147,47 @@ def subscribe_view(request: HttpRequest, slug: str | None = None) -> HttpRespons
         )
     except ServiceError as error:
         return _render_page(request, page, preview, 400, subscribe_error=error.message)
-    context = _context(
-        request,
-        page,
-        preview,
-        title="Check your inbox",
-        message="If the address can receive mail, a link to confirm the subscription is on "
-        "its way.",
+    on_its_way = (
+        "If the address can receive mail, a link to confirm the subscription is on its way."
     )
-    return cache_headers(render(request, "statuspages/message.html", context), True)
+    return _message(request, page, preview, "Check your inbox", on_its_way)
 
 
-@require_safe
+def _message(
+    request: HttpRequest,
+    page: StatusPage,
+    preview: bool,
+    title: str,
+    message: str,
+    status: int = 200,
+) -> HttpResponse:
+    """A short page with one message (subscription steps), never cached."""
+    context = _context(request, page, preview, title=title, message=message)
+    return cache_headers(render(request, "statuspages/message.html", context, status=status), True)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "HEAD", "POST"])
 def confirm_view(request: HttpRequest, token: str, slug: str | None = None) -> HttpResponse:
+    """GET asks (mail link scanners follow links: a GET that confirmed would defeat the double
+    opt-in for subscriptions someone else started); POST, from the page's button, confirms.
+    No CSRF token (public pages set no cookies): the signed token authorises the POST."""
     page, preview = find_page(request, slug)
     try:
-        subscriber = subscribers.confirm(token)
+        found = subscribers.subscriber_for(token, "confirm", subscribers.CONFIRM_MAX_AGE)
     except ServiceError as error:
-        context = _context(request, page, preview, title="Not confirmed", message=error.message)
-        response = render(request, "statuspages/message.html", context, status=400)
-        return cache_headers(response, True)
-    if subscriber.page_id != page.pk:
+        return _message(request, page, preview, "Not confirmed", error.message, status=400)
+    if found.page_id != page.pk:
         raise Http404("no such subscription")
-    context = _context(
-        request,
-        page,
-        preview,
-        title="Subscribed",
-        message=f"You will be told of incidents and maintenance on {page.title}.",
-    )
-    return cache_headers(render(request, "statuspages/message.html", context), True)
+    if request.method != "POST":
+        context = _context(request, page, preview, token=token)
+        return cache_headers(render(request, "statuspages/confirm.html", context), True)
+    try:
+        subscribers.confirm(token)
+    except ServiceError as error:
+        return _message(request, page, preview, "Not confirmed", error.message, status=400)
+    told = f"You will be told of incidents and maintenance on {page.title}."
+    return _message(request, page, preview, "Subscribed", told)
 
 
 def _page_of_token(request: HttpRequest, slug: str | None, token: str) -> tuple[StatusPage, bool]:
@@ -201,24 +213,16 @@ def unsubscribe_view(request: HttpRequest, token: str, slug: str | None = None) 
         try:
             subscribers.subscriber_for(token, "leave")
         except ServiceError as error:
-            context = _context(request, page, preview, title="Unsubscribe", message=error.message)
-            return cache_headers(render(request, "statuspages/message.html", context), True)
+            return _message(request, page, preview, "Unsubscribe", error.message)
         context = _context(request, page, preview, token=token)
         return cache_headers(render(request, "statuspages/unsubscribe.html", context), True)
     try:
         subscribers.unsubscribe(token)
     except ServiceError as error:
-        context = _context(request, page, preview, title="Unsubscribe", message=error.message)
-        response = render(request, "statuspages/message.html", context, status=400)
-        return cache_headers(response, True)
-    context = _context(
-        request,
-        page,
-        preview,
-        title="Unsubscribed",
-        message="You will get no more mail about this page.",
+        return _message(request, page, preview, "Unsubscribe", error.message, status=400)
+    return _message(
+        request, page, preview, "Unsubscribed", "You will get no more mail about this page."
     )
-    return cache_headers(render(request, "statuspages/message.html", context), True)
 
 
 # --- Statuspage-compatible JSON ----------------------------------------------------------------

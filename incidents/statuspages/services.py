@@ -9,7 +9,7 @@ carry script).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -366,6 +366,30 @@ def delete_component(component: Component, *, actor: Any) -> None:
         component.delete()
 
 
+# How far ahead a manual status may be set to end: a year-9999 time west of UTC is year
+# 10000 in UTC, which Python cannot hold (OverflowError) and PostgreSQL stores but psycopg
+# cannot read back (the public page breaks).
+MANUAL_UNTIL_YEARS = 10
+
+
+def checked_until(until: datetime | None, now: datetime | None = None) -> datetime | None:
+    """``until`` in UTC, or ``ServiceError`` (field "until") past ``MANUAL_UNTIL_YEARS``."""
+    if until is None:
+        return None
+    now = now or timezone.now()
+    if timezone.is_naive(until):
+        until = timezone.make_aware(until, UTC)
+    latest = now + timedelta(days=365 * MANUAL_UNTIL_YEARS + MANUAL_UNTIL_YEARS // 4 + 1)
+    message = f"at most {MANUAL_UNTIL_YEARS} years ahead"
+    try:
+        utc = until.astimezone(UTC)
+    except OverflowError:
+        raise ServiceError(message, "until") from None
+    if utc > latest:
+        raise ServiceError(message, "until")
+    return utc
+
+
 def set_manual_status(
     component: Component, status: str, *, until: datetime | None = None, actor: Any
 ) -> Component:
@@ -373,6 +397,7 @@ def set_manual_status(
     if status not in ComponentStatus.values:
         raise ServiceError(f"choose one of: {', '.join(ComponentStatus.values)}", "status")
     now = timezone.now()
+    until = checked_until(until, now)
     if until is not None and until <= now:
         raise ServiceError("the override must end in the future", "until")
     with transaction.atomic():

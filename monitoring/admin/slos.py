@@ -231,6 +231,13 @@ class ImportForm(forms.Form):
             self.add_error("service", "a service of the chosen team")
         if not data.get("yaml_text") and not data.get("yaml_file"):
             self.add_error("yaml_text", "paste the YAML or choose a file")
+        limit = f"at most {openslo.MAX_BYTES // 1024} KB"
+        upload = data.get("yaml_file")
+        if upload and upload.size > openslo.MAX_BYTES:
+            self.add_error("yaml_file", limit)
+        text = data.get("yaml_text") or ""
+        if len(text.encode("utf-8", errors="replace")) > openslo.MAX_BYTES:
+            self.add_error("yaml_text", limit)
         return data
 
     def text(self) -> str:

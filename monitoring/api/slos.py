@@ -133,7 +133,15 @@ class ImportSerializer(StrictInputMixin, serializers.Serializer):
     service = IdField(
         required=False, help_text="Import into this service (else each document's spec.service)."
     )
-    yaml = serializers.CharField(help_text="One or more OpenSLO v1 SLO documents.")
+    yaml = serializers.CharField(
+        help_text="One or more OpenSLO v1 SLO documents, at most 256 KB, without anchors "
+        "or aliases."
+    )
+
+    def validate_yaml(self, text: str) -> str:
+        if len(text.encode("utf-8", errors="replace")) > openslo.MAX_BYTES:
+            raise serializers.ValidationError(f"at most {openslo.MAX_BYTES // 1024} KB")
+        return text
 
 
 def _yaml(text: str, filename: str) -> HttpResponse:

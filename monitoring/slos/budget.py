@@ -67,7 +67,12 @@ def status_of(remaining: float | None, measured: bool = True) -> str:
 
 
 def remaining(slo: Any, tally: Tally, start: datetime, end: datetime) -> float:
+    """The share of the error budget left (below 0: overspent). A zero budget (an objective
+    stored as 100 %, which every writer refuses, but an older row may hold) is guarded, not
+    divided by: nothing may fail, so it is whole until a bad event, then exhausted."""
     budget = slo.error_budget
+    if budget <= 0:
+        return 0.0 if tally.bad > 0 else 1.0
     if slo.budgeting == Budgeting.TIMESLICES:
         allowed = budget * ((end - start) / timedelta(minutes=slo.timeslice_minutes or 1))
         return 1.0 - tally.bad / allowed if allowed > 0 else 1.0

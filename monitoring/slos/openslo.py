@@ -9,7 +9,9 @@ indicator cannot be read from the spec (probes and incidents are Tocsin's own).
 
 Import validates every document and reports errors by document and OpenSLO field
 (``documents.0.spec.objectives``), creating or updating nothing unless all of them hold. An
-SLO is matched by its service and ``metadata.name`` (our slug): found, it is updated.
+SLO is matched by its service and ``metadata.name`` (our slug): found, it is updated. Names,
+descriptions and our annotations must be strings; targets have at most 4 decimal places in
+percent (as stored); YAML anchors and aliases are refused, and so is more than 256 KB.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ DURATIONS = {
     Window.CALENDAR_QUARTER: ("1Q", False),
 }
 WINDOWS = {value: window for window, value in DURATIONS.items()}
+# The largest document the import reads (the API serializer and the admin form refuse more).
+MAX_BYTES = 256 * 1024
+# Percentages are stored with this many decimal places (the model's DecimalField).
+PLACES = 4
 # Where each of our fields lives in an OpenSLO document, for error messages.
 PATHS = {
     "name": "metadata.displayName",
@@ -166,11 +172,27 @@ def _minutes(text: Any) -> int | None:
 
 
 def _percent(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
     try:
         share = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
     return (share * 100).normalize() if share.is_finite() else None
+
+
+def percent_error(value: Decimal | None) -> str | None:
+    """Why a percentage cannot be stored as it is read, or None: the column keeps ``PLACES``
+    decimals, so 99.999999 would be saved as 100.0000 (no error budget: every page and the
+    evaluation would divide by zero). The same rule as the API serializer and the admin form
+    (``max_digits=7, decimal_places=4``); with at most 4 decimals nothing is rounded, so the
+    range (above 0, below 100) is then the model's ``problems()`` to check, as for them."""
+    if value is None or not value.is_finite():
+        return "a share between 0 and 1, e.g. 0.999"
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -PLACES:
+        return f"at most {PLACES} decimal places in percent (e.g. 0.999999 is 99.9999 %)"
+    return None
 
 
 def parse_document(doc: Any, team_services: dict[str, Service], service: Service | None) -> Parsed:
@@ -187,10 +209,25 @@ def parse_document(doc: Any, team_services: dict[str, Service], service: Service
     for name, part in (("metadata", meta), ("spec", spec), ("metadata.annotations", annotations)):
         if not isinstance(part, dict):
             raise ImportFailed({name: "must be a mapping"})
+    texts = {
+        "metadata.name": meta.get("name"),
+        "metadata.displayName": meta.get("displayName"),
+        "spec.description": spec.get("description"),
+        f"metadata.annotations.{ANNOTATION_KIND}": annotations.get(ANNOTATION_KIND),
+        f"metadata.annotations.{ANNOTATION_CONFIG}": annotations.get(ANNOTATION_CONFIG),
+    }
+    wrong = {
+        path: "must be a string"
+        + (" (the indicator's settings as JSON)" if path.endswith(ANNOTATION_CONFIG) else "")
+        for path, value in texts.items()
+        if value is not None and not isinstance(value, str)
+    }
+    if wrong:
+        raise ImportFailed(errors | wrong)
     fields: dict[str, Any] = {
-        "slug": str(meta.get("name") or ""),
-        "name": str(meta.get("displayName") or meta.get("name") or ""),
-        "description": str(spec.get("description") or ""),
+        "slug": meta.get("name") or "",
+        "name": meta.get("displayName") or meta.get("name") or "",
+        "description": spec.get("description") or "",
     }
     if service is None:
         service = team_services.get(str(spec.get("service") or ""))
@@ -204,6 +241,10 @@ def parse_document(doc: Any, team_services: dict[str, Service], service: Service
             config = json.loads(annotations[ANNOTATION_CONFIG])
         except ValueError:
             errors[f"metadata.annotations.{ANNOTATION_CONFIG}"] = "not valid JSON"
+        else:
+            if not isinstance(config, dict):
+                errors[f"metadata.annotations.{ANNOTATION_CONFIG}"] = "a JSON object"
+                config = {}
     ratio = _get(spec, "indicator", "spec", "ratioMetric")
     if kind is None and isinstance(ratio, dict) and "good" in ratio and "total" in ratio:
         kind = "metric_ratio"
@@ -215,8 +256,8 @@ def parse_document(doc: Any, team_services: dict[str, Service], service: Service
         source = _get(spec, "indicator", "spec", "thresholdMetric", "metricSource", "spec") or _get(
             ratio, "raw", "metricSource", "spec"
         )
-        if isinstance(source, dict) and source.get("indicator"):
-            kind = source["indicator"]
+        if isinstance(source, dict) and isinstance(source.get("indicator"), str):
+            kind = source["indicator"] or None
             config = {k: v for k, v in source.items() if k != "indicator"}
     if kind is None:
         errors["spec.indicator"] = (
@@ -245,11 +286,16 @@ def parse_document(doc: Any, team_services: dict[str, Service], service: Service
         errors["spec.objectives"] = "exactly one objective"
     else:
         target = _percent(objective.get("target"))
-        if target is None:
-            errors["spec.objectives.0.target"] = "a share between 0 and 1, e.g. 0.999"
+        problem = percent_error(target)
+        if problem:
+            errors["spec.objectives.0.target"] = problem
         fields["objective"] = target
         if method == "Timeslices":
-            fields["timeslice_target"] = _percent(objective.get("timeSliceTarget", 1))
+            slice_target = _percent(objective.get("timeSliceTarget", 1))
+            problem = percent_error(slice_target)
+            if problem:
+                errors["spec.objectives.0.timeSliceTarget"] = problem
+            fields["timeslice_target"] = slice_target
             minutes = _minutes(objective.get("timeSliceWindow", "1m"))
             if minutes is None:
                 errors["spec.objectives.0.timeSliceWindow"] = "minutes, e.g. 1m or 5m"
@@ -272,12 +318,35 @@ def _check(parsed: Parsed) -> dict[str, str]:
     return errors
 
 
+class AliasRefused(yaml.YAMLError):
+    pass
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """``SafeLoader`` refusing anchors and aliases: a few lines of them expand to gigabytes
+    ("billion laughs") when the values are read or turned into strings."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise AliasRefused("aliases are not accepted")
+        event = self.peek_event()
+        if getattr(event, "anchor", None) is not None:
+            raise AliasRefused("anchors are not accepted")
+        return super().compose_node(parent, index)
+
+
 def import_documents(
     text: str, team: Any, *, service: Service | None = None, actor: Any = None
 ) -> list[ServiceLevelObjective]:
     """Create or update the SLOs of every document, or none (``ImportFailed``)."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
+        raise ImportFailed({"yaml": f"at most {MAX_BYTES // 1024} KB"})
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=NoAliasLoader) if d is not None]
+    except AliasRefused:
+        raise ImportFailed(
+            {"yaml": "anchors and aliases (&name, *name) are not accepted"}
+        ) from None
     except yaml.YAMLError as exc:
         raise ImportFailed({"yaml": f"not valid YAML: {exc}"}) from None
     if not docs:

@@ -61,7 +61,12 @@ def test_double_opt_in_then_a_mail_per_update_then_one_click_unsubscribe(
     assert "Confirm your subscription" in confirmation["Subject"]
     assert confirmation["List-Unsubscribe"] is None
 
+    # Following the link only asks (mail scanners follow links); the button POSTs.
     response = client.get(link_in(confirmation, "confirm"))
+    assert response.status_code == 200 and b"Confirm your subscription" in response.content
+    subscriber.refresh_from_db()
+    assert not subscriber.is_confirmed
+    response = client.post(link_in(confirmation, "confirm"))
     assert response.status_code == 200 and b"Subscribed" in response.content
     subscriber.refresh_from_db()
     assert subscriber.is_confirmed
@@ -159,11 +164,13 @@ def test_forged_or_reused_tokens_are_refused(crew, client, page):
     subscribe(client, "reader@example.org")
     subscriber = StatusSubscriber.objects.get()
     token = subscribers.token_for(subscriber, "confirm")
-    assert client.get(f"/status/payments/confirm/{token[:-2]}xx/").status_code == 400
+    assert client.post(f"/status/payments/confirm/{token[:-2]}xx/").status_code == 400
     leave = subscribers.token_for(subscriber, "leave")
-    assert client.get(f"/status/payments/confirm/{leave}/").status_code == 400  # wrong purpose
+    assert client.post(f"/status/payments/confirm/{leave}/").status_code == 400  # wrong purpose
+    assert client.get(f"/status/payments/confirm/{leave}/").status_code == 400
     assert not StatusSubscriber.objects.get().is_confirmed
-    assert client.get(f"/status/payments/confirm/{token}/").status_code == 200
+    assert client.post(f"/status/payments/confirm/{token}/").status_code == 200
+    assert StatusSubscriber.objects.get().is_confirmed
 
 
 def test_a_maintenance_notice_is_mailed(crew, client, smtp, page, service):
