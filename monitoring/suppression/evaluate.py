@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from monitoring.models import (
@@ -136,6 +136,7 @@ class BatchSuppressor:
         nothing_mutes = self._nothing_mutes.get(alert.service_id)
         if nothing_mutes is None:
             ctx = self.ctx
+            self._probe(alert.service_id)
             nothing_mutes = not (ctx.windows(alert.service_id) or ctx.silences() or ctx.rules())
             self._nothing_mutes[alert.service_id] = nothing_mutes
         if nothing_mutes:
@@ -146,9 +147,51 @@ class BatchSuppressor:
             self.ctx.pending.append(alert)  # its ``suppression`` is set by the caller right after
         return (found.kind, found.as_dict()) if found else (Suppression.NONE, {})
 
+    def _probe(self, service_id: int) -> None:
+        """Before loading anything: one statement asks whether the service has a maintenance
+        window that may apply, the team an active silence, an enabled inhibition rule. What it
+        has none of is known empty without its query — the usual case is all three, one round
+        trip instead of three (a batch of one alert paid a third of its pipeline time for them).
+        """
+        ctx = self.ctx
+        loaded = (service_id in ctx._windows, ctx._silences is not None, ctx._rules is not None)
+        if all(loaded) or ctx._all_windows_loaded:
+            return
+        window, silence, rule = _anything_may_mute(ctx.team_id, service_id, ctx.now)
+        if not window:
+            ctx._windows.setdefault(service_id, [])
+        if not silence and ctx._silences is None:
+            ctx._silences = []
+        if not rule and ctx._rules is None:
+            ctx._rules = []
+
     def has_inhibition_rules(self) -> bool:
         """Whether the team has enabled inhibition rules (no query when the batch read them)."""
         return bool(self.ctx.rules())
+
+
+def _anything_may_mute(team_id: int, service_id: int, now: datetime) -> tuple[bool, bool, bool]:
+    """(a maintenance window of the service may apply, the team has an active silence, an
+    enabled inhibition rule) at ``now``, in one statement: the conditions of
+    ``current_candidates``, ``Silence.objects.active`` and ``_TeamContext.rules`` as EXISTS.
+    Plain SQL, written once: the three querysets cost more to compile than to run."""
+    connection = connections[router.db_for_read(Silence)]
+    quote = connection.ops.quote_name
+    at = connection.ops.adapt_datetimefield_value(now)
+    windows, silences, rules = (
+        quote(model._meta.db_table) for model in (MaintenanceWindow, Silence, InhibitionRule)
+    )
+    sql = (
+        f"SELECT EXISTS(SELECT 1 FROM {windows} WHERE service_id = %s"
+        " AND (ends_at IS NULL OR (starts_at <= %s AND ends_at > %s))),"
+        f" EXISTS(SELECT 1 FROM {silences} WHERE team_id = %s"
+        " AND starts_at <= %s AND ends_at > %s),"
+        f" EXISTS(SELECT 1 FROM {rules} WHERE team_id = %s AND enabled = %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [service_id, at, at, team_id, at, at, team_id, True])
+        window, silence, rule = cursor.fetchone()
+    return bool(window), bool(silence), bool(rule)
 
 
 def batch_suppressor(team_id: int, now: datetime) -> BatchSuppressor:

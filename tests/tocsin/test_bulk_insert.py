@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from monitoring.models import Alert, Service
+from monitoring.models import Alert, Service, Suppression
 from tocsin.db import bulk
 from tocsin.models import Event
 
@@ -135,3 +135,26 @@ def test_update_stores_what_bulk_update_stores_in_one_statement(crew):
     with CaptureQueriesContext(connection) as nothing:
         bulk.update([], fields)
     assert nothing.captured_queries == []
+
+
+def test_json_values_orjson_would_write_differently_are_stored_as_json_dumps_writes_them(crew):
+    """On PostgreSQL the JSON goes through orjson; what it refuses or would write otherwise
+    (integer keys, integers past 64 bits, TextChoices) is stored exactly as before."""
+    payloads = [
+        {"1": "int keys become strings", 2: "two"},
+        {"big": 2**70, "negative": -(2**65)},
+        {"status": Alert.status.field.choices[0][0], "suppression": Suppression.SILENCED},
+        {"float": 0.1, "exp": 1e300, "unicode": "ü\u2028✓", "nested": [[[]], {}]},
+    ]
+    ours = [Event(kind="team.test", team=crew.team, payload=p) for p in payloads]
+    theirs = [Event(kind="team.test", team=crew.team, payload=p) for p in payloads]
+    bulk.insert(ours)
+    Event.objects.bulk_create(theirs)
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert Event.objects.get(pk=mine.pk).payload == Event.objects.get(pk=reference.pk).payload
+    assert Event.objects.get(pk=ours[0].pk).payload == {"1": "int keys become strings", "2": "two"}
+
+
+def test_a_value_json_cannot_encode_still_raises_type_error(crew):
+    with pytest.raises(TypeError):
+        bulk.insert([Event(kind="team.test", team=crew.team, payload={"when": WHEN})])
