@@ -11,9 +11,11 @@ class IncidentsConfig(AppConfig):
         from incidents.lifecycle.alert_incident import incident_for_alert
         from incidents.lifecycle.retention import alerts_incidents_need
         from incidents.lifecycle.service_paging import describe_service_paging, grouping_preview
+        from incidents.models import ServiceIncidentSettings
         from incidents.notifications import resolved
         from incidents.slas import services as slas
         from monitoring.incident_links import register_incident_finder
+        from monitoring.ingest import key_cache
         from monitoring.retention import keep_alerts_where
         from monitoring.service_setup import register_grouping_preview, register_paging_describer
         from tocsin.events import on_event, on_events
@@ -28,6 +30,9 @@ class IncidentsConfig(AppConfig):
         on_events(slas.CLOCK_EVENTS, slas.on_incident_events)
         # Those paged for an incident hear when it resolves (through the outbox).
         on_event("incident.resolved", resolved.notify_paged)
+
+        # Ingest remembers each service's incident settings (ServiceIncidentSettings.for_ingest).
+        key_cache.forget_when_changed(ServiceIncidentSettings)
 
         # Alert retention keeps the alerts of open and recently resolved incidents.
         keep_alerts_where("incidents", alerts_incidents_need)

@@ -72,7 +72,7 @@ def _group_batch(alerts: list[Alert], now: datetime, *, new: bool) -> None:
         alerts = [a for a in alerts if not (a.pk in links and links[a.pk].incident.is_open)]
         if not alerts:
             return  # still part of open incidents: nothing changes
-    settings = ServiceIncidentSettings.for_service(service)
+    settings = ServiceIncidentSettings.for_ingest(service)
     keys = {alert.pk: group_key(settings, as_candidate(alert), now) for alert in alerts}
     plan = _Plan(service, settings, now)
     plan.find_open(set(keys.values()))
@@ -245,7 +245,7 @@ class _Plan:
                 )
                 for key, alert in self.new.items()
             ],
-            policy=self.settings.escalation_policy,
+            policy=self.settings.policy_if_any(),
             actor_label=AUTO_ACTOR,
             now=self.now,
             payload={"rule": rule_label(self.settings)},

@@ -355,6 +355,31 @@ class ServiceIncidentSettings(models.Model):
         found = cls.objects.filter(service=service).select_related("escalation_policy").first()
         return found or cls(service=service)
 
+    @classmethod
+    def for_ingest(cls, service: Service) -> ServiceIncidentSettings:
+        """``for_service`` for grouping a batch of alerts, remembered per process as ingest
+        keys are (``monitoring.ingest.key_cache``; a save or delete of settings forgets it, see
+        ``incidents.apps``): every batch read them, a round trip and an ORM query of their own.
+        Only the row is remembered, not its policy: ``policy_if_any`` reads that when an
+        incident opens, so a changed policy is never seen stale."""
+        from monitoring.ingest import key_cache
+
+        def load() -> ServiceIncidentSettings:
+            return cls.objects.filter(service_id=service.pk).first() or cls(service_id=service.pk)
+
+        settings = key_cache.remembered_answer("incident-settings", service.pk, load)
+        settings.service = service  # the caller's instance: nothing reads it stale
+        return settings
+
+    def policy_if_any(self) -> EscalationPolicy | None:
+        """The escalation policy, or None — also when it was deleted after these settings were
+        read (its deletion sets the column to NULL with a plain UPDATE, which remembered
+        settings learn only when they expire)."""
+        try:
+            return self.escalation_policy
+        except EscalationPolicy.DoesNotExist:
+            return None
+
 
 class UsedActionLink(models.Model):
     """A signed action link that has been used; the unique nonce makes links single-use."""

@@ -29,6 +29,7 @@ import os
 import pickle
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,9 @@ _redis_version: tuple[str, float] | None = None
 
 # (key hash, kind) -> (version, monotonic deadline, pickled integration)
 _entries: dict[tuple[str, str | None], tuple[str, float, bytes]] = {}
+# Other answers the ingest path reads on every batch and the same kind of change invalidates
+# (``remembered_answer``): (namespace, key) -> (version, monotonic deadline, pickled answer).
+_answers: dict[tuple[str, Any], tuple[str, float, bytes]] = {}
 
 
 def _seconds() -> float:
@@ -107,6 +111,7 @@ def forget_keys() -> None:
     """After a change to integrations or services: forget here now, everywhere after commit."""
     global _redis_version
     _entries.clear()
+    _answers.clear()
     _redis_version = None
     transaction.on_commit(bump_version)
 
@@ -134,6 +139,29 @@ def integration_for_key(raw: str, kind: str | None) -> Integration | None:
     else:
         _entries.pop(entry_key, None)
     return integration
+
+
+def remembered_answer(namespace: str, key: Any, load: Callable[[], Any]) -> Any:
+    """``load()``, remembered in this process as the integration of a key is: trusted while the
+    shared version is the one seen when it was loaded, for at most the key cache's seconds, and
+    handed out as a copy of its own. For what every ingest batch reads and rarely changes (a
+    service's incident settings); whoever changes such a row calls :func:`forget_keys` (a
+    signal handler), so the change is seen at once here and, after its commit, everywhere
+    within the version check's second."""
+    seconds = _seconds()
+    version = current_version() if seconds > 0 else None
+    if version is None:
+        return load()
+    entry_key = (namespace, key)
+    entry = _answers.get(entry_key)
+    now = time.monotonic()
+    if entry is not None and entry[0] == version and entry[1] > now:
+        return pickle.loads(entry[2])
+    answer = load()  # read after the version, as in integration_for_key
+    if len(_answers) >= MAX_ENTRIES:
+        _answers.clear()
+    _answers[entry_key] = (version, now + seconds, pickle.dumps(answer))
+    return answer
 
 
 def remembered(raw: str, kind: str | None) -> Integration | None:
@@ -166,10 +194,17 @@ def _changed(sender: Any, **kwargs: Any) -> None:
     forget_keys()
 
 
+def forget_when_changed(model: type) -> None:
+    """Any save or delete of ``model``'s rows (admin, API, services, cascades) makes remembered
+    answers suspect. ``QuerySet.update()`` sends no signal: code that updates them that way
+    calls :func:`forget_keys` itself."""
+    name = f"{model._meta.app_label}.{model.__name__}"
+    post_save.connect(_changed, sender=model, dispatch_uid=f"ingest-keys-{name}")
+    post_delete.connect(_changed, sender=model, dispatch_uid=f"ingest-keys-{name}-d")
+
+
 def connect() -> None:
-    """Called from MonitoringConfig.ready(): any save or delete of an integration or service
-    (admin, API, services, cascades) makes remembered answers suspect. ``QuerySet.update()``
-    sends no signal: code that updates them that way calls :func:`forget_keys` itself."""
+    """Called from MonitoringConfig.ready(): integrations and services (other apps add what
+    they remember with :func:`remembered_answer`)."""
     for model in (Integration, Service):
-        post_save.connect(_changed, sender=model, dispatch_uid=f"ingest-keys-{model.__name__}")
-        post_delete.connect(_changed, sender=model, dispatch_uid=f"ingest-keys-{model.__name__}-d")
+        forget_when_changed(model)

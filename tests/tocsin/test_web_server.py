@@ -164,3 +164,30 @@ def test_django_log_records_naming_a_secret_path_are_redacted():
 def test_a_path_inside_another_path_is_left_alone():
     assert redact("GET /api/v1/oncall/3/ 200") == "GET /api/v1/oncall/3/ 200"
     assert redact('"POST /ingest/generic/k3y/" 200') == '"POST /ingest/generic/[redacted]" 200'
+
+
+def test_content_types_are_parsed_once_and_answered_the_same():
+    """Twisted parses every POST's Content-Type with the email package; the server remembers
+    the answers (a handful of values repeat), which must be exactly Twisted's own."""
+    from twisted.web import http as twisted_http
+
+    from tocsin.management.web_server import _remember_content_types
+
+    original = getattr(
+        twisted_http._parseContentType, "__wrapped__", twisted_http._parseContentType
+    )
+    _remember_content_types()
+    _remember_content_types()  # a second server start does not wrap it twice
+    remembered = twisted_http._parseContentType
+    assert remembered.__wrapped__ is original
+    for value in (
+        b"application/json",
+        b"Application/JSON; charset=UTF-8",
+        b"multipart/form-data; boundary=----x",
+        b"application/x-www-form-urlencoded",
+        b"not a content type",
+    ):
+        assert remembered(value) == original(value)
+    hits = remembered.cache_info().hits
+    remembered(b"application/json")
+    assert remembered.cache_info().hits == hits + 1
