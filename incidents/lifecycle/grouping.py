@@ -269,16 +269,14 @@ class _Plan:
                     link.save(update_fields=["incident", "added_at"])
             else:
                 fresh.append(
-                    bulk.instance(
-                        IncidentAlert,
-                        {"incident_id": incident.pk, "alert_id": alert.pk, "added_at": self.now},
-                    )
+                    {"incident_id": incident.pk, "alert_id": alert.pk, "added_at": self.now}
                 )
             if how in (OPENS, REOPENS):
                 continue  # the incident's own event names this alert already
             incidents[incident.pk] = incident
             joined.setdefault((incident.pk, how == STORM), []).append(alert)
-        bulk.insert(fresh)
+        # Rows, not instances: nothing reads the links back (a storm's hundred alerts a batch).
+        bulk.insert_rows(IncidentAlert, fresh)
         return [
             alerts_added_event(incidents[incident_id], alerts, storm=storm)
             for (incident_id, storm), alerts in joined.items()
