@@ -368,7 +368,9 @@ class ServiceIncidentSettings(models.Model):
             return cls.objects.filter(service_id=service.pk).first() or cls(service_id=service.pk)
 
         settings = key_cache.remembered_answer("incident-settings", service.pk, load)
-        settings.service = service  # the caller's instance: nothing reads it stale
+        # The caller's instance, forward only: assigning would also put the settings in
+        # ``service.incident_settings``, and so into the remembered integration.
+        cls.service.field.set_cached_value(settings, service)
         return settings
 
     def policy_if_any(self) -> EscalationPolicy | None:

@@ -109,11 +109,23 @@ def bump_version() -> None:
 
 def forget_keys() -> None:
     """After a change to integrations or services: forget here now, everywhere after commit."""
+    _forget_here()
+    transaction.on_commit(_bump_and_forget_again)
+
+
+def _forget_here() -> None:
     global _redis_version
     _entries.clear()
     _answers.clear()
     _redis_version = None
-    transaction.on_commit(bump_version)
+
+
+def _bump_and_forget_again() -> None:
+    # Between the change and its commit another thread of this process may have read the old
+    # row again and remembered it under the old version (with Redis, read up to a second ago):
+    # forget once more now that the change is what everyone reads.
+    bump_version()
+    _forget_here()
 
 
 def integration_for_key(raw: str, kind: str | None) -> Integration | None:

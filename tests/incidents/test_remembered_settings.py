@@ -80,3 +80,14 @@ def test_the_policy_is_read_when_an_incident_opens_and_a_deleted_one_is_none(cre
     newest = Incident.objects.filter(service=service).latest("id")
     assert newest.alert_links.get().alert.labels["host"] == "c"
     assert not newest.policy_snapshot
+
+
+def test_the_settings_do_not_ride_along_in_the_remembered_integration(crew):
+    """The service handed in is the integration's (remembered by the key cache): the settings
+    point to it, but it must not point back, or they would be pickled with the integration."""
+    service = Service.objects.create(team=crew.team, name="API")
+    settings_for(service, grouping_mode=GroupingMode.LABELS, group_labels=["dc"])
+    service = Service.objects.get(pk=service.pk)  # as the key cache holds it
+    settings = ServiceIncidentSettings.for_ingest(service)
+    assert settings.service is service
+    assert "incident_settings" not in service._state.fields_cache

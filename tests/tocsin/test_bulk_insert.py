@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from monitoring.models import Alert, Service, Suppression
@@ -158,3 +158,15 @@ def test_json_values_orjson_would_write_differently_are_stored_as_json_dumps_wri
 def test_a_value_json_cannot_encode_still_raises_type_error(crew):
     with pytest.raises(TypeError):
         bulk.insert([Event(kind="team.test", team=crew.team, payload={"when": WHEN})])
+
+
+def test_not_a_number_is_refused_as_before_never_stored_as_null(crew):
+    """orjson writes NaN as null; json.dumps writes NaN, which every database's JSON refuses
+    (PostgreSQL's jsonb, SQLite's JSON_VALID check): refused as before, never a null stored."""
+    payload = {"value": float("nan"), "none": None}
+    with pytest.raises((DataError, IntegrityError)), transaction.atomic():
+        bulk.insert([Event(kind="team.test", team=crew.team, payload=payload)])
+    assert not Event.objects.filter(kind="team.test").exists()
+    # A plain null is stored as a null.
+    bulk.insert([Event(kind="team.test", team=crew.team, payload={"none": None})])
+    assert Event.objects.get(kind="team.test").payload == {"none": None}
