@@ -130,49 +130,42 @@ def _bump_and_forget_again() -> None:
 
 def integration_for_key(raw: str, kind: str | None) -> Integration | None:
     """``Integration.by_key(raw, kind)``, from this process's memory when it may be trusted."""
+    return _remembered_in(_entries, (hash_key(raw), kind), lambda: Integration.by_key(raw, kind))
+
+
+def remembered_answer(namespace: str, key: Any, load: Callable[[], Any]) -> Any:
+    """``load()``, remembered in this process as the integration of a key is. For what every
+    ingest batch reads and rarely changes (a service's incident settings); whoever changes such
+    a row calls :func:`forget_keys` (a signal handler, :func:`forget_when_changed`), so the
+    change is seen at once here and, after its commit, everywhere within the version check's
+    second."""
+    return _remembered_in(_answers, (namespace, key), load)
+
+
+def _remembered_in(
+    store: dict[Any, tuple[str, float, bytes]], entry_key: Any, load: Callable[[], Any]
+) -> Any:
+    """``load()`` or what ``store`` remembers of it: trusted while the shared version is the
+    one seen when it was loaded, for at most ``TOCSIN_INGEST_KEY_CACHE_SECONDS``, and handed
+    out as a copy of its own (unpickled). A None answer is not remembered (unknown keys: a
+    client guessing keys must not fill the memory)."""
     seconds = _seconds()
-    if seconds <= 0:
-        return Integration.by_key(raw, kind)
-    version = current_version()
+    version = current_version() if seconds > 0 else None
     if version is None:
-        return Integration.by_key(raw, kind)
-    entry_key = (hash_key(raw), kind)
-    entry = _entries.get(entry_key)
+        return load()
+    entry = store.get(entry_key)
     now = time.monotonic()
     if entry is not None and entry[0] == version and entry[1] > now:
         return pickle.loads(entry[2])
     # The version was read before the query: a change committed in between bumps it again,
     # so what is stored below is trusted only until the next request sees the new version.
-    integration = Integration.by_key(raw, kind)
-    if integration is not None:
-        if len(_entries) >= MAX_ENTRIES:
-            _entries.clear()
-        _entries[entry_key] = (version, now + seconds, pickle.dumps(integration))
-    else:
-        _entries.pop(entry_key, None)
-    return integration
-
-
-def remembered_answer(namespace: str, key: Any, load: Callable[[], Any]) -> Any:
-    """``load()``, remembered in this process as the integration of a key is: trusted while the
-    shared version is the one seen when it was loaded, for at most the key cache's seconds, and
-    handed out as a copy of its own. For what every ingest batch reads and rarely changes (a
-    service's incident settings); whoever changes such a row calls :func:`forget_keys` (a
-    signal handler), so the change is seen at once here and, after its commit, everywhere
-    within the version check's second."""
-    seconds = _seconds()
-    version = current_version() if seconds > 0 else None
-    if version is None:
-        return load()
-    entry_key = (namespace, key)
-    entry = _answers.get(entry_key)
-    now = time.monotonic()
-    if entry is not None and entry[0] == version and entry[1] > now:
-        return pickle.loads(entry[2])
-    answer = load()  # read after the version, as in integration_for_key
-    if len(_answers) >= MAX_ENTRIES:
-        _answers.clear()
-    _answers[entry_key] = (version, now + seconds, pickle.dumps(answer))
+    answer = load()
+    if answer is None:
+        store.pop(entry_key, None)
+        return None
+    if len(store) >= MAX_ENTRIES:
+        store.clear()
+    store[entry_key] = (version, now + seconds, pickle.dumps(answer))
     return answer
 
 

@@ -32,10 +32,10 @@ def _converters(
 ) -> list[Callable[[Any], Any] | None]:
     """Per field, how a Python value becomes a database value (None: as it is)."""
     out: list[Callable[[Any], Any] | None] = []
-    jsonb = connection.vendor == "postgresql"
+    as_jsonb = _jsonb_converter() if connection.vendor == "postgresql" else None
     for field in fields:
-        if isinstance(field, models.JSONField) and field.encoder is None and jsonb:
-            out.append(_as_jsonb)
+        if isinstance(field, models.JSONField) and field.encoder is None and as_jsonb:
+            out.append(as_jsonb)
         elif isinstance(field, models.JSONField):
             # What JSONField.get_db_prep_save does for a plain value (None is SQL NULL), in one
             # call instead of four: eight JSON values per new alert go through here.
@@ -95,11 +95,14 @@ def _has_non_finite(value: Any) -> bool:
 _ORJSON_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def _as_jsonb(value: Any) -> Any:
+def _jsonb_converter() -> Callable[[Any], Any]:
     """A JSONField value (no custom encoder) as a jsonb parameter; None is SQL NULL."""
-    from psycopg.types.json import Jsonb
+    from psycopg.types.json import Jsonb  # PostgreSQL only: psycopg may be missing elsewhere
 
-    return None if value is None else Jsonb(value, dumps=_orjson_or_json)
+    def as_jsonb(value: Any) -> Any:
+        return None if value is None else Jsonb(value, dumps=_orjson_or_json)
+
+    return as_jsonb
 
 
 def _unnest(fields: Sequence[models.Field], connection: Any) -> str | None:
