@@ -80,10 +80,7 @@ class AlertInput:
 
 def fingerprint_labels(labels: dict[str, str]) -> str:
     """Alertmanager-style: a digest over the sorted label pairs, independent of their order."""
-    digest = hashlib.sha256()
-    for name, value in sorted(labels.items()):
-        digest.update(name.encode())
-        digest.update(b"\xff")
-        digest.update(str(value).encode())
-        digest.update(b"\xff")
-    return digest.hexdigest()[:16]
+    # Each name and value followed by 0xff (a byte UTF-8 never contains), hashed in one call:
+    # a batch of a hundred new alerts spent more time in four update() calls per label.
+    parts = [part.encode() for name, value in sorted(labels.items()) for part in (name, str(value))]
+    return hashlib.sha256(b"\xff".join(parts) + b"\xff" if parts else b"").hexdigest()[:16]

@@ -32,6 +32,15 @@ def test_fingerprint_ignores_label_order():
     assert fingerprint_labels({"a": "1"}) != fingerprint_labels({"a": "2"})
 
 
+def test_fingerprints_stay_what_earlier_versions_stored():
+    """Stored alerts are found again by fingerprint: a new way of computing it must give the
+    same digests (sha256 over each name and value followed by 0xff, sorted by name)."""
+    assert fingerprint_labels({}) == "e3b0c44298fc1c14"
+    labels = {"job": "node", "alertname": "HostDown", "instance": "db-1:9100"}
+    assert fingerprint_labels(labels) == "3b64d6872241f725"
+    assert fingerprint_labels({"ü": "✓ é", "n": 5}) == "4393f528d3035560"
+
+
 def test_a_new_alert_is_stored_and_recorded(service):
     [outcome] = process(service, [firing()], source="alertmanager")
     assert outcome.result == Result.CREATED

@@ -170,3 +170,61 @@ def test_not_a_number_is_refused_as_before_never_stored_as_null(crew):
     # A plain null is stored as a null.
     bulk.insert([Event(kind="team.test", team=crew.team, payload={"none": None})])
     assert Event.objects.get(kind="team.test").payload == {"none": None}
+
+
+def test_a_batch_sends_each_json_column_as_one_document_and_keeps_every_value_in_its_row(crew):
+    """On PostgreSQL a JSON column of many rows goes as one jsonb array, split back in order;
+    every value is stored as bulk_create stores it, whatever orjson makes of it."""
+    payloads = [
+        {"n": 0, "text": "null"},  # the string "null" stays a string
+        {"n": 1, "nested": [None, {"k": None}], "empty": [[], {}]},
+        {"n": 2, 3: "an integer key"},  # orjson refuses: the column goes value by value
+        {"n": 3, "big": 2**70},
+        {"n": 4, "unicode": "ü\u2028✓ \" ' \\ \u0001"},
+    ]
+    ours = [Event(kind="team.test", team=crew.team, payload=p) for p in payloads]
+    theirs = [Event(kind="team.test", team=crew.team, payload=p) for p in payloads]
+    with CaptureQueriesContext(connection) as captured:
+        bulk.insert(ours)
+    [statement] = captured.captured_queries
+    if connection.vendor == "postgresql":
+        assert "jsonb_array_elements" in statement["sql"]
+    Event.objects.bulk_create(theirs)
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert Event.objects.get(pk=mine.pk).payload == Event.objects.get(pk=reference.pk).payload
+    assert [Event.objects.get(pk=e.pk).payload["n"] for e in ours] == [0, 1, 2, 3, 4]
+    assert Event.objects.get(pk=ours[0].pk).payload == {"n": 0, "text": "null"}
+
+
+def test_a_batch_with_not_a_number_in_one_row_stores_none_of_it(crew):
+    payloads = [{"value": 1.5}, {"value": float("inf")}, {"value": None}]
+    with pytest.raises((DataError, IntegrityError)), transaction.atomic():
+        bulk.insert([Event(kind="team.test", team=crew.team, payload=p) for p in payloads])
+    assert not Event.objects.filter(kind="team.test").exists()
+
+
+def test_a_batch_of_alerts_stores_its_json_columns_row_by_row(crew):
+    service = Service.objects.create(team=crew.team, name="Bulk JSON")
+    ours = alerts(service, "ours", 3)
+    for i, alert in enumerate(ours):
+        alert.labels = {**alert.labels, "row": str(i)}
+        alert.links = [] if i == 1 else alert.links
+    bulk.insert(ours)
+    rows = {a.fingerprint: a for a in Alert.objects.filter(service=service)}
+    for i in range(3):
+        alert = rows[f"ours-{i}"]
+        assert alert.labels["row"] == str(i)
+        assert alert.links == ([] if i == 1 else [{"href": "https://example.org", "text": "dash"}])
+        assert alert.details == {"nested": {"list": [1, 2.5, None, True]}}
+
+
+def test_a_json_column_too_large_for_one_document_goes_value_by_value(crew, monkeypatch):
+    """One jsonb value holds at most 256 MiB; a column past the limit is sent as before."""
+    monkeypatch.setattr(bulk, "MAX_JSON_DOCUMENT", 40)
+    payloads = [{"n": i, "text": "x" * 30} for i in range(3)]
+    ours = [Event(kind="team.test", team=crew.team, payload=p) for p in payloads]
+    with CaptureQueriesContext(connection) as captured:
+        bulk.insert(ours)
+    [statement] = captured.captured_queries
+    assert "jsonb_array_elements" not in statement["sql"]
+    assert [Event.objects.get(pk=e.pk).payload for e in ours] == payloads
