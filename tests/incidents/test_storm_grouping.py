@@ -111,6 +111,35 @@ def test_a_storm_over_an_open_incident_joins_it(crew):
     assert incident.alert_links.count() == 11
 
 
+def test_a_batch_in_a_storm_reads_the_incidents_with_one_statement(crew):
+    """The open incidents of the batch's groups, the newest open one and the storm budget used
+    come from one statement, not from reading every incident the storm opened."""
+    service = paging_service(crew, "Storming", storm_threshold=3, storm_window_minutes=10)
+    process(service, burst(10), source="test", now=NOON)
+    table = f"FROM {connection.ops.quote_name(Incident._meta.db_table)}"
+    with CaptureQueriesContext(connection) as captured:
+        process(service, burst(5, "b"), source="test", now=NOON.replace(minute=1))
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    assert len([sql for sql in reads if table in sql]) == 1, reads
+    newest = Incident.objects.filter(service=service).order_by("-created_at", "-id").first()
+    assert Incident.objects.filter(service=service).count() == 3
+    assert newest.alert_links.count() == 8 + 5
+
+
+def test_past_the_bound_new_groups_join_the_newest_open_incident_from_before_the_window(crew):
+    service = paging_service(crew, "Long", storm_threshold=2, storm_window_minutes=10)
+    process(service, burst(1, "old"), source="test", now=NOON)
+    [old] = Incident.objects.filter(service=service)
+    later = NOON.replace(minute=30)
+    process(service, burst(2, "new"), source="test", now=later)
+    Incident.objects.filter(service=service).exclude(pk=old.pk).update(
+        status="resolved", resolved_at=later
+    )
+    process(service, burst(3, "more"), source="test", now=later.replace(minute=31))
+    assert Incident.objects.filter(service=service).count() == 3  # the budget is spent
+    assert old.alert_links.count() == 4
+
+
 def test_an_alert_of_a_batch_inhibits_later_ones_of_the_same_batch(crew):
     service = paging_service(crew, "DC")
     create_inhibition_rule(
