@@ -22,7 +22,7 @@ import os
 import sys
 from typing import Any
 
-from tocsin.env import env_float, env_int
+from tocsin.env import env_bool, env_float, env_int
 
 # Pools and connections inherited across fork(): referenced for the life of the child so that
 # they are never closed or collected there (they belong to the parent).
@@ -43,6 +43,18 @@ def pool_options() -> dict[str, Any]:
         "max_idle": env_float("TOCSIN_DB_POOL_MAX_IDLE", 300, minimum=1),
         "name": "tocsin",
     }
+
+
+def prepare_threshold() -> int | None:
+    """After how many runs on a connection psycopg prepares a statement (None: never).
+
+    Only statements sent with server-side binding are ever prepared (``tocsin.db.bulk.
+    server_cursor``: the ingest path's reads and inserts, whose text is the same whatever the
+    values); Django's own cursors bind client-side and never are. For a one-alert batch,
+    parsing and planning were half of PostgreSQL's time. ``TOCSIN_DB_PREPARED_STATEMENTS=0``
+    turns it off, for a pooler that cannot carry prepared statements (PgBouncer in transaction
+    mode before 1.21, or without ``max_prepared_statements``)."""
+    return 2 if env_bool("TOCSIN_DB_PREPARED_STATEMENTS", True) else None
 
 
 def forget_inherited_connections() -> None:

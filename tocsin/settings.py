@@ -158,6 +158,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # the pool checks a connection it hands out
     # One psycopg pool per process (TOCSIN_DB_POOL_MAX connections at most): see tocsin.db_pool.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = db_pool.pool_options()
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = db_pool.prepare_threshold()
     db_pool.register_fork_hook()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -111,6 +111,13 @@ def _group_batch(alerts: list[Alert], now: datetime, *, new: bool) -> None:
 OPENS, REOPENS, JOINS, STORM = "opens", "reopens", "joins", "storm"
 
 
+def _sql_string(value: str) -> str:
+    """A constant of ours (a status) as an SQL string literal."""
+    if not value.isidentifier():
+        raise ValueError(f"not a plain constant: {value!r}")
+    return f"'{value}'"
+
+
 class _Plan:
     """Where each alert of one service's batch goes: an open incident of its group, a reopened
     one, a new one, or — past the storm threshold — the newest open incident of the service."""
@@ -144,7 +151,7 @@ class _Plan:
         # is used: one statement instead of two, and no reading of the twenty incidents a
         # storm opened to count them (a third of a one-alert batch's time went there).
         if connection.vendor == "postgresql":
-            rows = Incident.objects.raw(*self._open_and_newest_sql(keys, threshold))
+            rows = bulk.raw(Incident, *self._open_and_newest_sql(keys, threshold))
         else:
             newest = open_incidents.order_by("-created_at", "-id").values("pk")[:1]
             rows = (
@@ -161,8 +168,9 @@ class _Plan:
                 self.open[incident.group_key] = incident
 
     def _open_and_newest_sql(self, keys: set[str], threshold: int) -> tuple[str, list]:
-        """find_open's statement on PostgreSQL, in plain SQL: compiling the same query through
-        the ORM took longer than running it (a quarter of a one-alert batch's time). The open
+        """find_open's statement on PostgreSQL, in plain SQL (and prepared, the same text for
+        every batch): compiling the same query through the ORM took longer than running it (a
+        quarter of a one-alert batch's time), and planning it was PostgreSQL's largest. The open
         incidents of the groups are found by one probe of the open-group unique index per key,
         whatever the table's statistics say (as the alerts of a batch are: see
         ``rows_by_fingerprint``)."""
@@ -171,10 +179,16 @@ class _Plan:
         service, status, group, created, pk = (
             quote(name) for name in ("service_id", "status", "group_key", "created_at", "id")
         )
-        is_open = f"{status} IN ({', '.join(['%s'] * len(OPEN_STATUSES))})"
+        # The statuses as constants, not parameters: a plan made for any values can then use
+        # the partial indexes over open incidents (incident_unique_open_group and
+        # incident_service_open_recent).
+        is_open = f"{status} IN ({', '.join(_sql_string(value) for value in OPEN_STATUSES)})"
         storm_used = self._storm_used(threshold)
+        # Named, not i.*: a prepared statement whose result changes shape (a column added by a
+        # migration while the server runs) fails rather than being planned again.
+        columns = ", ".join(f"i.{quote(f.column)}" for f in Incident._meta.concrete_fields)
         sql = (
-            f"SELECT i.*, {storm_used.sql} AS storm_used FROM {table} i "
+            f"SELECT {columns}, {storm_used.sql} AS storm_used FROM {table} i "
             f"WHERE i.{pk} = ANY(ARRAY("
             f"SELECT (SELECT o.{pk} FROM {table} o WHERE o.{service} = (SELECT %s::bigint) "
             f"AND o.{is_open} AND o.{group} = k.key) FROM UNNEST(%s::text[]) AS k(key) "
@@ -182,14 +196,7 @@ class _Plan:
             f"AND o.{is_open} ORDER BY o.{created} DESC, o.{pk} DESC LIMIT 1))) "
             f"ORDER BY i.{created} DESC, i.{pk} DESC"
         )
-        params = [
-            *storm_used.params,
-            self.service.pk,
-            *OPEN_STATUSES,
-            sorted(keys),
-            self.service.pk,
-            *OPEN_STATUSES,
-        ]
+        params = [*storm_used.params, self.service.pk, sorted(keys), self.service.pk]
         return sql, params
 
     def _storm_used(self, threshold: int) -> RawSQL:
@@ -200,7 +207,9 @@ class _Plan:
         since = connection.ops.adapt_datetimefield_value(self.now - window)
         sql = (
             f"SELECT COUNT(*) FROM (SELECT 1 FROM {quote(Incident._meta.db_table)} "
-            f"WHERE {quote('service_id')} = %s AND {quote('created_at')} >= %s LIMIT %s) recent"
+            f"WHERE {quote('service_id')} = %s AND {quote('created_at')} >= %s "
+            # Ordered as incident_service_recent is: the newest few, not a scan for any few.
+            f"ORDER BY {quote('created_at')} DESC, {quote('id')} DESC LIMIT %s) recent"
         )
         return RawSQL(f"({sql})", (self.service.pk, since, threshold), IntegerField())
 

@@ -23,6 +23,7 @@ from monitoring.models import (
     Silence,
     Suppression,
 )
+from tocsin.db import bulk
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def _anything_may_mute(team_id: int, service_id: int, now: datetime) -> tuple[bo
         " AND starts_at <= %s AND ends_at > %s),"
         f" EXISTS(SELECT 1 FROM {rules} WHERE team_id = %s AND enabled = %s)"
     )
-    with connection.cursor() as cursor:
+    with bulk.server_cursor(connection) as cursor:  # prepared: the same text every batch
         cursor.execute(sql, [service_id, at, at, team_id, at, at, team_id, True])
         window, silence, rule = cursor.fetchone()
     return bool(window), bool(silence), bool(rule)

@@ -297,3 +297,40 @@ def test_a_services_turn_to_open_incidents_does_not_hold_up_its_teams_other_serv
     assert not failures, failures
     assert Incident.objects.filter(service=second).count() == 2
     assert Incident.objects.filter(service=first).count() == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_the_open_incidents_are_probed_by_index_even_under_a_generic_plan(crew):
+    """find_open's statement is prepared (the same text every batch), and PostgreSQL may plan a
+    prepared statement once for any values: even then it reads incidents through indexes, not
+    a scan of the table, with statistics taken before the service's storm."""
+    import re
+
+    from incidents.lifecycle.grouping import _Plan
+    from incidents.models import ServiceIncidentSettings
+
+    quiet = paging_service(crew, "Quiet", storm_threshold=0)
+    process(quiet, burst(3000, "q"), source="test", now=NOON)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE incidents_incident")
+    busy = paging_service(crew, "Busy", storm_threshold=0)
+    process(busy, burst(1500, "b"), source="test", now=NOON)
+    settings = ServiceIncidentSettings.for_service(busy)
+    sql, params = _Plan(busy, settings, NOON)._open_and_newest_sql({"k1", "k2"}, 20)
+    numbered = iter(range(1, len(params) + 1))
+    prepared = re.sub(r"%s", lambda _: f"${next(numbered)}", sql)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE find_open_generic AS {prepared}")
+        arguments = ", ".join(["%s"] * len(params))
+        cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE find_open_generic({arguments})", params)
+        [[plan]] = cursor.fetchone()
+        cursor.execute("DEALLOCATE find_open_generic")
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    kinds = {node["Node Type"] for node in nodes(plan["Plan"])}
+    assert "Seq Scan" not in kinds, plan

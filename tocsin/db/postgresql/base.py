@@ -16,7 +16,7 @@ import contextlib
 from typing import Any
 
 from django.db.backends.base.base import NO_DB_ALIAS
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
 
 
 class _CheckOrSweep:
@@ -33,7 +33,17 @@ class _CheckOrSweep:
             raise
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor: Any, sql: str, params: Any) -> str | None:
+        # A prepared statement is sent by name, and psycopg then holds no text to give (see
+        # tocsin.db.bulk.server_cursor): the query log gets the statement as written, with its
+        # placeholders, rather than nothing.
+        return super().last_executed_query(cursor, sql, params) or sql
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
     @property
     def pool(self) -> Any:
         options = self.settings_dict["OPTIONS"].get("pool")
@@ -55,6 +65,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
             # Threads racing here each build one (not opened yet); the first one set wins.
             self._connection_pools.setdefault(self.alias, pool)
         return super().pool
+
+    def _configure_connection(self, connection: Any) -> bool:
+        commit = super()._configure_connection(connection)
+        if self.settings_dict["OPTIONS"].get("prepare_threshold") is not None:
+            # Prepared statements (only ours, see tocsin.db.bulk.server_cursor) use the plan
+            # made once for any values. Left to choose, PostgreSQL planned the grouping read of
+            # every one-alert batch again (its costliest step for such a batch); the prepared
+            # statements are written so that the generic plan probes indexes (tested), and the
+            # one whose generic plan did not is not prepared (rows_by_fingerprint).
+            with connection.cursor() as cursor:
+                cursor.execute("SET plan_cache_mode = force_generic_plan")
+            commit = True
+        return commit
 
     def _close(self) -> None:
         lost = self.connection is not None and self.pool is not None and self.connection.broken
