@@ -111,6 +111,10 @@ def _group_batch(alerts: list[Alert], now: datetime, *, new: bool) -> None:
 OPENS, REOPENS, JOINS, STORM = "opens", "reopens", "joins", "storm"
 
 
+def _newer(incident: Incident, than: Incident) -> bool:
+    return (incident.created_at, incident.pk) > (than.created_at, than.pk)
+
+
 def _sql_string(value: str) -> str:
     """A constant of ours (a status) as an SQL string literal."""
     if not value.isidentifier():
@@ -235,7 +239,12 @@ class _Plan:
             return
         reopenable = self.reopenable(key)
         if reopenable is not None:
-            self.open[key] = _reopen(reopenable, self.now)
+            self.open[key] = reopened = _reopen(reopenable, self.now)
+            newest = self.open.get("")
+            if newest is not None and _newer(reopened, newest):
+                # Open again and newer than the newest open incident read before: a storm's
+                # further groups join it, as they would had it never been resolved.
+                self.open[""] = reopened
             self.placed.append((key, alert, REOPENS))
             return
         if self.storm_budget() > 0 or not (self.new or self.newest_open()):

@@ -204,3 +204,30 @@ def test_a_lost_race_joins_the_winners_incident(service, monkeypatch):
     assert got == winner
     assert Incident.objects.count() == 1
     assert IncidentAlert.objects.get().incident == winner
+
+
+def test_in_a_storm_new_groups_join_an_incident_the_same_batch_reopened_when_it_is_newest(
+    service,
+):
+    """The newest open incident is read before the batch is placed; an incident the batch
+    reopens that is newer than it takes its place, whichever way the batch was read."""
+    settings = settings_for(
+        service, storm_threshold=2, storm_window_minutes=10, reopen_window_minutes=30
+    )
+    fire(service, NOON, alertname="X")
+    reopening = fire(service, NOON + timedelta(minutes=5), alertname="R")
+    clear(service, NOON + timedelta(minutes=6), alertname="R")
+    older, resolved = Incident.objects.order_by("created_at")
+    assert (older.status, resolved.status) == (IncidentStatus.TRIGGERED, IncidentStatus.RESOLVED)
+    newcomer = fire(service, NOON + timedelta(minutes=6), alertname="New")  # joins the older
+    now = NOON + timedelta(minutes=7)
+    keys = {
+        a.pk: groups.group_key(settings, groups.as_candidate(a), now) for a in (reopening, newcomer)
+    }
+    plan = grouping._Plan(service, settings, now)
+    plan.find_open(set(keys.values()))
+    assert plan.open[""] == older and plan.storm_budget() == 0
+    plan.place(reopening, keys[reopening.pk])
+    plan.place(newcomer, keys[newcomer.pk])
+    assert plan.open[""] == resolved  # reopened, and newer than the older one
+    assert plan.placed[-1] == ("", newcomer, grouping.STORM)
